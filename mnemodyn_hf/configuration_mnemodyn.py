@@ -1,0 +1,182 @@
+"""MnemoDyn model configuration."""
+
+from __future__ import annotations
+
+import math
+
+import pywt
+from huggingface_hub.dataclasses import strict
+from transformers import PreTrainedConfig
+
+#: Activations the backbone accepts (names of `transformers.activations.ACT2FN`).
+SUPPORTED_ACTIVATIONS = ("tanh", "gelu", "relu", "silu", "sigmoid")
+
+#: The discrete PyWavelets wavelets with perfect reconstruction (all but the FIR-approximated "dmey").
+SUPPORTED_WAVELETS = tuple(name for name in pywt.wavelist(kind="discrete") if name != "dmey")
+
+#: The shortest sequence the backbone accepts: the path derivative needs two frames.
+MIN_SEQUENCE_LENGTH = 2
+
+
+@strict
+class MnemoDynConfig(PreTrainedConfig):
+    r"""
+    Configuration of a [`MnemoDynModel`], the attention-free wavelet / controlled-differential-equation backbone
+    for parcellated resting-state fMRI (MnemoDyn, ICLR 2026). The defaults are the authors' released 450-ROI
+    model (Schaefer-400 7 networks + Tian S3, UK Biobank, 490 frames).
+
+    Each layer maps its input `x` (B, T, R) to a vector field `f(x_t)` (B, T, R, C) through a bottleneck MLP,
+    contracts it with the path derivative `dx/dt` into a latent velocity `v` (B, T, C), evolves `v` with a
+    multi-resolution wavelet operator and projects back to R ROIs; layers stack with residuals.
+
+    num_rois (`int`, *optional*, defaults to 450):
+        Number of regions of interest (parcels) in each frame. Reference name: `D`.
+    num_layers (`int`, *optional*, defaults to 4):
+        Number of stacked MnemoDyn layers. Reference: `len(D_out)`.
+    projection_size (`int`, *optional*, defaults to 100):
+        Width of the first projection of each frame. Reference: `dim_d`.
+    bottleneck_size (`int`, *optional*, defaults to 3):
+        Width of the low-rank bottleneck of the vector-field MLP. Reference: `h_rank`.
+    latent_channels (`int`, *optional*, defaults to 300):
+        Channels of the latent velocity field evolved by the wavelet operator. Reference: `dim_k`.
+    wavelet (`str`, *optional*, defaults to `"db2"`):
+        PyWavelets name of the discrete wavelet of the DWT/IDWT (periodization mode). Reference: `wave`.
+    wavelet_levels (`int`, *optional*, defaults to 5):
+        Number of DWT levels. Reference: `n_levels`.
+    num_regions (`int`, *optional*, defaults to 4):
+        Number of contiguous time regions with their own kernel in each level's region convolution.
+        Reference: `num_sparse_LC`.
+    operator_kernel_size (`int`, *optional*, defaults to 5):
+        Kernel size (taps) of the region convolutions. Reference: `nb`.
+    num_coarse_layers (`int`, *optional*, defaults to 4):
+        Number of dense per-channel operators applied to the coarsest wavelet band. Reference: `K_dense`.
+    activation (`str`, *optional*, defaults to `"tanh"`):
+        Non-linearity of the MLP, the coarse operators and the region convolutions. Reference: `nonlinearity`.
+    use_residual (`bool`, *optional*, defaults to `True`):
+        Whether each layer adds its output to its input (`x <- x + layer(x)`).
+    context_length (`int`, *optional*, defaults to 490):
+        Number of frames the wavelet operator is built for (the training length; reference `original_length`).
+        Longer sequences are processed in overlapping windows of this length and stitched; shorter ones are
+        zero-padded to it (see [`MnemoDynModel`]). Outputs at exactly this length are unaffected by windowing.
+    window_overlap (`int`, *optional*):
+        Frames shared by consecutive windows when a sequence is longer than `context_length`; the windows are
+        blended with linear cross-fades over the shared frames. Defaults to `context_length // 4`.
+    repetition_time (`float`, *optional*, defaults to 0.735):
+        Sampling interval (TR, seconds) the model expects; inputs must be resampled to it. The clean path
+        derivative is expressed per second using this value.
+    roi_names (`list[str]`, *optional*):
+        Names of the `num_rois` parcels in the order the model expects them.
+    reference_compatible (`bool`, *optional*, defaults to `False`):
+        Reproduce the authors' reference code exactly (set by the checkpoint converter): a one-step-lagged
+        Hermite-spline derivative for the first layer and a backward difference times `context_length` for the
+        later layers, both without gradient; left-cropping of odd intermediate lengths during synthesis.
+        When `False` (new models), every layer uses the backward difference divided by `repetition_time`, with
+        gradient, and odd lengths are cropped on the right (the PyWavelets periodization convention).
+    max_chunk_elements (`int`, *optional*, defaults to 4194304):
+        Memory knob: the velocity field is computed in chunks of frames whose vector-field expansion holds at
+        most this many elements (and windows are processed in groups of about this size), so peak memory does
+        not hold the full (B, T, R, C) expansion.
+    initializer_range (`float`, *optional*, defaults to 0.02):
+        Standard deviation of the initial output projections (near-identity layers at initialisation).
+
+    Example:
+
+    ```python
+    >>> from mnemodyn_hf import MnemoDynConfig, MnemoDynModel
+    >>> config = MnemoDynConfig(num_rois=94, num_layers=2, latent_channels=16, context_length=128)
+    >>> model = MnemoDynModel(config)
+    ```
+    """
+
+    model_type = "mnemodyn"
+    attribute_map = {"hidden_size": "num_rois", "num_hidden_layers": "num_layers"}
+
+    num_rois: int = 450
+    num_layers: int = 4
+    projection_size: int = 100
+    bottleneck_size: int = 3
+    latent_channels: int = 300
+    wavelet: str = "db2"
+    wavelet_levels: int = 5
+    num_regions: int = 4
+    operator_kernel_size: int = 5
+    num_coarse_layers: int = 4
+    activation: str = "tanh"
+    use_residual: bool = True
+    context_length: int = 490
+    window_overlap: int | None = None
+    repetition_time: float = 0.735
+    roi_names: list[str] | None = None
+    reference_compatible: bool = False
+    max_chunk_elements: int = 4_194_304
+    initializer_range: float = 0.02
+
+    def __post_init__(self, **kwargs):
+        self._check_values()
+        super().__post_init__(**kwargs)
+
+    def _check_values(self) -> None:
+        positive = (
+            "num_rois", "num_layers", "projection_size", "bottleneck_size", "latent_channels", "wavelet_levels",
+            "num_regions", "operator_kernel_size", "max_chunk_elements",
+        )  # fmt: skip
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"MnemoDynConfig.{name} must be a positive integer, got {value!r}.")
+        if self.num_coarse_layers < 0:
+            raise ValueError(f"MnemoDynConfig.num_coarse_layers must be >= 0, got {self.num_coarse_layers}.")
+        if self.wavelet not in SUPPORTED_WAVELETS:
+            raise ValueError(
+                f"MnemoDynConfig.wavelet={self.wavelet!r} is not supported; choose a discrete "
+                "PyWavelets wavelet with perfect reconstruction (pywt.wavelist(kind='discrete') except 'dmey'), "
+                "e.g. 'db2', 'haar', 'sym4', 'coif1', 'bior2.2'."
+            )
+        if self.activation not in SUPPORTED_ACTIVATIONS:
+            raise ValueError(
+                f"MnemoDynConfig.activation={self.activation!r} is not supported; choose one of {SUPPORTED_ACTIVATIONS}."
+            )
+        if self.context_length < 2**self.wavelet_levels:
+            raise ValueError(
+                f"MnemoDynConfig.context_length={self.context_length} is too short for wavelet_levels="
+                f"{self.wavelet_levels}: it must be at least 2**wavelet_levels = {2**self.wavelet_levels}."
+            )
+        coarsest = self.band_lengths[-1]
+        if coarsest < self.num_regions:
+            raise ValueError(
+                f"MnemoDynConfig.num_regions={self.num_regions} exceeds the coarsest band length {coarsest} "
+                f"(context_length={self.context_length}, wavelet_levels={self.wavelet_levels}); "
+                "use fewer regions or fewer levels."
+            )
+        if self.window_overlap is not None and not 0 <= self.window_overlap < self.context_length:
+            raise ValueError(
+                f"MnemoDynConfig.window_overlap={self.window_overlap} must be in [0, context_length="
+                f"{self.context_length})."
+            )
+        if not self.repetition_time > 0:
+            raise ValueError(f"MnemoDynConfig.repetition_time must be > 0 seconds, got {self.repetition_time}.")
+        if self.roi_names is not None and len(self.roi_names) != self.num_rois:
+            raise ValueError(
+                f"MnemoDynConfig.roi_names has {len(self.roi_names)} names but num_rois={self.num_rois}."
+            )
+
+    @property
+    def band_lengths(self) -> list[int]:
+        """Lengths of the approximation bands: `[context_length, ceil(T/2), ..., coarsest]` (levels + 1)."""
+        lengths = [self.context_length]
+        for _ in range(self.wavelet_levels):
+            lengths.append(math.ceil(lengths[-1] / 2))
+        return lengths
+
+    @property
+    def effective_window_overlap(self) -> int:
+        """`window_overlap`, or its default `context_length // 4`."""
+        return self.context_length // 4 if self.window_overlap is None else self.window_overlap
+
+    @property
+    def pooled_size(self) -> int:
+        """Size of `pooler_output`: temporal mean and standard deviation of every ROI."""
+        return 2 * self.num_rois
+
+
+__all__ = ["MnemoDynConfig", "MIN_SEQUENCE_LENGTH", "SUPPORTED_ACTIVATIONS", "SUPPORTED_WAVELETS"]

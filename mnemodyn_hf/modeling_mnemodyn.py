@@ -1,0 +1,400 @@
+"""MnemoDyn backbone: vector field x path derivative -> multi-resolution wavelet operator, stacked with residuals."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.activations import ACT2FN
+from transformers.utils import ModelOutput
+
+from .configuration_mnemodyn import MIN_SEQUENCE_LENGTH, MnemoDynConfig
+from .path_derivative import backward_difference, reference_linear_derivative, reference_spline_derivative
+from .wavelets import analysis_filter_bank, dwt, idwt, synthesis_filter_bank
+from .windowing import apply_in_windows
+
+
+@dataclass
+class MnemoDynModelOutput(ModelOutput):
+    """
+    Output of [`MnemoDynModel`].
+
+    Args:
+        last_hidden_state (`torch.FloatTensor` of shape `(batch_size, num_frames, num_rois)`):
+            Output of the last layer; frames marked as padding by `attention_mask` are 0.
+        pooler_output (`torch.FloatTensor` of shape `(batch_size, 2 * num_rois)`):
+            Fixed-size summary for downstream heads: the temporal mean of every ROI of `last_hidden_state`
+            followed by its temporal standard deviation, both over real (unpadded) frames only.
+        hidden_states (`tuple(torch.FloatTensor)`, *optional*, returned with `output_hidden_states=True`):
+            The input and the output of every layer, `num_layers + 1` tensors of shape
+            `(batch_size, num_frames, num_rois)`.
+    """
+
+    last_hidden_state: torch.FloatTensor | None = None
+    pooler_output: torch.FloatTensor | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+
+
+class MnemoDynVelocityField(nn.Module):
+    """Latent velocity `v_t = f(x_t) . dX_t/dt` of one layer.
+
+    `f(x_t)` is a (R, C) matrix per frame made by the bottleneck MLP R -> projection -> bottleneck -> R*C.
+    The (frames, R, C) expansion is computed in chunks of frames and, when gradients are needed, recomputed in
+    the backward pass (activation checkpointing), so it never exists for the whole sequence at once.
+    """
+
+    def __init__(self, config: MnemoDynConfig):
+        super().__init__()
+        self.num_rois = config.num_rois
+        self.latent_channels = config.latent_channels
+        self.input_projection = nn.Linear(config.num_rois, config.projection_size)
+        self.bottleneck = nn.Linear(config.projection_size, config.bottleneck_size)
+        self.feature_expansion = nn.Linear(config.bottleneck_size, config.num_rois * config.latent_channels)
+        self.activation = ACT2FN[config.activation]
+        self.frames_per_chunk = max(1, config.max_chunk_elements // (config.num_rois * config.latent_channels))
+
+    def forward(self, frames: torch.Tensor, path_derivative: torch.Tensor) -> torch.Tensor:
+        """
+        Args:
+            frames: (B, T, R) layer input.
+            path_derivative: (B, T, R) dX/dt at every frame.
+
+        Returns:
+            (B, T, C) latent velocity.
+        """
+        batch, length, _ = frames.shape
+        code = self.activation(self.bottleneck(self.activation(self.input_projection(frames))))
+        code = code.reshape(batch * length, -1)
+        derivative = path_derivative.reshape(batch * length, self.num_rois)
+        recompute = torch.is_grad_enabled() and (
+            code.requires_grad or derivative.requires_grad or self.feature_expansion.weight.requires_grad
+        )
+        pieces = []
+        for start in range(0, batch * length, self.frames_per_chunk):
+            rows = slice(start, start + self.frames_per_chunk)
+            if recompute:
+                pieces.append(checkpoint(self._contract, code[rows], derivative[rows], use_reentrant=False))
+            else:
+                pieces.append(self._contract(code[rows], derivative[rows]))
+        return torch.cat(pieces).reshape(batch, length, self.latent_channels)
+
+    def _contract(self, code: torch.Tensor, derivative: torch.Tensor) -> torch.Tensor:
+        """(n, bottleneck), (n, R) -> (n, C): expand to the (n, R, C) field and contract it with dX/dt."""
+        field = self.activation(self.feature_expansion(code)).view(-1, self.num_rois, self.latent_channels)
+        return torch.bmm(derivative.unsqueeze(1), field).squeeze(1)
+
+
+class MnemoDynRegionConv(nn.Module):
+    """Piecewise-stationary convolution: time is cut into `num_regions` contiguous blocks, each with its own
+    (C, C, kernel) kernel and bias, zero-padded inside the block ("same" length), so nothing crosses a block
+    border. Implemented as one grouped `conv1d` over the blocks stacked on the channel axis."""
+
+    def __init__(self, channels: int, kernel_size: int, num_regions: int):
+        super().__init__()
+        self.num_regions = num_regions
+        self.kernel_size = kernel_size
+        self.weight = nn.Parameter(torch.empty(num_regions, channels, channels, kernel_size))
+        self.bias = nn.Parameter(torch.empty(num_regions, channels))
+
+    def forward(self, signal: torch.Tensor) -> torch.Tensor:
+        """(N, C, L) -> (N, C, L); the last block is zero-padded on the right when L % num_regions != 0."""
+        count, channels, length = signal.shape
+        regions = self.num_regions
+        block = math.ceil(length / regions)
+        blocks = F.pad(signal, (0, regions * block - length)).view(count, channels, regions, block)
+        blocks = blocks.transpose(1, 2).reshape(count, regions * channels, block)
+        left = (self.kernel_size - 1) // 2
+        blocks = F.pad(blocks, (left, self.kernel_size - 1 - left))
+        out = F.conv1d(
+            blocks,
+            self.weight.reshape(regions * channels, channels, self.kernel_size),
+            self.bias.reshape(regions * channels),
+            groups=regions,
+        )
+        out = out.view(count, regions, channels, block).transpose(1, 2).reshape(count, channels, regions * block)
+        return out[..., :length]
+
+
+class MnemoDynCoarseMixer(nn.Module):
+    """Dense temporal mixing of the coarsest band, one (L, L) matrix per channel: `y[c] = x[c] @ W[c] + b[c]`."""
+
+    def __init__(self, channels: int, length: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(channels, length, length))
+        self.bias = nn.Parameter(torch.empty(channels, length))
+
+    def forward(self, band: torch.Tensor) -> torch.Tensor:
+        """(N, C, L) -> (N, C, L)."""
+        return torch.einsum("nci,cij->ncj", band, self.weight) + self.bias
+
+
+class MnemoDynWaveletOperator(nn.Module):
+    """Multi-resolution operator on (N, C, context_length).
+
+    Analysis: `wavelet_levels` periodized DWTs. Coarsest approximation: `num_coarse_layers` activated
+    [`MnemoDynCoarseMixer`]s. Synthesis, from the coarsest level up: the level's analysis bands
+    (detail, approximation) go through an activated [`MnemoDynRegionConv`] (a U-Net skip), the running
+    reconstruction is added to the approximation half, and one IDWT produces the next finer level.
+    A reconstruction one frame longer than its level (odd lengths) is cropped on the right, or on the left
+    when `reference_compatible` (the reference's `shape_correction`).
+    """
+
+    def __init__(self, config: MnemoDynConfig):
+        super().__init__()
+        self.latent_channels = config.latent_channels
+        self.band_lengths = config.band_lengths
+        self.crop_left = config.reference_compatible
+        self.activation = ACT2FN[config.activation]
+        self.coarse_layers = nn.ModuleList(
+            MnemoDynCoarseMixer(config.latent_channels, self.band_lengths[-1]) for _ in range(config.num_coarse_layers)
+        )
+        self.region_convs = nn.ModuleList(
+            MnemoDynRegionConv(2 * config.latent_channels, config.operator_kernel_size, config.num_regions)
+            for _ in range(config.wavelet_levels)
+        )
+        self.wavelet = config.wavelet
+        self.register_buffer("analysis_filters", analysis_filter_bank(config.wavelet), persistent=False)
+        self.register_buffer("synthesis_filters", synthesis_filter_bank(config.wavelet), persistent=False)
+
+    def _fit(self, reconstruction: torch.Tensor, length: int) -> torch.Tensor:
+        excess = reconstruction.shape[-1] - length
+        if excess == 0:
+            return reconstruction
+        return reconstruction[..., excess:] if self.crop_left else reconstruction[..., :length]
+
+    def forward(self, velocity: torch.Tensor) -> torch.Tensor:
+        """(N, C, context_length) -> (N, C, context_length)."""
+        approximations, details = [], []
+        approximation = velocity
+        for _ in self.region_convs:
+            approximation, detail = dwt(approximation, self.analysis_filters)
+            approximations.append(approximation)
+            details.append(detail)
+        reconstruction = approximation
+        for layer in self.coarse_layers:
+            reconstruction = self.activation(layer(reconstruction))
+        channels = self.latent_channels
+        for level in reversed(range(len(self.region_convs))):
+            skip = self.activation(self.region_convs[level](torch.cat([details[level], approximations[level]], 1)))
+            reconstruction = self._fit(reconstruction, approximations[level].shape[-1])
+            reconstruction = idwt(skip[:, channels:] + reconstruction, skip[:, :channels], self.synthesis_filters)
+        return self._fit(reconstruction, self.band_lengths[0])
+
+
+class MnemoDynLayer(nn.Module):
+    """One MnemoDyn layer: (B, T, R) -> (B, T, R) update (the residual is added by [`MnemoDynModel`])."""
+
+    def __init__(self, config: MnemoDynConfig):
+        super().__init__()
+        self.velocity_field = MnemoDynVelocityField(config)
+        self.operator = MnemoDynWaveletOperator(config)
+        self.output_projection = nn.Linear(config.latent_channels, config.num_rois)
+        self.context_length = config.context_length
+        self.window_overlap = config.effective_window_overlap
+        self.windows_per_chunk = max(1, config.max_chunk_elements // (2 * config.latent_channels * config.context_length))
+
+    def forward(
+        self, hidden: torch.Tensor, path_derivative: torch.Tensor, frame_mask: torch.Tensor | None, lengths: list[int]
+    ) -> torch.Tensor:
+        """
+        Args:
+            hidden: (B, T, R) layer input.
+            path_derivative: (B, T, R).
+            frame_mask: (B, T) 1 for real frames, 0 for padding, or None without padding.
+            lengths: real frames per sample.
+
+        Returns:
+            (B, T, R).
+        """
+        velocity = self.velocity_field(hidden, path_derivative)
+        if frame_mask is not None:
+            velocity = velocity * frame_mask[..., None]
+        evolved = apply_in_windows(
+            self.operator, velocity.transpose(1, 2), lengths, self.context_length, self.window_overlap,
+            self.windows_per_chunk,
+        )  # fmt: skip
+        return self.output_projection(evolved.transpose(1, 2))
+
+
+class MnemoDynPreTrainedModel(PreTrainedModel):
+    """Weight initialisation, loading and saving for MnemoDyn models."""
+
+    config: MnemoDynConfig
+    config_class = MnemoDynConfig
+    base_model_prefix = "mnemodyn"
+    main_input_name = "input_values"
+    input_modalities = ("time",)
+    supports_gradient_checkpointing = False
+    _no_split_modules = ["MnemoDynLayer"]
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        """LeCun-normal MLP and operator weights (tanh stays unsaturated), zero biases, a small output
+        projection (each layer starts near the identity map), and the wavelet filter buffers."""
+        if isinstance(module, MnemoDynVelocityField):
+            for linear in (module.input_projection, module.bottleneck, module.feature_expansion):
+                init.normal_(linear.weight, std=linear.in_features**-0.5)
+                init.zeros_(linear.bias)
+        elif isinstance(module, MnemoDynRegionConv):
+            fan_in = module.weight.shape[2] * module.weight.shape[3]
+            init.normal_(module.weight, std=fan_in**-0.5)
+            init.zeros_(module.bias)
+        elif isinstance(module, MnemoDynCoarseMixer):
+            init.normal_(module.weight, std=module.weight.shape[1] ** -0.5)
+            init.zeros_(module.bias)
+        elif isinstance(module, MnemoDynWaveletOperator):
+            init.copy_(module.analysis_filters, analysis_filter_bank(module.wavelet))
+            init.copy_(module.synthesis_filters, synthesis_filter_bank(module.wavelet))
+        elif isinstance(module, MnemoDynLayer):
+            init.normal_(module.output_projection.weight, std=self.config.initializer_range)
+            init.zeros_(module.output_projection.bias)
+
+
+class MnemoDynModel(MnemoDynPreTrainedModel):
+    """
+    The MnemoDyn backbone. Input: parcellated, normalised BOLD `input_values` (B, T, R) sampled at
+    `config.repetition_time`. The model computes the path derivative itself.
+
+    Any length T >= 2 is accepted: the wavelet operator runs on windows of `config.context_length` frames
+    (see `mnemodyn_hf.windowing`), so time and memory grow linearly in T and T = `context_length` is computed
+    exactly as trained. Padded batches pass `attention_mask` (B, T) with right padding; every sample is
+    processed from its own real frames, so padding never changes the outputs of real frames.
+
+    Example:
+
+    ```python
+    >>> import torch
+    >>> from mnemodyn_hf import MnemoDynConfig, MnemoDynModel
+    >>> model = MnemoDynModel(MnemoDynConfig(num_rois=10, num_layers=2, latent_channels=8, context_length=64))
+    >>> out = model(torch.randn(2, 100, 10))
+    >>> out.last_hidden_state.shape, out.pooler_output.shape
+    (torch.Size([2, 100, 10]), torch.Size([2, 20]))
+    ```
+    """
+
+    def __init__(self, config: MnemoDynConfig):
+        super().__init__(config)
+        self.layers = nn.ModuleList(MnemoDynLayer(config) for _ in range(config.num_layers))
+        self.post_init()
+
+    def path_derivative(self, hidden: torch.Tensor, layer_index: int) -> torch.Tensor:
+        """dX/dt (B, T, R) fed to layer `layer_index`, in the configured semantics (see `path_derivative`)."""
+        if not self.config.reference_compatible:
+            return backward_difference(hidden, 1.0 / self.config.repetition_time)
+        with torch.no_grad():
+            if layer_index == 0:
+                return reference_spline_derivative(hidden, self.config.context_length)
+            return reference_linear_derivative(hidden, self.config.context_length)
+
+    def forward(
+        self,
+        input_values: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> MnemoDynModelOutput | tuple:
+        """
+        Args:
+            input_values: (B, T, R) parcellated BOLD, R = `config.num_rois`, T >= 2.
+            attention_mask: (B, T), 1 for real frames and 0 for right padding.
+            output_hidden_states: also return the input and every layer's output.
+            return_dict: return a [`MnemoDynModelOutput`] (default) instead of a tuple.
+        """
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        hidden, frame_mask, lengths = self._validated_inputs(input_values, attention_mask)
+        all_hidden = (hidden,) if output_hidden_states else None
+        for index, layer in enumerate(self.layers):
+            update = layer(hidden, self.path_derivative(hidden, index), frame_mask, lengths)
+            hidden = hidden + update if self.config.use_residual else update
+            if frame_mask is not None:
+                hidden = hidden * frame_mask[..., None]
+            if output_hidden_states:
+                all_hidden = all_hidden + (hidden,)
+        pooled = masked_mean_and_std(hidden, frame_mask)
+        if not return_dict:
+            return tuple(value for value in (hidden, pooled, all_hidden) if value is not None)
+        return MnemoDynModelOutput(last_hidden_state=hidden, pooler_output=pooled, hidden_states=all_hidden)
+
+    def _validated_inputs(
+        self, input_values, attention_mask
+    ) -> tuple[torch.Tensor, torch.Tensor | None, list[int]]:
+        """Check shapes and values; return frames in the model's dtype, the float mask (or None) and lengths."""
+        rois = self.config.num_rois
+        values = torch.as_tensor(input_values)
+        if values.ndim != 3:
+            hint = {
+                1: "a single ROI time course; give (batch, frames, rois)",
+                2: "add a batch axis, e.g. input_values[None] for one (frames, rois) series",
+                4: "a 4-D array looks like an fMRI volume: parcellate it first with MnemoDynFeatureExtractor",
+            }.get(values.ndim, "expected (batch, frames, rois)")
+            raise ValueError(
+                f"input_values must be 3-D (batch, frames, rois={rois}); got {values.ndim}-D of shape "
+                f"{tuple(values.shape)}: {hint}."
+            )
+        if values.shape[-1] != rois:
+            hint = (
+                " The axes look swapped: transpose to (batch, frames, rois)."
+                if values.shape[1] == rois
+                else f" Parcellate with the model's atlas ({rois} ROIs) or use a model configured for "
+                f"num_rois={values.shape[-1]}."
+            )
+            raise ValueError(f"input_values has {values.shape[-1]} ROIs on its last axis, the model expects {rois}.{hint}")
+        if values.is_complex() or values.dtype == torch.bool:
+            raise ValueError(f"input_values must be real numbers, got dtype {values.dtype}.")
+        frames = values.shape[1]
+        if frames < MIN_SEQUENCE_LENGTH:
+            raise ValueError(
+                f"input_values has {frames} frame(s); MnemoDyn needs at least {MIN_SEQUENCE_LENGTH} frames "
+                "(the path derivative is a difference of consecutive frames)."
+            )
+        parameter = next(self.parameters())
+        values = values.to(device=parameter.device, dtype=parameter.dtype)
+        finite = torch.isfinite(values)
+        if not bool(finite.all()):
+            sample, frame, roi = (int(i) for i in (~finite).nonzero()[0])
+            raise ValueError(
+                f"input_values contains {int((~finite).sum())} NaN/Inf value(s), the first at sample {sample}, "
+                f"frame {frame}, ROI {roi}. Interpolate or drop bad frames, or fill empty parcels, before the model."
+            )
+        if attention_mask is None:
+            return values, None, [frames] * values.shape[0]
+        mask = torch.as_tensor(attention_mask, device=values.device)
+        if tuple(mask.shape) != tuple(values.shape[:2]):
+            raise ValueError(
+                f"attention_mask must have shape (batch, frames) = {tuple(values.shape[:2])}, got {tuple(mask.shape)}."
+            )
+        if not bool(((mask == 0) | (mask == 1)).all()):
+            raise ValueError("attention_mask must contain only 0 (padding) and 1 (real frame).")
+        if bool((mask[:, 1:] > mask[:, :-1]).any()):
+            raise ValueError(
+                "attention_mask must mark real frames first and padding last (right padding); "
+                "left padding or gaps inside a sequence are not supported."
+            )
+        lengths = [int(n) for n in mask.sum(dim=1).tolist()]
+        if min(lengths) < MIN_SEQUENCE_LENGTH:
+            raise ValueError(
+                f"every sequence needs at least {MIN_SEQUENCE_LENGTH} real frames; attention_mask gives lengths {lengths}."
+            )
+        if min(lengths) == frames:
+            return values, None, lengths
+        return values, mask.to(values.dtype), lengths
+
+
+def masked_mean_and_std(hidden: torch.Tensor, frame_mask: torch.Tensor | None) -> torch.Tensor:
+    """Temporal mean and standard deviation over real frames, concatenated: (B, T, R) -> (B, 2R)."""
+    if frame_mask is None:
+        frame_mask = hidden.new_ones(hidden.shape[:2])
+    weights = frame_mask[..., None]
+    count = weights.sum(dim=1)
+    mean = (hidden * weights).sum(dim=1) / count
+    variance = (((hidden - mean[:, None]) ** 2) * weights).sum(dim=1) / count
+    return torch.cat([mean, torch.sqrt(variance + 1e-12)], dim=-1)  # the epsilon keeps the gradient finite
+
+
+__all__ = ["MnemoDynModel", "MnemoDynModelOutput", "MnemoDynPreTrainedModel", "masked_mean_and_std"]

@@ -1,0 +1,90 @@
+"""Single-level discrete wavelet transforms in plain torch, matching PyWavelets' periodization mode.
+
+Convention (identical to ``pywt.dwt(x, wavelet, mode="periodization")`` and ``pywt.idwt``):
+
+* analysis of a length-N signal gives approximation and detail bands of length ``ceil(N / 2)``; an odd signal
+  is first extended by repeating its last sample, then treated as periodic;
+* synthesis of two length-n bands gives 2n samples (for an odd original, the extra last sample is the
+  repeated one).
+
+Both transforms act on the last axis of any tensor and apply the same filters to every leading index
+(a depthwise transform). Filters come from PyWavelets, so every discrete wavelet it knows is available.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pywt
+import torch
+import torch.nn.functional as F
+
+
+@functools.lru_cache(maxsize=None)
+def _filters(wavelet: str) -> tuple[np.ndarray, np.ndarray]:
+    w = pywt.Wavelet(wavelet)
+    analysis = np.stack([w.dec_lo[::-1], w.dec_hi[::-1]])[:, None, :]  # (2, 1, F), flipped for conv1d
+    synthesis = np.stack([w.rec_lo[::-1], w.rec_hi[::-1]])[None, :, :]  # (1, 2, F)
+    return analysis, synthesis
+
+
+def analysis_filter_bank(wavelet: str, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Low- and high-pass decomposition filters of `wavelet`, reversed for `conv1d`: shape (2, 1, F)."""
+    return torch.tensor(_filters(wavelet)[0].copy(), dtype=dtype)
+
+
+def synthesis_filter_bank(wavelet: str, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Low- and high-pass reconstruction filters of `wavelet`, reversed for `conv1d`: shape (1, 2, F)."""
+    return torch.tensor(_filters(wavelet)[1].copy(), dtype=dtype)
+
+
+def _periodic_index(length: int, period: int, shift: int, device: torch.device) -> torch.Tensor:
+    return torch.remainder(torch.arange(length, device=device) + shift, period)
+
+
+def dwt(signal: torch.Tensor, analysis_filters: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One level of the periodized DWT.
+
+    Args:
+        signal: (..., N) real tensor, N >= 1.
+        analysis_filters: (2, 1, F) from [`analysis_filter_bank`].
+
+    Returns:
+        `(approximation, detail)`, each (..., ceil(N / 2)).
+    """
+    if signal.shape[-1] % 2:
+        signal = torch.cat([signal, signal[..., -1:]], dim=-1)
+    lead, even_length = signal.shape[:-1], signal.shape[-1]
+    taps = analysis_filters.shape[-1]
+    index = _periodic_index(even_length + taps - 2, even_length, 1 - taps // 2, signal.device)
+    extended = signal.reshape(-1, 1, even_length)[..., index]
+    bands = F.conv1d(extended, analysis_filters.to(signal.dtype), stride=2)  # (M, 2, N/2)
+    half = even_length // 2
+    return bands[:, 0].reshape(*lead, half), bands[:, 1].reshape(*lead, half)
+
+
+def idwt(approximation: torch.Tensor, detail: torch.Tensor, synthesis_filters: torch.Tensor) -> torch.Tensor:
+    """One level of the periodized inverse DWT.
+
+    Args:
+        approximation: (..., n) low-pass band.
+        detail: (..., n) high-pass band, same shape.
+        synthesis_filters: (1, 2, F) from [`synthesis_filter_bank`].
+
+    Returns:
+        (..., 2n) reconstruction.
+    """
+    if approximation.shape != detail.shape:
+        raise ValueError(f"idwt needs bands of equal shape, got {tuple(approximation.shape)} and {tuple(detail.shape)}.")
+    lead, half = approximation.shape[:-1], approximation.shape[-1]
+    length = 2 * half
+    bands = torch.stack([approximation.reshape(-1, half), detail.reshape(-1, half)], dim=1)  # (M, 2, n)
+    upsampled = torch.stack([bands, torch.zeros_like(bands)], dim=-1).reshape(-1, 2, length)
+    taps = synthesis_filters.shape[-1]
+    index = _periodic_index(length + taps - 1, length, -(taps // 2), approximation.device)
+    out = F.conv1d(upsampled[..., index], synthesis_filters.to(approximation.dtype))  # (M, 1, 2n)
+    return out.reshape(*lead, length)
+
+
+__all__ = ["analysis_filter_bank", "dwt", "idwt", "synthesis_filter_bank"]
