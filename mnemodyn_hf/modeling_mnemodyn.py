@@ -56,6 +56,8 @@ class MnemoDynVelocityField(nn.Module):
         self.input_projection = nn.Linear(config.num_rois, config.projection_size)
         self.bottleneck = nn.Linear(config.projection_size, config.bottleneck_size)
         self.feature_expansion = nn.Linear(config.bottleneck_size, config.num_rois * config.latent_channels)
+        # variance-preserving contraction: v sums R terms f(x)_{r,c} dX_r/dt, so f starts at ~1/sqrt(R)
+        self.feature_expansion.init_std = (config.bottleneck_size * config.num_rois) ** -0.5
         self.activation = ACT2FN[config.activation]
         self.frames_per_chunk = max(1, config.max_chunk_elements // (config.num_rois * config.latent_channels))
 
@@ -195,6 +197,7 @@ class MnemoDynLayer(nn.Module):
         self.velocity_field = MnemoDynVelocityField(config)
         self.operator = MnemoDynWaveletOperator(config)
         self.output_projection = nn.Linear(config.latent_channels, config.num_rois)
+        self.output_projection.init_std = config.initializer_range  # each layer starts near the identity
         self.context_length = config.context_length
         self.window_overlap = config.effective_window_overlap
         self.windows_per_chunk = max(1, config.max_chunk_elements // (2 * config.latent_channels * config.context_length))
@@ -235,12 +238,14 @@ class MnemoDynPreTrainedModel(PreTrainedModel):
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
-        """LeCun-normal MLP and operator weights (tanh stays unsaturated), zero biases, a small output
-        projection (each layer starts near the identity map), and the wavelet filter buffers."""
-        if isinstance(module, MnemoDynVelocityField):
-            for linear in (module.input_projection, module.bottleneck, module.feature_expansion):
-                init.normal_(linear.weight, std=linear.in_features**-0.5)
-                init.zeros_(linear.bias)
+        """LeCun-normal MLP and operator weights (tanh stays unsaturated), a vector field scaled so the latent
+        velocity keeps the derivative's variance, zero biases, a small output projection (each layer starts
+        near the identity map), and the wavelet filter buffers."""
+        # transformers visits leaves first and skips modules without parameters of their own, so every
+        # Linear is initialised here; layers that need another scale set `init_std` on their Linear.
+        if isinstance(module, nn.Linear):
+            init.normal_(module.weight, std=getattr(module, "init_std", module.in_features**-0.5))
+            init.zeros_(module.bias)
         elif isinstance(module, MnemoDynRegionConv):
             fan_in = module.weight.shape[2] * module.weight.shape[3]
             init.normal_(module.weight, std=fan_in**-0.5)
@@ -251,9 +256,6 @@ class MnemoDynPreTrainedModel(PreTrainedModel):
         elif isinstance(module, MnemoDynWaveletOperator):
             init.copy_(module.analysis_filters, analysis_filter_bank(module.wavelet))
             init.copy_(module.synthesis_filters, synthesis_filter_bank(module.wavelet))
-        elif isinstance(module, MnemoDynLayer):
-            init.normal_(module.output_projection.weight, std=self.config.initializer_range)
-            init.zeros_(module.output_projection.bias)
 
 
 class MnemoDynModel(MnemoDynPreTrainedModel):

@@ -1,0 +1,221 @@
+"""Backbone speed and memory: `MnemoDynModel` against the literal reference port, side by side.
+
+Each (implementation, mode) runs in a fresh subprocess so peak memory is its own. Memory is the peak
+resident-set size, sampled every millisecond during a first (warm-up) step, minus the RSS just before it
+(weights, inputs and the already-allocated AdamW state are excluded); on CUDA it is `max_memory_allocated`
+above the same point. Timed steps follow without the sampler. A training step is forward + MSE reconstruction loss +
+backward + AdamW step; time is the best of `--repeats` steps after the warm-up.
+
+    python -m benchmarks.bench_backbone                      # released size, B=4, T=490
+    python -m benchmarks.bench_backbone --size tiny --repeats 1 --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import torch
+
+from mnemodyn_hf import MnemoDynConfig, MnemoDynModel
+
+SIZES = {
+    # the authors' released model (reference_implementation.md §1.10)
+    "released": dict(num_rois=450, num_layers=4, projection_size=100, bottleneck_size=3, latent_channels=300,
+                     wavelet_levels=5, operator_kernel_size=5, num_regions=4, num_coarse_layers=4, context_length=490),
+    "tiny": dict(num_rois=24, num_layers=2, projection_size=8, bottleneck_size=3, latent_channels=8,
+                 wavelet_levels=3, operator_kernel_size=5, num_regions=4, num_coarse_layers=2, context_length=64),
+}  # fmt: skip
+IMPLEMENTATIONS = ("literal_reference_port", "mnemodyn")
+MODES = ("forward", "train_step")
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class PeakMemory:
+    """Peak RSS (CPU, sampled) or peak allocated memory (CUDA) above the level at `start`."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+
+    def __enter__(self) -> "PeakMemory":
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self.base = torch.cuda.memory_allocated()
+        else:
+            self.base = self.peak = _rss_bytes()
+            self._running = True
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while self._running:
+            self.peak = max(self.peak, _rss_bytes())
+            time.sleep(0.001)
+
+    def __exit__(self, *exc) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+            self.peak = torch.cuda.max_memory_allocated()
+        else:
+            self._running = False
+            self._thread.join()
+            self.peak = max(self.peak, _rss_bytes())
+
+    @property
+    def above_base(self) -> int:
+        return self.peak - self.base
+
+
+def build(implementation: str, size: str, device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
+    """The model under test; both implementations hold identical (converted-layout) weights."""
+    torch.manual_seed(0)
+    model = MnemoDynModel(MnemoDynConfig(reference_compatible=True, **SIZES[size]))
+    if implementation == "literal_reference_port":
+        from benchmarks.reference_port import LiteralReferenceBackbone
+
+        model = LiteralReferenceBackbone(model)
+    return model.to(device=device, dtype=dtype)
+
+
+def _forward(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    out = model(x)
+    return out if isinstance(out, torch.Tensor) else out.last_hidden_state
+
+
+def measure(implementation: str, mode: str, size: str, batch: int, frames: int, repeats: int,
+            device: str, dtype: str) -> dict:  # fmt: skip
+    """Seconds per call and peak memory of one (implementation, mode) in this process."""
+    device_, dtype_ = torch.device(device), getattr(torch, dtype)
+    model = build(implementation, size, device_, dtype_)
+    config = SIZES[size]
+    x = torch.randn(batch, frames, config["num_rois"], device=device_, dtype=dtype_)
+    if mode == "forward":
+        model.eval()
+
+        def step():
+            with torch.no_grad():
+                _forward(model, x)
+    else:
+        model.train()
+        parameters = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(parameters, lr=1e-4)
+        for parameter in parameters:  # allocate the optimizer state now, so memory counts only the step
+            parameter.grad = torch.zeros_like(parameter)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+        def step():
+            loss = torch.nn.functional.mse_loss(_forward(model, x), x)
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+
+    with PeakMemory(device_) as memory:
+        step()  # warm-up, measured for memory (allocators may keep what it freed, so not later steps)
+    times = []
+    for _ in range(repeats):  # timed without the memory sampler
+        start = time.perf_counter()
+        step()
+        if device_.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return {
+        "implementation": implementation, "mode": mode, "seconds": min(times), "seconds_all": times,
+        "sequences_per_second": batch / min(times), "peak_memory_bytes": memory.above_base,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "max_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+    }  # fmt: skip
+
+
+def run(size: str = "released", batch: int = 4, frames: int = 490, repeats: int = 2, device: str = "cpu",
+        dtype: str = "float32", implementations=IMPLEMENTATIONS, modes=MODES) -> dict:  # fmt: skip
+    """Measure every (implementation, mode) in its own subprocess; return results with ratios."""
+    root = Path(__file__).resolve().parents[1]
+    results = []
+    for mode in modes:
+        for implementation in implementations:
+            command = [sys.executable, "-m", "benchmarks.bench_backbone", "--worker", implementation, mode,
+                       "--size", size, "--batch", str(batch), "--frames", str(frames), "--repeats", str(repeats),
+                       "--device", device, "--dtype", dtype]  # fmt: skip
+            done = subprocess.run(command, cwd=root, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                raise RuntimeError(f"benchmark worker failed: {' '.join(command)}\n{done.stderr[-3000:]}")
+            results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    ratios = {}
+    for mode in modes:
+        by_impl = {r["implementation"]: r for r in results if r["mode"] == mode}
+        if set(IMPLEMENTATIONS) <= set(by_impl):
+            base, ours = by_impl["literal_reference_port"], by_impl["mnemodyn"]
+            ratios[mode] = {
+                "speedup": base["seconds"] / ours["seconds"],
+                "memory_fraction": ours["peak_memory_bytes"] / max(base["peak_memory_bytes"], 1),
+            }
+    return {
+        "benchmark": "backbone", "size": size, "batch": batch, "frames": frames, "repeats": repeats,
+        "device": device, "dtype": dtype, "results": results, "ratios": ratios, "machine": machine_description(),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }  # fmt: skip
+
+
+def machine_description() -> dict:
+    info = {"platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
+            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads()}  # fmt: skip
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name()
+    return info
+
+
+def format_table(report: dict) -> str:
+    lines = [
+        "| mode | implementation | s / step | sequences / s | peak memory of the step (MiB) |",
+        "|---|---|---|---|---|",
+    ]
+    for r in report["results"]:
+        lines.append(
+            f"| {r['mode']} | {r['implementation']} | {r['seconds']:.3f} | {r['sequences_per_second']:.2f} | "
+            f"{r['peak_memory_bytes'] / 2**20:.0f} |"
+        )
+    for mode, ratio in report["ratios"].items():
+        lines.append(f"\n{mode}: mnemodyn is {ratio['speedup']:.2f}x faster and uses "
+                     f"{ratio['memory_fraction']:.3f} of the literal port's peak memory.")  # fmt: skip
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", choices=sorted(SIZES), default="released")
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--frames", type=int, help="defaults to the size's context length (the literal port needs it)")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    parser.add_argument("--json", type=Path, help="write the report to this JSON file")
+    parser.add_argument("--worker", nargs=2, metavar=("IMPLEMENTATION", "MODE"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        frames = args.frames or SIZES[args.size]["context_length"]
+        print(json.dumps(measure(*args.worker, args.size, args.batch, frames, args.repeats, args.device, args.dtype)))
+        return
+    frames = args.frames or SIZES[args.size]["context_length"]
+    report = run(args.size, args.batch, frames, args.repeats, args.device, args.dtype)
+    print(format_table(report))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
