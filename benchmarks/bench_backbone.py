@@ -34,7 +34,8 @@ SIZES = {
     "tiny": dict(num_rois=24, num_layers=2, projection_size=8, bottleneck_size=3, latent_channels=8,
                  wavelet_levels=3, operator_kernel_size=5, num_regions=4, num_coarse_layers=2, context_length=64),
 }  # fmt: skip
-IMPLEMENTATIONS = ("literal_reference_port", "mnemodyn")
+IMPLEMENTATIONS = ("literal_reference_port", "mnemodyn")  # the pair compared by default
+ALL_IMPLEMENTATIONS = IMPLEMENTATIONS + ("attention_baseline",)
 MODES = ("forward", "train_step")
 
 
@@ -81,8 +82,12 @@ class PeakMemory:
 
 
 def build(implementation: str, size: str, device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
-    """The model under test; both implementations hold identical (converted-layout) weights."""
+    """The model under test. The MnemoDyn implementations hold identical (converted-layout) weights."""
     torch.manual_seed(0)
+    if implementation == "attention_baseline":
+        from benchmarks.attention_baseline import AttentionBaseline
+
+        return AttentionBaseline(num_rois=SIZES[size]["num_rois"]).to(device=device, dtype=dtype)
     model = MnemoDynModel(MnemoDynConfig(reference_compatible=True, **SIZES[size]))
     if implementation == "literal_reference_port":
         from benchmarks.reference_port import LiteralReferenceBackbone
@@ -91,14 +96,17 @@ def build(implementation: str, size: str, device: torch.device, dtype: torch.dty
     return model.to(device=device, dtype=dtype)
 
 
-def _forward(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    out = model(x)
+def _forward(model: torch.nn.Module, x: torch.Tensor, layers: int | None) -> torch.Tensor:
+    out = model(x, num_layers=layers) if layers else model(x)
     return out if isinstance(out, torch.Tensor) else out.last_hidden_state
 
 
 def measure(implementation: str, mode: str, size: str, batch: int, frames: int, repeats: int,
-            device: str, dtype: str) -> dict:  # fmt: skip
-    """Seconds per call and peak memory of one (implementation, mode) in this process."""
+            device: str, dtype: str, layers: int | None = None) -> dict:  # fmt: skip
+    """Seconds per call and peak memory of one (implementation, mode) in this process.
+
+    `layers` runs only the first layers of the attention baseline (for extrapolating very long inputs).
+    """
     device_, dtype_ = torch.device(device), getattr(torch, dtype)
     model = build(implementation, size, device_, dtype_)
     config = SIZES[size]
@@ -108,7 +116,7 @@ def measure(implementation: str, mode: str, size: str, batch: int, frames: int, 
 
         def step():
             with torch.no_grad():
-                _forward(model, x)
+                _forward(model, x, layers)
     else:
         model.train()
         parameters = [p for p in model.parameters() if p.requires_grad]
@@ -119,7 +127,7 @@ def measure(implementation: str, mode: str, size: str, batch: int, frames: int, 
         optimizer.zero_grad(set_to_none=True)
 
         def step():
-            loss = torch.nn.functional.mse_loss(_forward(model, x), x)
+            loss = torch.nn.functional.mse_loss(_forward(model, x, layers), x)
             loss.backward()
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
@@ -134,27 +142,35 @@ def measure(implementation: str, mode: str, size: str, batch: int, frames: int, 
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
     return {
-        "implementation": implementation, "mode": mode, "seconds": min(times), "seconds_all": times,
+        "implementation": implementation, "mode": mode, "frames": frames, "batch": batch, "layers_run": layers,
+        "seconds": min(times), "seconds_all": times,
         "sequences_per_second": batch / min(times), "peak_memory_bytes": memory.above_base,
         "parameters": sum(p.numel() for p in model.parameters()),
         "max_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
     }  # fmt: skip
 
 
+def run_worker(implementation: str, mode: str, size: str, batch: int, frames: int, repeats: int = 1,
+               device: str = "cpu", dtype: str = "float32", layers: int | None = None) -> dict:  # fmt: skip
+    """`measure` in a fresh subprocess (so its peak memory is its own)."""
+    root = Path(__file__).resolve().parents[1]
+    command = [sys.executable, "-m", "benchmarks.bench_backbone", "--worker", implementation, mode, "--size", size,
+               "--batch", str(batch), "--frames", str(frames), "--repeats", str(repeats), "--device", device,
+               "--dtype", dtype] + (["--layers", str(layers)] if layers else [])  # fmt: skip
+    done = subprocess.run(command, cwd=root, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"benchmark worker failed: {' '.join(command)}\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def run(size: str = "released", batch: int = 4, frames: int = 490, repeats: int = 2, device: str = "cpu",
         dtype: str = "float32", implementations=IMPLEMENTATIONS, modes=MODES) -> dict:  # fmt: skip
     """Measure every (implementation, mode) in its own subprocess; return results with ratios."""
-    root = Path(__file__).resolve().parents[1]
-    results = []
-    for mode in modes:
-        for implementation in implementations:
-            command = [sys.executable, "-m", "benchmarks.bench_backbone", "--worker", implementation, mode,
-                       "--size", size, "--batch", str(batch), "--frames", str(frames), "--repeats", str(repeats),
-                       "--device", device, "--dtype", dtype]  # fmt: skip
-            done = subprocess.run(command, cwd=root, capture_output=True, text=True, check=False)
-            if done.returncode != 0:
-                raise RuntimeError(f"benchmark worker failed: {' '.join(command)}\n{done.stderr[-3000:]}")
-            results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    results = [
+        run_worker(implementation, mode, size, batch, frames, repeats, device, dtype)
+        for mode in modes
+        for implementation in implementations
+    ]
     ratios = {}
     for mode in modes:
         by_impl = {r["implementation"]: r for r in results if r["mode"] == mode}
@@ -205,10 +221,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     parser.add_argument("--json", type=Path, help="write the report to this JSON file")
     parser.add_argument("--worker", nargs=2, metavar=("IMPLEMENTATION", "MODE"), help=argparse.SUPPRESS)
+    parser.add_argument("--layers", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         frames = args.frames or SIZES[args.size]["context_length"]
-        print(json.dumps(measure(*args.worker, args.size, args.batch, frames, args.repeats, args.device, args.dtype)))
+        print(json.dumps(measure(*args.worker, args.size, args.batch, frames, args.repeats, args.device, args.dtype,
+                                 args.layers)))
         return
     frames = args.frames or SIZES[args.size]["context_length"]
     report = run(args.size, args.batch, frames, args.repeats, args.device, args.dtype)

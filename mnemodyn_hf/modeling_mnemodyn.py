@@ -8,13 +8,13 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.utils import ModelOutput
 
 from .configuration_mnemodyn import MIN_SEQUENCE_LENGTH, MnemoDynConfig
+from .field_contraction import contract_vector_field
 from .path_derivative import backward_difference, reference_linear_derivative, reference_spline_derivative
 from .wavelets import analysis_filter_bank, dwt, idwt, synthesis_filter_bank
 from .windowing import apply_in_windows
@@ -45,8 +45,8 @@ class MnemoDynVelocityField(nn.Module):
     """Latent velocity `v_t = f(x_t) . dX_t/dt` of one layer.
 
     `f(x_t)` is a (R, C) matrix per frame made by the bottleneck MLP R -> projection -> bottleneck -> R*C.
-    The (frames, R, C) expansion is computed in chunks of frames and, when gradients are needed, recomputed in
-    the backward pass (activation checkpointing), so it never exists for the whole sequence at once.
+    The (frames, R, C) expansion is computed in chunks of frames and recomputed chunk by chunk in the backward
+    pass (`field_contraction.py`), so it never exists for the whole sequence at once.
     """
 
     def __init__(self, config: MnemoDynConfig):
@@ -72,24 +72,15 @@ class MnemoDynVelocityField(nn.Module):
         """
         batch, length, _ = frames.shape
         code = self.activation(self.bottleneck(self.activation(self.input_projection(frames))))
-        code = code.reshape(batch * length, -1)
-        derivative = path_derivative.reshape(batch * length, self.num_rois)
-        recompute = torch.is_grad_enabled() and (
-            code.requires_grad or derivative.requires_grad or self.feature_expansion.weight.requires_grad
+        velocity = contract_vector_field(
+            code.reshape(batch * length, -1),
+            path_derivative.reshape(batch * length, self.num_rois),
+            self.feature_expansion.weight,
+            self.feature_expansion.bias,
+            self.activation,
+            self.frames_per_chunk,
         )
-        pieces = []
-        for start in range(0, batch * length, self.frames_per_chunk):
-            rows = slice(start, start + self.frames_per_chunk)
-            if recompute:
-                pieces.append(checkpoint(self._contract, code[rows], derivative[rows], use_reentrant=False))
-            else:
-                pieces.append(self._contract(code[rows], derivative[rows]))
-        return torch.cat(pieces).reshape(batch, length, self.latent_channels)
-
-    def _contract(self, code: torch.Tensor, derivative: torch.Tensor) -> torch.Tensor:
-        """(n, bottleneck), (n, R) -> (n, C): expand to the (n, R, C) field and contract it with dX/dt."""
-        field = self.activation(self.feature_expansion(code)).view(-1, self.num_rois, self.latent_channels)
-        return torch.bmm(derivative.unsqueeze(1), field).squeeze(1)
+        return velocity.view(batch, length, self.latent_channels)
 
 
 class MnemoDynRegionConv(nn.Module):

@@ -1,0 +1,88 @@
+"""Memory-bounded contraction of the MnemoDyn vector field with the path derivative.
+
+For n frames with bottleneck codes `z` (n, r), the vector field is `f = act(z W^T + b)` reshaped to
+(n, R, C), and the latent velocity is `v[t, c] = sum_r f[t, r, c] dX[t, r]`. The expansion `f` has R*C values
+per frame (135,000 for the released model), so it is never materialised for all frames: the forward pass
+walks over chunks of frames, and the backward pass recomputes each chunk's expansion and reduces its
+gradients at once. Peak memory is one chunk's expansion, in training as in inference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch.autograd.function import once_differentiable
+
+
+def _chunks(total: int, size: int):
+    for start in range(0, total, size):
+        yield slice(start, min(start + size, total))
+
+
+class _ChunkedFieldContraction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, code, derivative, weight, bias, activation, num_rois, frames_per_chunk):
+        frames, channels = code.shape[0], weight.shape[0] // num_rois
+        velocity = code.new_empty(frames, channels)
+        for rows in _chunks(frames, frames_per_chunk):
+            field = activation(torch.addmm(bias, code[rows], weight.t())).view(-1, num_rois, channels)
+            velocity[rows] = torch.bmm(derivative[rows].unsqueeze(1), field).squeeze(1)
+        ctx.save_for_backward(code, derivative, weight, bias)
+        ctx.activation, ctx.num_rois, ctx.frames_per_chunk = activation, num_rois, frames_per_chunk
+        return velocity
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_velocity):
+        code, derivative, weight, bias = ctx.saved_tensors
+        need_code, need_derivative, need_weight, need_bias = ctx.needs_input_grad[:4]
+        num_rois, channels = ctx.num_rois, weight.shape[0] // ctx.num_rois
+        grad_code = torch.zeros_like(code) if need_code else None
+        grad_derivative = torch.zeros_like(derivative) if need_derivative else None
+        grad_weight = torch.zeros_like(weight) if need_weight else None
+        grad_bias = torch.zeros_like(bias) if need_bias else None
+        for rows in _chunks(code.shape[0], ctx.frames_per_chunk):
+            with torch.enable_grad():
+                pre_activation = torch.addmm(bias, code[rows], weight.t()).requires_grad_()
+                field = ctx.activation(pre_activation)
+            grad_out = grad_velocity[rows]
+            if need_derivative:
+                grad_derivative[rows] = torch.bmm(field.detach().view(-1, num_rois, channels), grad_out.unsqueeze(2)).squeeze(2)
+            grad_field = (derivative[rows].unsqueeze(2) * grad_out.unsqueeze(1)).view_as(field)
+            (grad_pre,) = torch.autograd.grad(field, pre_activation, grad_field)
+            del field, grad_field
+            if need_weight:
+                grad_weight.addmm_(grad_pre.t(), code[rows])
+            if need_bias:
+                grad_bias += grad_pre.sum(0)
+            if need_code:
+                grad_code[rows] = grad_pre @ weight
+        return grad_code, grad_derivative, grad_weight, grad_bias, None, None, None
+
+
+def contract_vector_field(
+    code: torch.Tensor,
+    derivative: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor,
+    activation: Callable[[torch.Tensor], torch.Tensor],
+    frames_per_chunk: int,
+) -> torch.Tensor:
+    """Latent velocity `sum_r act(z W^T + b)[:, r, :] * dX[:, r]`, chunked in forward and backward.
+
+    Args:
+        code: (n, r) bottleneck codes.
+        derivative: (n, R) path derivative.
+        weight: (R * C, r) expansion weight, rows ROI-major (row = roi * C + channel).
+        bias: (R * C,) expansion bias.
+        activation: element-wise non-linearity.
+        frames_per_chunk: frames expanded at once.
+
+    Returns:
+        (n, C) latent velocity.
+    """
+    return _ChunkedFieldContraction.apply(code, derivative, weight, bias, activation, derivative.shape[1], frames_per_chunk)
+
+
+__all__ = ["contract_vector_field"]

@@ -1,0 +1,20 @@
+import json
+
+from benchmarks import BENCHMARK_NAMES
+from benchmarks.__main__ import main
+
+
+def test_quick_benchmarks_write_json_tables_and_plot(tmp_path):
+    """The benchmark suite itself runs end to end at tiny sizes (speed is not asserted)."""
+    main(["--quick", "--results", str(tmp_path), "--docs", str(tmp_path)])
+    for name in BENCHMARK_NAMES:
+        report = json.loads((tmp_path / f"{name}.json").read_text())
+        assert report["command"].startswith("python -m benchmarks --quick")
+    backbone = json.loads((tmp_path / "backbone.json").read_text())["runs"][0]
+    assert {r["implementation"] for r in backbone["results"]} == {"literal_reference_port", "mnemodyn"}
+    assert set(backbone["ratios"]) == {"forward", "train_step"}
+    scaling = json.loads((tmp_path / "scaling.json").read_text())
+    assert [c["attention_how"] for c in scaling["comparison"]] == ["measured", "extrapolated"]
+    markdown = (tmp_path / "benchmarks.md").read_text()
+    assert "## Backbone" in markdown and "## Scaling" in markdown
+    assert (tmp_path / "benchmarks_scaling.png").stat().st_size > 10_000
