@@ -15,6 +15,7 @@ signature `feature_extractor(path, return_tensors="np")` returning `input_values
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,9 @@ def _read_delimited(path: Path, delimiter: str) -> np.ndarray:
         first = handle.readline().rstrip("\r\n").split(delimiter)
     has_header = not all(_is_number(field) for field in first)
     try:
-        return np.loadtxt(path, delimiter=delimiter, skiprows=int(has_header), dtype=np.float64, ndmin=2)
+        with warnings.catch_warnings():  # an empty table is reported by `read_roi_table`, not warned about
+            warnings.simplefilter("ignore", UserWarning)
+            return np.loadtxt(path, delimiter=delimiter, skiprows=int(has_header), dtype=np.float64, ndmin=2)
     except ValueError as error:  # numpy names the offending value and line
         raise ValueError(f"{path.name}: {error}") from None
 
