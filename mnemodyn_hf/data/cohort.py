@@ -7,6 +7,7 @@ feature extractor. A second call with the same inputs reads nothing and memory-m
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import warnings
@@ -87,8 +88,10 @@ def load_cohort(
     manifest = _manifest(source, file_column=file_column, label_columns=label_columns, pattern=pattern)
     if split is not None and "split" in manifest.columns:
         raise ValueError("The table has a `split` column and `split` fractions were given; use one of them.")
+    if stratify_by is not None and split is None:
+        raise ValueError("stratify_by only applies together with `split` fractions.")
 
-    reader = RunReader(feature_extractor=feature_extractor, repetition_time=repetition_time, skip_errors=on_error == "skip")
+    reader = RunReader(feature_extractor, repetition_time, skip_errors=on_error == "skip")
     runs = _read_runs(manifest, reader, num_proc=num_proc, cache_dir=cache_dir)
     runs = _drop_failed_runs(runs)
 
@@ -101,8 +104,6 @@ def load_cohort(
         return splits
     if split is not None:
         return subject_split(runs, split, stratify_by=stratify_by, seed=seed)
-    if stratify_by is not None:
-        raise ValueError("stratify_by only applies together with `split`.")
     return runs
 
 
@@ -195,11 +196,11 @@ def _read_runs(
         num_rois, frames = bold_feature.shape[1], 1
     else:
         num_rois, frames = _probe(manifest, reader)
-    labels = {name: feature for name, feature in manifest_features.items() if name not in ("path", "tr", *ID_COLUMNS)}
+    labels = {name: value for name, value in manifest_features.items() if name not in ("path", "tr", *ID_COLUMNS)}
     features = cohort_features(num_rois, labels)
     features["error"] = datasets.Value("string")
     return table.map(
-        RunReader(reader.feature_extractor, reader.repetition_time, reader.skip_errors, num_rois),
+        dataclasses.replace(reader, num_rois=num_rois),
         features=features,
         num_proc=num_proc,
         cache_file_name=str(cache_file),
@@ -224,10 +225,8 @@ def _probe(manifest: pd.DataFrame, reader: RunReader) -> tuple[int, int]:
 
 
 def _drop_failed_runs(runs: datasets.Dataset) -> datasets.Dataset:
+    """Warn about every run the map could not read (with its reason) and drop them."""
     failed = runs.filter(lambda error: error is not None, input_columns="error")
-    if len(failed) == len(runs):
-        raise ValueError("No file of the cohort could be read:\n  " + "\n  ".join(
-            f"{path}: {error}" for path, error in zip(failed["path"], failed["error"])))
     if len(failed):
         details = "\n  ".join(f"{path}: {error}" for path, error in zip(failed["path"], failed["error"]))
         warnings.warn(f"Skipped {len(failed)} of {len(runs)} runs that could not be read:\n  {details}", stacklevel=3)

@@ -35,7 +35,7 @@ def cohort_features(num_rois: int, labels: Mapping[str, datasets.Value] | None =
     }
     clashes = sorted(set(labels or {}) & set(features))
     if clashes:
-        raise ValueError(f"Label columns {clashes} clash with the cohort's own columns {sorted(features)}; rename them.")
+        raise ValueError(f"Label columns {clashes} clash with the cohort's columns {sorted(features)}; rename them.")
     return datasets.Features({**features, **(labels or {})})
 
 

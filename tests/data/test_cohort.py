@@ -98,6 +98,15 @@ def test_a_corrupt_file_is_named_and_raised_or_skipped(toy_bids, tmp_path):
         load_cohort(root, cache_dir=tmp_path / "cache", on_error="skip")
 
 
+def test_a_cohort_without_any_readable_file_lists_them_all(tmp_path):
+    for name in ("a.npy", "b.csv"):
+        (tmp_path / name).write_text("x,y\n")
+    table = pd.DataFrame({"path": ["a.npy", "b.csv"], "subject": ["1", "2"], "tr": [2.0, 2.0]})
+    table.to_csv(tmp_path / "cohort.csv", index=False)
+    with pytest.raises(ValueError, match=r"No file of the cohort could be read:\n.*a\.npy.*\n.*b\.csv"):
+        load_cohort(tmp_path / "cohort.csv", cache_dir=tmp_path / "cache", on_error="skip")
+
+
 def test_a_file_with_another_roi_count_is_reported(tmp_path):
     np.save(tmp_path / "a.npy", np.ones((10, 5), np.float32))
     np.save(tmp_path / "b.npy", np.ones((10, 6), np.float32))
