@@ -236,14 +236,14 @@ def _drop_failed_runs(runs: datasets.Dataset) -> datasets.Dataset:
 
 def _manifest_features(manifest: pd.DataFrame) -> datasets.Features:
     """Features of the manifest columns: strings for ids and paths, float `tr`, labels typed from their values."""
-    labels = manifest.drop(columns=[c for c in RESERVED_COLUMNS if c in manifest.columns]).convert_dtypes()
-    schema = pa.Schema.from_pandas(labels, preserve_index=False)
-    typed = {
-        name: datasets.Value("string") if feature == datasets.Value("large_string") else feature
-        for name, feature in datasets.Features.from_arrow_schema(schema).items()
-    }
     reserved = {column: datasets.Value("string") for column in RESERVED_COLUMNS if column in manifest.columns}
     reserved["tr"] = datasets.Value("float32")
+    labels = manifest.drop(columns=list(reserved)).convert_dtypes(convert_integer=False)  # no ints out of floats
+    inferred = datasets.Features.from_arrow_schema(pa.Schema.from_pandas(labels, preserve_index=False))
+    typed = {
+        name: datasets.Value("string") if feature == datasets.Value("large_string") else feature
+        for name, feature in inferred.items()
+    }
     return datasets.Features({**reserved, **typed})
 
 
