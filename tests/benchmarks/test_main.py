@@ -6,6 +6,7 @@ from benchmarks.__main__ import main
 
 def test_quick_benchmarks_write_json_tables_and_plot(tmp_path):
     """The benchmark suite itself runs end to end at tiny sizes (speed is not asserted)."""
+    (tmp_path / "benchmarks.md").write_text("# Benchmarks\n\n## Cohort streaming\n\nkept table\n")
     main(["--quick", "--results", str(tmp_path), "--docs", str(tmp_path)])
     for name in BENCHMARK_NAMES:
         report = json.loads((tmp_path / f"{name}.json").read_text())
@@ -17,4 +18,5 @@ def test_quick_benchmarks_write_json_tables_and_plot(tmp_path):
     assert [c["attention_how"] for c in scaling["comparison"]] == ["measured", "extrapolated"]
     markdown = (tmp_path / "benchmarks.md").read_text()
     assert "## Backbone" in markdown and "## Scaling" in markdown
+    assert "## Cohort streaming\n\nkept table" in markdown  # sections of other scripts are carried over
     assert (tmp_path / "benchmarks_scaling.png").stat().st_size > 10_000
