@@ -257,7 +257,7 @@ class MnemoDynFeatureExtractor(SequenceFeatureExtractor):
             if recording.kind == "volume":
                 values = self._parcellator.volume(recording.image, recording.source)
             elif recording.kind == "cifti":
-                values = self._parcellator.cifti(recording.image, recording.source)
+                values = self._parcellator.cifti(recording.image, recording.brain_models, recording.source)
             else:
                 values = match_roi_columns(recording.values, recording.column_names, self.roi_names, recording.source)
         values = _fill_missing_values(np.asarray(values, dtype=np.float64), self.roi_names, recording.source)

@@ -40,6 +40,7 @@ class Recording:
         source: how messages name the input (its path, or its position and type).
         kind: "volume" (a 4-D NIfTI image), "cifti" (a dense CIFTI series) or "table" ((T, C) ROI values).
         image: the nibabel image of a "volume" or "cifti" recording.
+        brain_models: the grayordinates of a "cifti" recording (its BrainModelAxis).
         values: (T, C) ROI values of a "table" recording.
         column_names: the C column names of a table, when it has them.
         repetition_time: seconds between frames, from the file header; `None` when the header has none.
@@ -49,6 +50,7 @@ class Recording:
     source: str
     kind: Literal["volume", "cifti", "table"]
     image: nib.Nifti1Image | nib.Nifti2Image | nib.Cifti2Image | None = None
+    brain_models: nib.cifti2.BrainModelAxis | None = None
     values: np.ndarray | None = None
     column_names: list[str] | None = None
     repetition_time: float | None = None
@@ -237,7 +239,9 @@ def _cifti_recording(image: nib.Cifti2Image, source: str) -> Recording:
     repetition_time = float(time_axis.step) if time_axis.step > 0 else None
     note = f"its CIFTI series step is {time_axis.step:g}"
     if isinstance(other, nib.cifti2.BrainModelAxis):
-        return Recording(source, "cifti", image=image, repetition_time=repetition_time, repetition_time_note=note)
+        return Recording(
+            source, "cifti", image=image, brain_models=other, repetition_time=repetition_time, repetition_time_note=note
+        )
     if isinstance(other, (nib.cifti2.ParcelsAxis, nib.cifti2.ScalarAxis)):
         with reading(source):
             values = np.asanyarray(image.dataobj)

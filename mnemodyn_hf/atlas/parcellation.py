@@ -66,12 +66,10 @@ class Parcellator:
         self._cifti_averager: ParcelAverager | None = None
         self._volume_averagers: dict[bytes, tuple[tuple[np.ndarray, ...], ParcelAverager]] = {}
 
-    def cifti(self, image: nib.Cifti2Image, source: str) -> np.ndarray:
-        """(T, R) parcel means of a dense CIFTI series on the atlas's grayordinates."""
+    def cifti(self, image: nib.Cifti2Image, brain_models: nib.cifti2.BrainModelAxis, source: str) -> np.ndarray:
+        """(T, R) parcel means of a dense CIFTI series (its grayordinates: `brain_models`, the atlas's)."""
         if self.atlas.brain_models is None:
             raise ValueError(f"{source} is a CIFTI dense series but the atlas has no CIFTI form (dlabel).")
-        axes = [image.header.get_axis(i) for i in range(image.ndim)]
-        brain_models = next(axis for axis in axes if isinstance(axis, nib.cifti2.BrainModelAxis))
         if brain_models != self.atlas.brain_models:
             raise ValueError(
                 f"{source} has other brain models than the atlas: found {describe_brain_models(brain_models)}; "
@@ -79,8 +77,8 @@ class Parcellator:
                 f"{str(self.atlas.files.get('cifti', 'the atlas dlabel'))!r})."
             )
         data = np.asanyarray(image.dataobj)
-        if isinstance(axes[0], nib.cifti2.BrainModelAxis):
-            data = data.T
+        if image.header.matrix.get_index_map(0).indices_map_to_data_type == "CIFTI_INDEX_TYPE_BRAIN_MODELS":
+            data = data.T  # stored (grayordinates, time)
         if self._cifti_averager is None:
             self._cifti_averager = ParcelAverager(self.atlas.cifti_labels, self.atlas.keys)
         return self._cifti_averager(data)
