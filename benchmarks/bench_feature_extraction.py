@@ -65,7 +65,11 @@ def _reset_peak() -> int:
 
 def _cpu_model() -> str:
     cpuinfo = Path("/proc/cpuinfo")
-    models = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")] if cpuinfo.exists() else []
+    models = (
+        [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")]
+        if cpuinfo.exists()
+        else []
+    )
     return models[0] if models else platform.machine()
 
 
@@ -160,7 +164,8 @@ def measure_wb_command(paths: dict[str, str], repeats: int) -> dict | None:
     from mnemodyn_hf.atlas import DEFAULT_ATLAS_FILES
 
     out = Path(paths["dense"]).with_suffix(".wb.ptseries.nii")
-    command = [gnu_time, "-f", "%M", wb_command, "-cifti-parcellate", paths["dense"], str(DEFAULT_ATLAS_FILES["cifti"]), "COLUMN", str(out)]
+    dlabel = str(DEFAULT_ATLAS_FILES["cifti"])
+    command = [gnu_time, "-f", "%M", wb_command, "-cifti-parcellate", paths["dense"], dlabel, "COLUMN", str(out)]
     seconds, peak_kb = [], 0
     for _ in range(repeats):
         start = time.perf_counter()
@@ -187,7 +192,9 @@ def run(frames: int = 1200, volume_frames: int = 200, repeats: int = 3, folder: 
                 continue
             command = [sys.executable, "-m", "benchmarks.bench_feature_extraction", "--measure", method,
                        "--paths", json.dumps(paths), "--repeats", str(repeats)]  # fmt: skip
-            completed = subprocess.run(command, check=True, capture_output=True, text=True, cwd=Path(__file__).parent.parent)
+            completed = subprocess.run(
+                command, check=True, capture_output=True, text=True, cwd=Path(__file__).parent.parent
+            )
             results.append(json.loads(completed.stdout.strip().splitlines()[-1]))
         outputs = {r["method"]: np.load(r.pop("output")) for r in results}
     for result in results:

@@ -17,7 +17,7 @@ from transformers.utils import cached_file
 
 from .atlas import ATLAS_FORMS, Atlas, Parcellator, load_atlas
 from .fmri_inputs import match_roi_columns, read_recording, reading
-from .robust_scaling import RoiQuantileSketch, ZERO_IQR_TOLERANCE, centre_frames, robust_scale
+from .robust_scaling import ZERO_IQR_TOLERANCE, RoiQuantileSketch, centre_frames, robust_scale
 from .temporal_resampling import resample_frames
 
 #: TR (seconds) of the released MnemoDyn model (UK Biobank), the default of `MnemoDynConfig.repetition_time`.
@@ -97,10 +97,11 @@ class MnemoDynFeatureExtractor(SequenceFeatureExtractor):
             raise ValueError(f"atlas_files keys must be among {ATLAS_FORMS}, got {sorted(atlas_files)}.")
         atlas = load_atlas(**(atlas_files or {}))
         if roi_names is not None and list(roi_names) != list(atlas.names):
-            mismatch = next((i for i, (a, b) in enumerate(zip(roi_names, atlas.names)) if a != b), None)
+            mismatch = next((i for i, (a, b) in enumerate(zip(roi_names, atlas.names, strict=False)) if a != b), None)
+            files = sorted(map(str, atlas.files.values()))
             raise ValueError(
                 f"roi_names ({len(roi_names)} names) do not match the atlas's {atlas.num_rois} ROI names "
-                f"(first difference at column {mismatch}); expected the names of {sorted(map(str, atlas.files.values()))}."
+                f"(first difference at column {mismatch}); expected the names of {files}."
             )
         if target_repetition_time is not None and not target_repetition_time > 0:
             raise ValueError(f"target_repetition_time must be positive seconds or None, got {target_repetition_time}.")
@@ -110,7 +111,9 @@ class MnemoDynFeatureExtractor(SequenceFeatureExtractor):
         if (roi_median is None) != (roi_iqr is None):
             raise ValueError("roi_median and roi_iqr must be given together (both come from fit).")
         sampling_rate = 1 / target_repetition_time if target_repetition_time else None
-        super().__init__(feature_size=atlas.num_rois, sampling_rate=sampling_rate, padding_value=padding_value, **kwargs)
+        super().__init__(
+            feature_size=atlas.num_rois, sampling_rate=sampling_rate, padding_value=padding_value, **kwargs
+        )
         self._atlas = atlas
         self._parcellator = Parcellator(atlas)
         self.roi_names = list(atlas.names)
@@ -157,7 +160,7 @@ class MnemoDynFeatureExtractor(SequenceFeatureExtractor):
         repetition_times = _per_item(repetition_time, len(items))
         statistics = self._scaling_statistics() if self.do_normalize else None
         series = []
-        for index, (item, item_tr) in enumerate(zip(items, repetition_times)):
+        for index, (item, item_tr) in enumerate(zip(items, repetition_times, strict=True)):
             values = self._roi_series(item, item_tr, index)
             if statistics is not None:
                 values = robust_scale(values, *statistics)
@@ -196,7 +199,7 @@ class MnemoDynFeatureExtractor(SequenceFeatureExtractor):
             raise ValueError("fit needs at least one recording; the corpus was empty.")
         median, q25, q75 = (sketch.quantile(q) for q in (0.5, 0.25, 0.75))
         iqr = q75 - q25
-        constant = [name for name, value in zip(self.roi_names, iqr) if value <= ZERO_IQR_TOLERANCE]
+        constant = [name for name, value in zip(self.roi_names, iqr, strict=True) if value <= ZERO_IQR_TOLERANCE]
         if constant:
             warnings.warn(
                 f"{len(constant)} ROIs are constant over the corpus (zero IQR), e.g. {constant[:3]}; they will be "
@@ -265,7 +268,9 @@ class MnemoDynFeatureExtractor(SequenceFeatureExtractor):
             return values
         if repetition_time is not None:
             if not repetition_time > 0:
-                raise ValueError(f"{recording.source}: repetition_time must be positive seconds, got {repetition_time}.")
+                raise ValueError(
+                    f"{recording.source}: repetition_time must be positive seconds, got {repetition_time}."
+                )
             header_tr = recording.repetition_time
             if header_tr is not None and not np.isclose(header_tr, repetition_time, rtol=1e-3):
                 warnings.warn(
@@ -322,7 +327,9 @@ def _fill_missing_values(series: np.ndarray, roi_names: Sequence[str], source: s
     messages = []
     if empty.any():
         names = [roi_names[i] for i in np.flatnonzero(empty)[:3]]
-        messages.append(f"{int(empty.sum())} ROIs have no finite value (all-NaN parcel, e.g. {names}) and are filled with 0")
+        messages.append(
+            f"{int(empty.sum())} ROIs have no finite value (all-NaN parcel, e.g. {names}) and are filled with 0"
+        )
     if partial.any():
         names = [roi_names[i] for i in np.flatnonzero(partial)[:3]]
         messages.append(

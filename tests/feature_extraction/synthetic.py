@@ -10,7 +10,9 @@ GRID_4MM_SHAPE = (46, 55, 46)
 GRID_4MM_AFFINE = np.array([[-4.0, 0, 0, 90], [0, 4, 0, -126], [0, 0, 4, -72], [0, 0, 0, 1]])
 
 
-def random_volume(num_frames: int, repetition_time: float = 2.0, time_unit: str = "sec", seed: int = 0) -> nib.Nifti1Image:
+def random_volume(
+    num_frames: int, repetition_time: float = 2.0, time_unit: str = "sec", seed: int = 0
+) -> nib.Nifti1Image:
     """A random 4-D NIfTI on the 4 mm grid, with pixdim[4] = repetition_time expressed in `time_unit`."""
     scale = {"sec": 1.0, "msec": 1e3, "usec": 1e6}.get(time_unit, 1.0)
     data = np.random.default_rng(seed).standard_normal(GRID_4MM_SHAPE + (num_frames,)).astype(np.float32)

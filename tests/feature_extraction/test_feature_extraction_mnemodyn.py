@@ -79,7 +79,9 @@ def test_reference_parcellated_dtseries_with_generic_parcel_names(raw, tmp_path)
     order = np.random.default_rng(4).permutation(R)
     scalars = nib.cifti2.ScalarAxis([f"Parcel_{i + 1}" for i in order])
     path = tmp_path / "sub_parcellated.dtseries.nii"
-    nib.Cifti2Image(values[:, order].astype(np.float32), header=(nib.cifti2.SeriesAxis(0, 0.735, 10), scalars)).to_filename(path)
+    nib.Cifti2Image(
+        values[:, order].astype(np.float32), header=(nib.cifti2.SeriesAxis(0, 0.735, 10), scalars)
+    ).to_filename(path)
     np.testing.assert_allclose(raw(path)["input_values"][0], values, rtol=1e-6)
 
 
@@ -174,8 +176,12 @@ def test_3d_volume_is_an_error(raw, tmp_path):
 def test_cifti_with_other_brain_models_is_an_error(raw, tmp_path):
     cortex_only = raw.atlas.brain_models[:59412]
     path = tmp_path / "cortex.dtseries.nii"
-    nib.Cifti2Image(np.zeros((3, 59412), np.float32), header=(nib.cifti2.SeriesAxis(0, 0.72, 3), cortex_only)).to_filename(path)
-    with pytest.raises(ValueError, match=r"cortex\.dtseries\.nii' has other brain models.*found 59412 .*expected 91282"):
+    nib.Cifti2Image(
+        np.zeros((3, 59412), np.float32), header=(nib.cifti2.SeriesAxis(0, 0.72, 3), cortex_only)
+    ).to_filename(path)
+    with pytest.raises(
+        ValueError, match=r"cortex\.dtseries\.nii' has other brain models.*found 59412 .*expected 91282"
+    ):
         raw(path)
 
 
@@ -184,12 +190,16 @@ def test_ptseries_with_unknown_roi_names_is_an_error(raw, tmp_path):
     names[3], names[10] = "Thalamus_L", "Putamen_R"
     path = tmp_path / "other_atlas.ptseries.nii"
     write_ptseries(path, series(5), names)
-    with pytest.raises(ValueError, match=r"other_atlas\.ptseries\.nii' has 450 ROI columns, 2 of them unknown.*Thalamus_L"):
+    with pytest.raises(
+        ValueError, match=r"other_atlas\.ptseries\.nii' has 450 ROI columns, 2 of them unknown.*Thalamus_L"
+    ):
         raw(path)
 
 
 def test_missing_tr_is_an_error(resampling):
-    with pytest.raises(ValueError, match=r"input #0 \(ndarray of shape \(20, 450\)\): missing repetition time.*repetition_time="):
+    with pytest.raises(
+        ValueError, match=r"input #0 \(ndarray of shape \(20, 450\)\): missing repetition time.*repetition_time="
+    ):
         resampling(series(20))
     image = random_volume(5, time_unit="unknown")
     with pytest.raises(ValueError, match=r"missing repetition time.*time unit is 'unknown' \(pixdim\[4\] = 2\)"):

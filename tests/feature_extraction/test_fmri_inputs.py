@@ -24,7 +24,10 @@ def test_nifti_repetition_time_in_its_unit(unit, pixdim, expected):
     assert recording.kind == "volume" and np.isclose(recording.repetition_time, expected)
 
 
-@pytest.mark.parametrize("unit, pixdim, note", [("unknown", 2.0, "time unit is 'unknown'"), ("hz", 2.0, "time unit is 'hz'"), ("sec", 0.0, "pixdim[4] = 0")])
+@pytest.mark.parametrize(
+    "unit, pixdim, note",
+    [("unknown", 2.0, "time unit is 'unknown'"), ("hz", 2.0, "time unit is 'hz'"), ("sec", 0.0, "pixdim[4] = 0")],
+)
 def test_nifti_without_a_usable_repetition_time(unit, pixdim, note):
     image = random_volume(2)
     image.header.set_xyzt_units("mm", unit)
@@ -53,7 +56,9 @@ def test_tables_arrays_tensors_and_dataframes(tmp_path):
 def test_roi_columns_by_name_and_by_reference_parcel_number():
     values = np.arange(6.0).reshape(2, 3)
     np.testing.assert_array_equal(match_roi_columns(values, ["c", "a", "b"], NAMES, "x"), values[:, [1, 2, 0]])
-    np.testing.assert_array_equal(match_roi_columns(values, ["Parcel_3", "Parcel_1", "Parcel_2"], NAMES, "x"), values[:, [1, 2, 0]])
+    np.testing.assert_array_equal(
+        match_roi_columns(values, ["Parcel_3", "Parcel_1", "Parcel_2"], NAMES, "x"), values[:, [1, 2, 0]]
+    )
     with pytest.raises(ValueError, match=r"'x' has duplicate ROI column names \['a'\]"):
         match_roi_columns(values, ["a", "a", "b"], NAMES, "'x'")
     with pytest.raises(ValueError, match=r"2 of them unknown to the atlas \(e.g. \['d', 'e'\]\).*lacks 2"):
@@ -73,6 +78,10 @@ def test_unsupported_inputs_say_what_is_expected(tmp_path):
         read_recording(tmp_path / "scan.mgz")
     with pytest.raises(TypeError, match=r"input #0 \(dict\) is not a supported input; expected"):
         read_recording({"a": 1})
-    dscalar = nib.Cifti2Image(np.zeros((1, 3), np.float32), header=(nib.cifti2.ScalarAxis(["map"]), nib.cifti2.ScalarAxis(NAMES)))
-    with pytest.raises(ValueError, match=r"CIFTI-2 file with axes \('ScalarAxis', 'ScalarAxis'\); expected a time series"):
+    dscalar = nib.Cifti2Image(
+        np.zeros((1, 3), np.float32), header=(nib.cifti2.ScalarAxis(["map"]), nib.cifti2.ScalarAxis(NAMES))
+    )
+    with pytest.raises(
+        ValueError, match=r"CIFTI-2 file with axes \('ScalarAxis', 'ScalarAxis'\); expected a time series"
+    ):
         read_recording(dscalar)

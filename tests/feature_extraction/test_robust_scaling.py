@@ -12,7 +12,9 @@ def corpus(num_recordings: int = 12, num_rois: int = 30, seed: int = 0) -> list[
     """Recordings with ROI-specific scales (0.01 to 1000) and offsets, skewed values, and a constant ROI."""
     rng = np.random.default_rng(seed)
     scales, offsets = 10 ** rng.uniform(-2, 3, num_rois), rng.uniform(-50, 50, num_rois)
-    recordings = [rng.gamma(2.0, 1.0, (rng.integers(50, 200), num_rois)) * scales + offsets for _ in range(num_recordings)]
+    recordings = [
+        rng.gamma(2.0, 1.0, (rng.integers(50, 200), num_rois)) * scales + offsets for _ in range(num_recordings)
+    ]
     for x in recordings:
         x[:, 0] = 7.0
     return recordings

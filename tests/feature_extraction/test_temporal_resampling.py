@@ -17,7 +17,13 @@ def sampled(frequencies: list[float], num_frames: int, tr: float) -> np.ndarray:
 
 @pytest.mark.parametrize(
     "num_frames, source_tr, target_tr, expected",
-    [(100, 2.0, 0.735, 270), (1200, 0.72, 0.735, 1175), (490, 0.735, 0.735, 490), (1, 2.0, 0.735, 1), (10, 0.5, 1.0, 5)],
+    [
+        (100, 2.0, 0.735, 270),
+        (1200, 0.72, 0.735, 1175),
+        (490, 0.735, 0.735, 490),
+        (1, 2.0, 0.735, 1),
+        (10, 0.5, 1.0, 5),
+    ],
 )
 def test_length_spans_the_input_without_extrapolation(num_frames, source_tr, target_tr, expected):
     # expected = floor((T - 1) * source_tr / target_tr) + 1, worked out by hand
@@ -48,7 +54,9 @@ def test_downsampling_is_anti_aliased():
 
 def test_constants_stay_constant_up_to_the_edges():
     x = np.full((60, 2), [1e4, -3.0])
-    np.testing.assert_allclose(resample_frames(x, 2.0, 0.735), np.full((resampled_length(60, 2.0, 0.735), 2), [1e4, -3.0]))
+    np.testing.assert_allclose(
+        resample_frames(x, 2.0, 0.735), np.full((resampled_length(60, 2.0, 0.735), 2), [1e4, -3.0])
+    )
 
 
 def test_agrees_with_polyphase_resampling_for_a_rational_ratio():
