@@ -141,7 +141,7 @@ def _read_file(path: Path, source: str) -> Recording:
         raise ValueError(f"{source} is empty (0 bytes); expected {EXPECTED_INPUTS}.")
     if name.endswith(IMAGE_SUFFIXES):
         try:
-            image = nib.load(path, keep_file_open=True)
+            image = nib.load(path)
         except Exception as error:  # nibabel raises many types for unreadable files
             raise ValueError(f"{source} could not be read as NIfTI or CIFTI-2 (corrupt file?): {error}") from error
         if isinstance(image, nib.Cifti2Image):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import nibabel as nib
 import numpy as np
 import scipy.sparse
+from nibabel.arrayproxy import ArrayProxy
 
 from .atlas import Atlas
 
@@ -88,10 +89,14 @@ class Parcellator:
         if self.atlas.volume_labels is None:
             raise ValueError(f"{source} is a NIfTI volume but the atlas has no volume form (label volume).")
         voxels, averager = self._volume_averager(image.shape[:3], image.affine)
-        num_frames = image.shape[3]
+        data = image.dataobj
+        if nib.is_proxy(data) and image.file_map["image"].filename:
+            # one open file for all blocks: a fresh open per block would decompress a .nii.gz from its start each time
+            spec = (data.shape, data.dtype, data.offset, data.slope, data.inter)
+            data = ArrayProxy(image.file_map["image"].filename, spec, keep_file_open=True)
         blocks = []
-        for start in range(0, num_frames, FRAMES_PER_BLOCK):
-            frames = np.asanyarray(image.dataobj[..., start : start + FRAMES_PER_BLOCK])
+        for start in range(0, image.shape[3], FRAMES_PER_BLOCK):
+            frames = np.asanyarray(data[..., start : start + FRAMES_PER_BLOCK])
             blocks.append(averager(frames[voxels].T))
         return np.concatenate(blocks) if blocks else np.empty((0, self.atlas.num_rois))
 

@@ -93,6 +93,15 @@ def test_volume_on_another_grid_gets_the_atlas_resampled(raw):
     np.testing.assert_allclose(raw(image)["input_values"][0], expected, atol=1e-6)
 
 
+def test_a_compressed_nifti_by_path_by_loaded_image_and_in_memory_agree(raw, tmp_path):
+    image = random_volume(40)  # more frames than one block: read in several blocks from one open file
+    path = tmp_path / "bold.nii.gz"
+    image.to_filename(path)
+    from_path = raw(path)["input_values"]
+    np.testing.assert_array_equal(raw(nib.load(path))["input_values"], from_path)
+    np.testing.assert_array_equal(raw(image)["input_values"], from_path)
+
+
 # ---------------------------------------------------------------- repetition time
 
 
