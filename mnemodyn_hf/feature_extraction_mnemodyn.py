@@ -1,0 +1,340 @@
+"""Feature extractor for MnemoDyn: fMRI recordings (NIfTI, CIFTI, ROI tables) -> padded (B, T, R) model inputs."""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import warnings
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+from transformers import BatchFeature, SequenceFeatureExtractor
+from transformers.utils import cached_file
+
+from .atlas import ATLAS_FORMS, Atlas, Parcellator, load_atlas
+from .fmri_inputs import match_roi_columns, read_recording, reading
+from .robust_scaling import ZERO_IQR_TOLERANCE, RoiQuantileSketch, centre_frames, robust_scale
+from .temporal_resampling import resample_frames
+
+#: TR (seconds) of the released MnemoDyn model (UK Biobank), the default of `MnemoDynConfig.repetition_time`.
+DEFAULT_REPETITION_TIME = 0.735
+
+#: Arguments of `from_pretrained` that locate files, forwarded to fetch the atlas files next to the config.
+_FILE_LOCATION_KWARGS = ("cache_dir", "force_download", "proxies", "token", "local_files_only", "revision", "subfolder")
+
+
+class MnemoDynFeatureExtractor(SequenceFeatureExtractor):
+    r"""
+    Turns resting-state fMRI into MnemoDyn inputs, in four steps that can each be switched off:
+
+    1. **Parcellation** into the atlas's R ROIs (by default the shipped 450-ROI Tian S3 + Schaefer-400 atlas): the
+       mean over each parcel's grayordinates (CIFTI dense series) or voxels (4-D NIfTI), leaving out NaN/inf values,
+       as one sparse reduction. A volume on another grid than the atlas gets the atlas resampled onto its grid
+       (nearest neighbour), never the data. Already parcellated inputs (arrays, .npy/.tsv/.csv tables, CIFTI
+       ptseries or the reference's parcellated dtseries) are matched to the atlas's ROI order by column name.
+       A ROI with no finite value is filled with 0 and a ROI with missing frames with its mean over its finite
+       frames, with a warning.
+    2. **Resampling** from the input's TR to `target_repetition_time` (`do_resample`): band-limited windowed-sinc
+       interpolation, anti-aliased (see `mnemodyn_hf.temporal_resampling`). The input's TR comes from the header
+       (NIfTI pixdim[4] in its xyzt time unit; CIFTI series step) or from the caller (`repetition_time=`, which
+       wins); a missing TR is an error, never a guess.
+    3. **Robust scaling** (`do_normalize`): each recording is centred on its temporal mean, then
+       `(x - median) / IQR` per ROI with the corpus statistics learned by `fit` and stored in
+       `preprocessor_config.json` (see `mnemodyn_hf.robust_scaling`).
+    4. **Padding / truncation** into a batch with an `attention_mask` (1 = real frame), as every transformers
+       sequence feature extractor (`padding`, `max_length`, `truncation`, `pad_to_multiple_of`).
+
+    Args:
+        atlas_files (`dict[str, str]`, *optional*):
+            The atlas, as files by form: `"cifti"` (a .dlabel.nii), `"volume"` (a 3-D label NIfTI) and/or
+            `"labels"` (a TSV with columns key and name); see `mnemodyn_hf.atlas.load_atlas`. Defaults to the
+            shipped 450-ROI atlas. `save_pretrained` copies the files next to the config.
+        roi_names (`list[str]`, *optional*):
+            The atlas's ROI names in column order; when given (as in a saved config) they are checked against the
+            atlas.
+        target_repetition_time (`float`, *optional*, defaults to 0.735):
+            TR in seconds the model expects (`MnemoDynConfig.repetition_time`); `None` keeps the input's frames.
+        do_resample (`bool`, *optional*, defaults to `True`):
+            Whether to resample inputs to `target_repetition_time`.
+        do_normalize (`bool`, *optional*, defaults to `True`):
+            Whether to apply the robust scaling (needs `roi_median` and `roi_iqr`, e.g. from `fit`).
+        roi_median (`list[float]`, *optional*):
+            Per-ROI median of the centred training series.
+        roi_iqr (`list[float]`, *optional*):
+            Per-ROI interquartile range of the centred training series (0 is treated as 1).
+        padding_value (`float`, *optional*, defaults to 0.0):
+            Value of padded frames.
+
+    Example:
+
+    ```python
+    >>> from mnemodyn_hf import MnemoDynFeatureExtractor
+    >>> extractor = MnemoDynFeatureExtractor(do_normalize=False)
+    >>> batch = extractor(["sub-01_bold.dtseries.nii", "sub-02_space-MNI152NLin6Asym_bold.nii.gz"], return_tensors="pt")
+    >>> batch["input_values"].shape, batch["attention_mask"].shape  # (2, T, 450), (2, T)
+    ```
+    """
+
+    model_input_names = ["input_values", "attention_mask"]
+
+    def __init__(
+        self,
+        atlas_files: dict[str, str] | None = None,
+        roi_names: list[str] | None = None,
+        target_repetition_time: float | None = DEFAULT_REPETITION_TIME,
+        do_resample: bool = True,
+        do_normalize: bool = True,
+        roi_median: list[float] | None = None,
+        roi_iqr: list[float] | None = None,
+        padding_value: float = 0.0,
+        **kwargs,
+    ):
+        if atlas_files is not None and not set(atlas_files) <= set(ATLAS_FORMS):
+            raise ValueError(f"atlas_files keys must be among {ATLAS_FORMS}, got {sorted(atlas_files)}.")
+        atlas = load_atlas(**(atlas_files or {}))
+        if roi_names is not None and list(roi_names) != list(atlas.names):
+            mismatch = next((i for i, (a, b) in enumerate(zip(roi_names, atlas.names, strict=False)) if a != b), None)
+            files = sorted(map(str, atlas.files.values()))
+            raise ValueError(
+                f"roi_names ({len(roi_names)} names) do not match the atlas's {atlas.num_rois} ROI names "
+                f"(first difference at column {mismatch}); expected the names of {files}."
+            )
+        if target_repetition_time is not None and not target_repetition_time > 0:
+            raise ValueError(f"target_repetition_time must be positive seconds or None, got {target_repetition_time}.")
+        for name, statistic in (("roi_median", roi_median), ("roi_iqr", roi_iqr)):
+            if statistic is not None and len(statistic) != atlas.num_rois:
+                raise ValueError(f"{name} has {len(statistic)} values; expected one per ROI ({atlas.num_rois}).")
+        if (roi_median is None) != (roi_iqr is None):
+            raise ValueError("roi_median and roi_iqr must be given together (both come from fit).")
+        sampling_rate = 1 / target_repetition_time if target_repetition_time else None
+        super().__init__(
+            feature_size=atlas.num_rois, sampling_rate=sampling_rate, padding_value=padding_value, **kwargs
+        )
+        self._atlas = atlas
+        self._parcellator = Parcellator(atlas)
+        self.roi_names = list(atlas.names)
+        self.target_repetition_time = target_repetition_time
+        self.do_resample = do_resample
+        self.do_normalize = do_normalize
+        self.roi_median = None if roi_median is None else [float(v) for v in roi_median]
+        self.roi_iqr = None if roi_iqr is None else [float(v) for v in roi_iqr]
+
+    @property
+    def atlas(self) -> Atlas:
+        """The atlas inputs are parcellated with."""
+        return self._atlas
+
+    def __call__(
+        self,
+        inputs: Any,
+        repetition_time: float | Sequence[float | None] | None = None,
+        padding: bool | str = True,
+        max_length: int | None = None,
+        truncation: bool = False,
+        pad_to_multiple_of: int | None = None,
+        return_attention_mask: bool | None = None,
+        return_tensors: str | None = None,
+    ) -> BatchFeature:
+        """
+        Parcellate, resample, scale and pad one recording or a list of them.
+
+        Args:
+            inputs: one input or a list (or a (B, T, R) array). An input is a (T, R) array or tensor, a path to or
+                nibabel image of a 4-D NIfTI or a CIFTI dense series, a CIFTI ptseries (or the reference's
+                parcellated dtseries) with R named columns, an .npy/.tsv/.csv ROI table, or a DataFrame.
+            repetition_time: the inputs' TR in seconds (one value, or one per input; `None` entries use the
+                header). Needed for arrays and tables when resampling; overrides a header's TR (with a warning
+                if they differ).
+            padding, max_length, truncation, pad_to_multiple_of, return_attention_mask: as in
+                `SequenceFeatureExtractor.pad`; by default the batch is padded to its longest recording.
+            return_tensors: `"np"` (default) or `"pt"`.
+
+        Returns:
+            `BatchFeature` with `input_values` (B, T, R) float32 and `attention_mask` (B, T) (1 = real frame).
+        """
+        items = _as_batch(inputs)
+        repetition_times = _per_item(repetition_time, len(items))
+        statistics = self._scaling_statistics() if self.do_normalize else None
+        series = []
+        for index, (item, item_tr) in enumerate(zip(items, repetition_times, strict=True)):
+            values = self._roi_series(item, item_tr, index)
+            if statistics is not None:
+                values = robust_scale(values, *statistics)
+            series.append(values.astype(np.float32))
+        return self.pad(
+            BatchFeature({"input_values": series}),
+            padding=padding,
+            max_length=max_length,
+            truncation=truncation,
+            pad_to_multiple_of=pad_to_multiple_of,
+            return_attention_mask=return_attention_mask,
+            return_tensors=return_tensors or "np",
+        )
+
+    def fit(self, corpus: Iterable[Any], repetition_time: float | None = None) -> MnemoDynFeatureExtractor:
+        """
+        Learn the robust-scaling statistics (per-ROI median and IQR) of a corpus in one streaming pass.
+
+        Each recording goes through the same steps as `__call__` (parcellation, resampling), is centred on its
+        temporal mean and counted in a `RoiQuantileSketch`; recordings are never stacked, so any corpus size fits
+        in memory. Medians and IQRs are within 0.5 % (relative) of the exact quantiles of the pooled values.
+
+        Args:
+            corpus: an iterable of inputs (anything `__call__` accepts as one input), e.g. a generator of paths.
+            repetition_time: the TR of every recording, for inputs whose header has none.
+
+        Returns:
+            The feature extractor, with `roi_median` and `roi_iqr` set.
+        """
+        sketch = RoiQuantileSketch(self.feature_size)
+        num_recordings = 0
+        for index, item in enumerate(tqdm(corpus, desc="Robust-scaling statistics", unit="recording")):
+            sketch.update(centre_frames(self._roi_series(item, repetition_time, index)))
+            num_recordings += 1
+        if num_recordings == 0:
+            raise ValueError("fit needs at least one recording; the corpus was empty.")
+        median, q25, q75 = (sketch.quantile(q) for q in (0.5, 0.25, 0.75))
+        iqr = q75 - q25
+        constant = [name for name, value in zip(self.roi_names, iqr, strict=True) if value <= ZERO_IQR_TOLERANCE]
+        if constant:
+            warnings.warn(
+                f"{len(constant)} ROIs are constant over the corpus (zero IQR), e.g. {constant[:3]}; they will be "
+                "scaled with an IQR of 1 (and so stay at 0 after centring).",
+                stacklevel=2,
+            )
+        self.roi_median, self.roi_iqr = median.tolist(), iqr.tolist()
+        return self
+
+    def save_pretrained(self, save_directory: str | os.PathLike, push_to_hub: bool = False, **kwargs) -> list[str]:
+        """Write `preprocessor_config.json` and copy the atlas files next to it (then push, if asked)."""
+        os.makedirs(save_directory, exist_ok=True)
+        copied = []
+        for path in self._atlas.files.values():
+            target = Path(save_directory) / path.name
+            if not (target.exists() and os.path.samefile(path, target)):
+                shutil.copyfile(path, target)
+            copied.append(str(target))
+        return copied + super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
+
+    @classmethod
+    def get_feature_extractor_dict(
+        cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The saved config, with its atlas file names resolved to local paths (next to the config, or cached)."""
+        location = {key: kwargs[key] for key in _FILE_LOCATION_KWARGS if key in kwargs}
+        feature_extractor_dict, kwargs = super().get_feature_extractor_dict(pretrained_model_name_or_path, **kwargs)
+        atlas_files = feature_extractor_dict.get("atlas_files")
+        if atlas_files:
+            folder = str(pretrained_model_name_or_path)
+            if os.path.isfile(folder):  # the path of preprocessor_config.json itself
+                folder = os.path.dirname(folder)
+            resolved = {}
+            for form, name in atlas_files.items():
+                path = cached_file(folder, name, _raise_exceptions_for_missing_entries=False, **location)
+                if path is None:
+                    raise FileNotFoundError(
+                        f"The feature extractor in {folder!r} names the atlas {form} file {name!r}, which is not "
+                        "there; expected it next to preprocessor_config.json (save_pretrained copies it)."
+                    )
+                resolved[form] = path
+            feature_extractor_dict = {**feature_extractor_dict, "atlas_files": resolved}
+        return feature_extractor_dict, kwargs
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-serialisable config: public attributes, atlas files by name; derived sizes left out."""
+        output = {key: copy.deepcopy(value) for key, value in self.__dict__.items() if not key.startswith("_")}
+        for derived in ("feature_size", "sampling_rate"):
+            output.pop(derived, None)
+        output["atlas_files"] = {form: path.name for form, path in self._atlas.files.items()}
+        output["feature_extractor_type"] = type(self).__name__
+        return output
+
+    def _roi_series(self, item: Any, repetition_time: float | None, index: int) -> np.ndarray:
+        """One input -> (T, R) float64 ROI series at the target TR (every step before the robust scaling)."""
+        recording = read_recording(item, index)
+        with reading(recording.source):
+            if recording.kind == "volume":
+                values = self._parcellator.volume(recording.image, recording.source)
+            elif recording.kind == "cifti":
+                values = self._parcellator.cifti(recording.image, recording.brain_models, recording.source)
+            else:
+                values = match_roi_columns(recording.values, recording.column_names, self.roi_names, recording.source)
+        values = _fill_missing_values(np.asarray(values, dtype=np.float64), self.roi_names, recording.source)
+        if not self.do_resample or self.target_repetition_time is None:
+            return values
+        if repetition_time is not None:
+            if not repetition_time > 0:
+                raise ValueError(
+                    f"{recording.source}: repetition_time must be positive seconds, got {repetition_time}."
+                )
+            header_tr = recording.repetition_time
+            if header_tr is not None and not np.isclose(header_tr, repetition_time, rtol=1e-3):
+                warnings.warn(
+                    f"{recording.source}: repetition_time={repetition_time} s was given but its header says "
+                    f"{header_tr:g} s; using {repetition_time} s.",
+                    stacklevel=3,
+                )
+        elif recording.repetition_time is None:
+            raise ValueError(
+                f"{recording.source}: missing repetition time (TR): {recording.repetition_time_note}. Expected the "
+                f"TR in seconds to resample to the model's {self.target_repetition_time} s: pass "
+                "repetition_time=<seconds>, or do_resample=False to keep the input's frames."
+            )
+        source_tr = repetition_time if repetition_time is not None else recording.repetition_time
+        return resample_frames(values, source_tr, self.target_repetition_time)
+
+    def _scaling_statistics(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.roi_median is None:
+            raise ValueError(
+                "do_normalize=True needs the robust-scaling statistics (roi_median, roi_iqr), and this feature "
+                "extractor has none: load one saved with them (from_pretrained), learn them with fit(corpus), or "
+                "pass do_normalize=False for unscaled parcel means."
+            )
+        return np.asarray(self.roi_median), np.asarray(self.roi_iqr)
+
+
+def _as_batch(inputs: Any) -> list[Any]:
+    """One input or a batch -> a list of inputs (a (B, T, R) array or tensor is B inputs)."""
+    if isinstance(inputs, (list, tuple)):
+        if not inputs:
+            raise ValueError("Expected at least one input; got an empty list.")
+        return list(inputs)
+    if getattr(inputs, "ndim", None) == 3 and not hasattr(inputs, "affine"):  # an array/tensor, not an image
+        return list(inputs)
+    return [inputs]
+
+
+def _per_item(repetition_time: float | Sequence[float | None] | None, num_items: int) -> list[float | None]:
+    if repetition_time is None or np.isscalar(repetition_time):
+        return [repetition_time] * num_items
+    if len(repetition_time) != num_items:
+        raise ValueError(f"Got {len(repetition_time)} repetition times for {num_items} inputs; expected one per input.")
+    return list(repetition_time)
+
+
+def _fill_missing_values(series: np.ndarray, roi_names: Sequence[str], source: str) -> np.ndarray:
+    """Fill non-finite values of a (T, R) series: a ROI with none finite gets 0, others their finite-frame mean."""
+    missing = ~np.isfinite(series)
+    if not missing.any():
+        return series
+    empty = missing.all(axis=0)
+    partial = missing.any(axis=0) & ~empty
+    finite_mean = np.where(missing, 0.0, series).sum(axis=0) / np.maximum((~missing).sum(axis=0), 1)
+    messages = []
+    if empty.any():
+        names = [roi_names[i] for i in np.flatnonzero(empty)[:3]]
+        messages.append(
+            f"{int(empty.sum())} ROIs have no finite value (all-NaN parcel, e.g. {names}) and are filled with 0"
+        )
+    if partial.any():
+        names = [roi_names[i] for i in np.flatnonzero(partial)[:3]]
+        messages.append(
+            f"{int(partial.sum())} ROIs have missing frames (e.g. {names}), filled with the ROI's mean over its "
+            "finite frames"
+        )
+    warnings.warn(f"{source}: {'; '.join(messages)}.", stacklevel=4)
+    return np.where(missing, np.where(empty, 0.0, finite_mean), series)
