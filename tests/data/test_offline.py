@@ -99,3 +99,14 @@ def test_an_unrelated_package_named_resources_is_not_taken_for_connattractor(tmp
         name, tmp_path / "resources" / "__init__.py", submodule_search_locations=[str(tmp_path / "resources")]))
     with pytest.raises(ModuleNotFoundError, match="connattractor"):
         offline.carrier_dir("resources", "connattractor==0.1.0", "ex_timeseries_task")
+
+
+def test_brainspace_rest_is_real_450_roi_input_through_the_feature_extractor():
+    from mnemodyn_hf.data import load_brainspace_rest
+
+    cohort = load_brainspace_rest(form="cifti", num_frames=30).with_format("numpy")
+    row = cohort[0]
+    assert row["bold"].shape == (30, 450) and row["tr"] == pytest.approx(1.4)
+    cortex, subcortex = row["bold"][:, 50:], row["bold"][:, :50]
+    assert np.all(subcortex == 0)  # the source data has no subcortex
+    assert np.all(cortex.std(axis=0) > 0)  # every cortical parcel carries a real, varying signal

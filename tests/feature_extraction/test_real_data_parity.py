@@ -13,7 +13,7 @@ from nilearn.maskers import NiftiLabelsMasker
 from mnemodyn_hf import MnemoDynFeatureExtractor
 from mnemodyn_hf.atlas import DEFAULT_ATLAS_FILES
 
-from .conftest import REAL_FRAMES
+from tests.conftest import REAL_FRAMES
 
 
 @pytest.fixture(scope="module")
