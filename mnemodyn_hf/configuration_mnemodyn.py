@@ -72,7 +72,7 @@ class MnemoDynConfig(PreTrainedConfig):
         later layers, both without gradient; left-cropping of odd intermediate lengths during synthesis.
         When `False` (new models), every layer uses the backward difference divided by `repetition_time`, with
         gradient, and odd lengths are cropped on the right (the PyWavelets periodization convention).
-    max_chunk_elements (`int`, *optional*, defaults to 4194304):
+    max_chunk_elements (`int`, *optional*, defaults to 1048576):
         Memory knob: the velocity field is computed in chunks of frames whose vector-field expansion holds at
         most this many elements (and windows are processed in groups of about this size), so peak memory does
         not hold the full (B, T, R, C) expansion.
@@ -108,7 +108,7 @@ class MnemoDynConfig(PreTrainedConfig):
     repetition_time: float = 0.735
     roi_names: list[str] | None = None
     reference_compatible: bool = False
-    max_chunk_elements: int = 4_194_304
+    max_chunk_elements: int = 1_048_576
     initializer_range: float = 0.02
 
     def __post_init__(self, **kwargs):

@@ -25,8 +25,9 @@ class _ChunkedFieldContraction(torch.autograd.Function):
     def forward(ctx, code, derivative, weight, bias, activation, num_rois, frames_per_chunk):
         frames, channels = code.shape[0], weight.shape[0] // num_rois
         velocity = code.new_empty(frames, channels)
+        weight_rows = weight.t().contiguous()
         for rows in _chunks(frames, frames_per_chunk):
-            field = activation(torch.addmm(bias, code[rows], weight.t())).view(-1, num_rois, channels)
+            field = activation(torch.addmm(bias, code[rows], weight_rows)).view(-1, num_rois, channels)
             velocity[rows] = torch.bmm(derivative[rows].unsqueeze(1), field).squeeze(1)
         ctx.save_for_backward(code, derivative, weight, bias)
         ctx.activation, ctx.num_rois, ctx.frames_per_chunk = activation, num_rois, frames_per_chunk
@@ -38,13 +39,15 @@ class _ChunkedFieldContraction(torch.autograd.Function):
         code, derivative, weight, bias = ctx.saved_tensors
         need_code, need_derivative, need_weight, need_bias = ctx.needs_input_grad[:4]
         num_rois, channels = ctx.num_rois, weight.shape[0] // ctx.num_rois
-        grad_code = torch.zeros_like(code) if need_code else None
-        grad_derivative = torch.zeros_like(derivative) if need_derivative else None
-        grad_weight = torch.zeros_like(weight) if need_weight else None
-        grad_bias = torch.zeros_like(bias) if need_bias else None
+        weight_rows = weight.t().contiguous()  # (r, R*C): long contiguous rows keep the small GEMMs fast
+        # weight and bias gradients together, transposed: [z, 1]^T @ grad_pre, accumulated as (r + 1, R*C)
+        code_and_one = torch.cat([code, code.new_ones(code.shape[0], 1)], dim=1)
+        grad_weight_and_bias = code.new_zeros(code.shape[1] + 1, weight.shape[0]) if need_weight or need_bias else None
+        grad_code = torch.empty_like(code) if need_code else None
+        grad_derivative = torch.empty_like(derivative) if need_derivative else None
         for rows in _chunks(code.shape[0], ctx.frames_per_chunk):
             with torch.enable_grad():
-                pre_activation = torch.addmm(bias, code[rows], weight.t()).requires_grad_()
+                pre_activation = torch.addmm(bias, code[rows], weight_rows).requires_grad_()
                 field = ctx.activation(pre_activation)
             grad_out = grad_velocity[rows]
             if need_derivative:
@@ -52,12 +55,12 @@ class _ChunkedFieldContraction(torch.autograd.Function):
             grad_field = (derivative[rows].unsqueeze(2) * grad_out.unsqueeze(1)).view_as(field)
             (grad_pre,) = torch.autograd.grad(field, pre_activation, grad_field)
             del field, grad_field
-            if need_weight:
-                grad_weight.addmm_(grad_pre.t(), code[rows])
-            if need_bias:
-                grad_bias += grad_pre.sum(0)
+            if grad_weight_and_bias is not None:
+                grad_weight_and_bias.addmm_(code_and_one[rows].t(), grad_pre)
             if need_code:
-                grad_code[rows] = grad_pre @ weight
+                grad_code[rows] = torch.mm(grad_pre, weight_rows.t())
+        grad_weight = grad_weight_and_bias[:-1].t() if need_weight else None
+        grad_bias = grad_weight_and_bias[-1] if need_bias else None
         return grad_code, grad_derivative, grad_weight, grad_bias, None, None, None
 
 
