@@ -248,10 +248,29 @@ def test_bids_cohort_of_real_images_through_mnemodyn_feature_extractor(tmp_path,
         name = str(source)
         extension = next(ext for ext in (".dtseries.nii", ".nii.gz", ".nii") if name.endswith(ext))
         (func / f"sub-{index // 2 + 1}_task-rest_run-{index % 2 + 1}_bold{extension}").symlink_to(source)
-    extractor = mnemodyn_hf.MnemoDynFeatureExtractor(do_normalize=False)  # cohorts keep raw parcel means
+    extractor = _CountingExtractor(do_normalize=False)  # cohorts keep raw parcel means
+    extractor.log = str(tmp_path / "calls.log")
     cohort = load_cohort(root, feature_extractor=extractor, cache_dir=tmp_path / "cache")
+    calls = len(Path(extractor.log).read_text().splitlines())
     assert check_cohort_features(cohort.features) == 450
     assert len(cohort) == min(6, len(brainspace_image_runs))
+    assert calls == len(cohort) + 1  # every run, plus one to learn R
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert len(load_cohort(root, feature_extractor=extractor, cache_dir=tmp_path / "cache")) == len(cohort)
+        again = load_cohort(root, feature_extractor=extractor, cache_dir=tmp_path / "cache")
+    assert len(again) == len(cohort)
+    assert len(Path(extractor.log).read_text().splitlines()) == calls  # measured: the second load parcellated nothing
+    direct = extractor(str(brainspace_image_runs[0]), return_tensors="np")["input_values"][0]
+    first = next(row for row in cohort.with_format("numpy") if row["path"].endswith("sub-1_task-rest_run-1_bold.dtseries.nii"))
+    np.testing.assert_allclose(first["bold"], direct, atol=1e-6)  # the cached rows are the extractor's output
+
+
+class _CountingExtractor(mnemodyn_hf.MnemoDynFeatureExtractor):
+    """The real feature extractor, logging each call to a file (the cohort calls it in worker processes)."""
+
+    log = ""
+
+    def __call__(self, *args, **kwargs):
+        with open(self.log, "a") as handle:
+            handle.write("call\n")
+        return super().__call__(*args, **kwargs)
