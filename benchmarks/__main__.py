@@ -15,7 +15,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from benchmarks import BENCHMARK_NAMES, bench_backbone, bench_scaling
+from benchmarks import BENCHMARK_NAMES, bench_backbone, bench_feature_extraction, bench_scaling
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,6 +30,10 @@ def _run(name: str, quick: bool) -> dict:
             return bench_scaling.run(size="tiny", frames=(64, 256), probe_frames=(64, 128), full_attention_frames=64,
                                      compare_frames=(64, 256))  # fmt: skip
         return bench_scaling.run()
+    if name == "feature_extraction":
+        if quick:
+            return bench_feature_extraction.run(frames=20, volume_frames=0, repeats=1)
+        return bench_feature_extraction.run()
     raise ValueError(f"unknown benchmark {name!r}; choose from {BENCHMARK_NAMES}")
 
 
@@ -39,7 +43,11 @@ def _header(report: dict, command: str) -> str:
     return f"Measured {report['date']} on {described}.\nCommand: `{command}`\n"
 
 
-GENERATED_TITLES = ("Backbone: MnemoDyn vs the literal reference port", "Scaling with sequence length, and the attention baseline")
+GENERATED_TITLES = (
+    "Backbone: MnemoDyn vs the literal reference port",
+    "Scaling with sequence length, and the attention baseline",
+    "Feature extraction",
+)
 
 
 def kept_sections(markdown: str) -> list[str]:
@@ -68,6 +76,16 @@ def render(results: dict[str, dict], docs: Path, previous: str = "") -> str:
         bench_scaling.plot(report, plot)
         parts += [f"## {GENERATED_TITLES[1]}", "", "*generated*", "", _header(report, command),
                   bench_scaling.format_table(report), "", f"![scaling]({plot.name})", ""]  # fmt: skip
+    if "feature_extraction" in results:
+        report = results["feature_extraction"]
+        parts += [f"## {GENERATED_TITLES[2]}", "", "*generated*", "",
+                  f"Parcellating a real dense series ({report['frames']:,} frames x 91,282 grayordinates, brainspace's rest "
+                  "run played back and forth) into the 450 ROIs, and a real-derived MNI 2 mm volume, with mnemodyn_hf, "
+                  "nilearn and wb_command on the same data; each method in a fresh subprocess, time = best of the "
+                  "repeats, memory = peak RSS above the RSS before the call (see benchmarks/bench_feature_extraction.py). "
+                  "Target: at most 1 s and 2x the input for 1,200 frames.", "",
+                  f"Measured {report['date']} on {report['machine']} (load average {report['load_average'][0]:.1f}).",
+                  f"Command: `{report['command']}`", "", bench_feature_extraction.format_table(report), ""]  # fmt: skip
     return "\n".join(parts + kept_sections(previous))
 
 

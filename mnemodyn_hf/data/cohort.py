@@ -255,13 +255,22 @@ def _manifest_features(manifest: pd.DataFrame) -> datasets.Features:
     return datasets.Features({**reserved, **typed})
 
 
+def _extractor_identity(feature_extractor: Any) -> str:
+    """What identifies an extractor's outputs: its saved configuration when it has one (a transformers feature
+    extractor; its pickled state also holds lazily built caches that change after the first call), else its
+    pickled state."""
+    if hasattr(feature_extractor, "to_json_string"):
+        return Hasher.hash([type(feature_extractor).__qualname__, feature_extractor.to_json_string()])
+    return Hasher.hash(feature_extractor)
+
+
 def _cache_key(manifest: pd.DataFrame, reader: RunReader) -> str:
     files = []
     for path in manifest["path"]:
         stat = Path(path).stat() if Path(path).exists() else None
         files.append((stat.st_size, stat.st_mtime_ns) if stat else None)
     try:
-        extractor = Hasher.hash(reader.feature_extractor)
+        extractor = _extractor_identity(reader.feature_extractor)
     except Exception as error:  # noqa: BLE001
         raise TypeError(f"feature_extractor must be picklable to be cached and sent to workers: {error}") from error
     records = manifest.astype(object).where(manifest.notna(), None).to_dict("records")

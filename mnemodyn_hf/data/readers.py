@@ -15,11 +15,12 @@ signature `feature_extractor(path, return_tensors="np")` returning `input_values
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ..fmri_inputs import read_recording
 
 #: File endings read without a feature extractor.
 ROI_TABLE_EXTENSIONS = (".npy", ".tsv", ".csv")
@@ -31,47 +32,15 @@ def is_roi_table(path: str | Path) -> bool:
 
 
 def read_roi_table(path: str | Path) -> np.ndarray:
-    """Read a ROI table (`.npy`, `.tsv`, `.csv`) as a (T, R) float32 array.
+    """Read a ROI table (`.npy`, `.tsv`, `.csv`) as a (T, R) float32 array, with the feature extractor's reader
+    (`mnemodyn_hf.fmri_inputs`: header row of ROI names optional, `n/a` cells read as NaN).
 
     Raises:
-        ValueError: the file is not 2-D, is empty, or holds values that are not numbers.
+        ValueError: the file is not a ROI table, is not 2-D, is empty, or holds values that are not numbers.
     """
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix == ".npy":
-        with path.open("rb") as handle:
-            np.lib.format.read_magic(handle)  # a clear error for files that are not .npy at all
-            handle.seek(0)
-            array = np.lib.format.read_array(handle, allow_pickle=False)
-    elif suffix in (".tsv", ".csv"):
-        array = _read_delimited(path, "\t" if suffix == ".tsv" else ",")
-    else:
-        raise ValueError(f"{path.name}: not a ROI table (expected one of {ROI_TABLE_EXTENSIONS}).")
-    if array.ndim != 2 or 0 in array.shape:
-        raise ValueError(f"{path.name}: expected a 2-D (frames, ROIs) table, got shape {array.shape}.")
-    if not np.issubdtype(array.dtype, np.number):
-        raise ValueError(f"{path.name}: expected numbers, got dtype {array.dtype}.")
-    return np.ascontiguousarray(array, dtype=np.float32)
-
-
-def _read_delimited(path: Path, delimiter: str) -> np.ndarray:
-    with path.open() as handle:
-        first = handle.readline().rstrip("\r\n").split(delimiter)
-    has_header = not all(_is_number(field) for field in first)
-    try:
-        with warnings.catch_warnings():  # an empty table is reported by `read_roi_table`, not warned about
-            warnings.simplefilter("ignore", UserWarning)
-            return np.loadtxt(path, delimiter=delimiter, skiprows=int(has_header), dtype=np.float64, ndmin=2)
-    except ValueError as error:  # numpy names the offending value and line
-        raise ValueError(f"{path.name}: {error}") from None
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+    if not is_roi_table(path):
+        raise ValueError(f"{Path(path).name}: not a ROI table (expected one of {ROI_TABLE_EXTENSIONS}).")
+    return np.ascontiguousarray(read_recording(Path(path)).values, dtype=np.float32)
 
 
 def sidecar_repetition_time(path: str | Path) -> float | None:

@@ -16,7 +16,9 @@ def test_quick_benchmarks_write_json_tables_and_plot(tmp_path):
     assert set(backbone["ratios"]) == {"forward", "train_step"}
     scaling = json.loads((tmp_path / "scaling.json").read_text())
     assert [c["attention_how"] for c in scaling["comparison"]] == ["measured", "extrapolated"]
+    extraction = json.loads((tmp_path / "feature_extraction.json").read_text())
+    assert all(r["max_abs_diff_vs_feature_extractor"] < 1e-5 for r in extraction["results"])
     markdown = (tmp_path / "benchmarks.md").read_text()
-    assert "## Backbone" in markdown and "## Scaling" in markdown
+    assert "## Backbone" in markdown and "## Scaling" in markdown and "## Feature extraction" in markdown
     assert "## Cohort streaming\n\nkept table" in markdown  # sections of other scripts are carried over
     assert (tmp_path / "benchmarks_scaling.png").stat().st_size > 10_000
