@@ -24,7 +24,7 @@ def _run(name: str, quick: bool) -> dict:
     if name == "backbone":
         if quick:
             return {"runs": [bench_backbone.run(size="tiny", batch=2, frames=64, repeats=1)]}
-        return {"runs": [bench_backbone.run(size="released", batch=b, frames=490, repeats=2) for b in (1, 4, 8)]}
+        return {"runs": [bench_backbone.run(size="released", batch=b, frames=490, repeats=3) for b in (1, 4, 8)]}
     if name == "scaling":
         if quick:
             return bench_scaling.run(size="tiny", frames=(64, 256), probe_frames=(64, 128), full_attention_frames=64,

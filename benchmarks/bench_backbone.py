@@ -192,6 +192,7 @@ def machine_description() -> dict:
             "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads()}  # fmt: skip
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name()
+    info["load_average_1min"] = round(os.getloadavg()[0], 2)  # other work on the machine makes timings noisy
     return info
 
 
