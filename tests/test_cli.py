@@ -1,0 +1,24 @@
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import AutoModel
+
+from mnemodyn_hf.cli import build_parser, main
+from tests.conftest import REFERENCE_PARITY
+
+
+def test_convert_subcommand_writes_a_folder_that_reproduces_the_reference(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    main(["convert", str(REFERENCE_PARITY / "ref_small_t64.ckpt"), "mnemodyn-ukb", "--repetition-time", "0.735"])
+    model = AutoModel.from_pretrained("mnemodyn-ukb").eval()  # a bare name resolves to the local folder
+    assert model.config.repetition_time == 0.735
+    io = load_file(REFERENCE_PARITY / "ref_small_t64_io.safetensors")
+    with torch.no_grad():
+        assert (model(io["input"]).last_hidden_state - io["output"]).abs().max() < 1e-4
+
+
+def test_help_lists_every_subcommand(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--help"])
+    text = capsys.readouterr().out
+    assert "demo" in text and "convert" in text
