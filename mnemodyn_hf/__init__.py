@@ -5,14 +5,16 @@ Importing the package registers the model with the transformers Auto classes (`A
 without `trust_remote_code`.
 """
 
-from transformers import AutoConfig, AutoFeatureExtractor, AutoModel
+from transformers import AutoConfig, AutoFeatureExtractor, AutoModel, AutoModelForSequenceClassification
 
 from .configuration_mnemodyn import MnemoDynConfig
 from .feature_extraction_mnemodyn import MnemoDynFeatureExtractor
+from .modeling_heads import MnemoDynForRegression, MnemoDynForSequenceClassification, MnemoDynRegressionOutput
 from .modeling_mnemodyn import MnemoDynModel, MnemoDynModelOutput, MnemoDynPreTrainedModel
 
 AutoConfig.register(MnemoDynConfig.model_type, MnemoDynConfig, exist_ok=True)
 AutoModel.register(MnemoDynConfig, MnemoDynModel, exist_ok=True)
+AutoModelForSequenceClassification.register(MnemoDynConfig, MnemoDynForSequenceClassification, exist_ok=True)
 AutoFeatureExtractor.register(MnemoDynConfig, MnemoDynFeatureExtractor, exist_ok=True)
 
 __version__ = "0.1.0"
@@ -20,7 +22,10 @@ __version__ = "0.1.0"
 __all__ = [
     "MnemoDynConfig",
     "MnemoDynFeatureExtractor",
+    "MnemoDynForRegression",
+    "MnemoDynForSequenceClassification",
     "MnemoDynModel",
     "MnemoDynModelOutput",
     "MnemoDynPreTrainedModel",
+    "MnemoDynRegressionOutput",
 ]

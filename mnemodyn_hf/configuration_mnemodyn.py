@@ -14,6 +14,9 @@ SUPPORTED_ACTIVATIONS = ("tanh", "gelu", "relu", "silu", "sigmoid")
 #: The discrete PyWavelets wavelets with perfect reconstruction (all but the FIR-approximated "dmey").
 SUPPORTED_WAVELETS = tuple(name for name in pywt.wavelist(kind="discrete") if name != "dmey")
 
+#: Temporal poolings of the task heads.
+HEAD_POOLINGS = ("mean", "mean_std", "max")
+
 #: The shortest sequence the backbone accepts: the path derivative needs two frames.
 MIN_SEQUENCE_LENGTH = 2
 
@@ -78,6 +81,19 @@ class MnemoDynConfig(PreTrainedConfig):
         not hold the full (B, T, R, C) expansion.
     initializer_range (`float`, *optional*, defaults to 0.02):
         Standard deviation of the initial output projections (near-identity layers at initialisation).
+    head_pooling (`str`, *optional*, defaults to `"mean_std"`):
+        How the task heads summarise the backbone output over real frames: `"mean"` (B, R), `"mean_std"`
+        (B, 2R: mean then standard deviation of every ROI, the `pooler_output`) or `"max"` (B, R).
+    head_hidden_size (`int`, *optional*, defaults to 256):
+        Width of the task heads' hidden layer (LayerNorm -> Linear -> GELU -> Dropout -> Linear).
+    head_dropout (`float`, *optional*, defaults to 0.1):
+        Dropout of the task heads (inactive in eval mode).
+    freeze_backbone (`bool`, *optional*, defaults to `True`):
+        Whether the task models train only their head (the paper's frozen-backbone protocol).
+    num_unfrozen_layers (`int`, *optional*, defaults to 0):
+        With `freeze_backbone`, the number of last backbone layers that still train.
+    num_targets (`int`, *optional*, defaults to 1):
+        Number of regression targets of [`MnemoDynForRegression`].
 
     Example:
 
@@ -110,6 +126,12 @@ class MnemoDynConfig(PreTrainedConfig):
     reference_compatible: bool = False
     max_chunk_elements: int = 1_048_576
     initializer_range: float = 0.02
+    head_pooling: str = "mean_std"
+    head_hidden_size: int = 256
+    head_dropout: float = 0.1
+    freeze_backbone: bool = True
+    num_unfrozen_layers: int = 0
+    num_targets: int = 1
 
     def __post_init__(self, **kwargs):
         self._check_values()
@@ -124,6 +146,17 @@ class MnemoDynConfig(PreTrainedConfig):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"MnemoDynConfig.{name} must be a positive integer, got {value!r}.")
+        if self.head_pooling not in HEAD_POOLINGS:
+            raise ValueError(f"MnemoDynConfig.head_pooling={self.head_pooling!r} is not one of {HEAD_POOLINGS}.")
+        if not 0 <= self.head_dropout < 1:
+            raise ValueError(f"MnemoDynConfig.head_dropout must be in [0, 1), got {self.head_dropout}.")
+        for name in ("head_hidden_size", "num_targets"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"MnemoDynConfig.{name} must be a positive integer, got {getattr(self, name)}.")
+        if not 0 <= self.num_unfrozen_layers <= self.num_layers:
+            raise ValueError(
+                f"MnemoDynConfig.num_unfrozen_layers={self.num_unfrozen_layers} must be in [0, num_layers={self.num_layers}]."
+            )
         if self.num_coarse_layers < 0:
             raise ValueError(f"MnemoDynConfig.num_coarse_layers must be >= 0, got {self.num_coarse_layers}.")
         if self.wavelet not in SUPPORTED_WAVELETS:
@@ -179,4 +212,4 @@ class MnemoDynConfig(PreTrainedConfig):
         return 2 * self.num_rois
 
 
-__all__ = ["MnemoDynConfig", "MIN_SEQUENCE_LENGTH", "SUPPORTED_ACTIVATIONS", "SUPPORTED_WAVELETS"]
+__all__ = ["HEAD_POOLINGS", "MIN_SEQUENCE_LENGTH", "MnemoDynConfig", "SUPPORTED_ACTIVATIONS", "SUPPORTED_WAVELETS"]

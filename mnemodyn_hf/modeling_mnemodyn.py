@@ -264,7 +264,7 @@ class MnemoDynModel(MnemoDynPreTrainedModel):
     ```python
     >>> import torch
     >>> from mnemodyn_hf import MnemoDynConfig, MnemoDynModel
-    >>> model = MnemoDynModel(MnemoDynConfig(num_rois=10, num_layers=2, latent_channels=8, context_length=64))
+    >>> model = MnemoDynModel(MnemoDynConfig(num_rois=10, num_layers=2, latent_channels=8, context_length=64, wavelet_levels=3))
     >>> out = model(torch.randn(2, 100, 10))
     >>> out.last_hidden_state.shape, out.pooler_output.shape
     (torch.Size([2, 100, 10]), torch.Size([2, 20]))

