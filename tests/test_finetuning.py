@@ -2,22 +2,14 @@ import numpy as np
 import pytest
 
 from mnemodyn_hf import MnemoDynConfig
-from mnemodyn_hf.data import check_subject_disjoint, load_connattractor, subject_split, window_runs
+from mnemodyn_hf.data import check_subject_disjoint, load_connattractor_heat_windows, subject_split
 from mnemodyn_hf.finetuning import DownstreamSettings, evaluate_downstream
 
 
 @pytest.fixture(scope="module")
 def heat_windows():
-    """Real heat-vs-rest windows (10 frames) of 10 connattractor subjects, each run z-scored with its own stats."""
-    subjects = {f"{i:02d}" for i in range(1, 11)}
-    runs = load_connattractor().filter(lambda s: s in subjects, input_columns="subject")
-
-    def zscore(row):
-        bold = np.asarray(row["bold"])
-        return {"bold": (bold - bold.mean(0)) / np.maximum(bold.std(0), 1e-6)}
-
-    windows = window_runs(runs.map(zscore), 10, frame_label_columns=["heat"])
-    return windows.filter(lambda heat: heat in (0, 1), input_columns="heat")
+    """Real heat-vs-rest windows (10 frames, 20 s) of connattractor subjects, each run z-scored on its own."""
+    return load_connattractor_heat_windows(subjects=[f"{i:02d}" for i in range(1, 11)])
 
 
 CONFIG = MnemoDynConfig(num_rois=122, num_layers=1, projection_size=16, latent_channels=8, context_length=32,

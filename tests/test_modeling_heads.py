@@ -4,23 +4,14 @@ import torch
 from transformers import AutoModelForSequenceClassification, Trainer, TrainingArguments
 
 from mnemodyn_hf import MnemoDynConfig, MnemoDynForRegression, MnemoDynForSequenceClassification
-from mnemodyn_hf.data import MnemoDynDataCollator, load_connattractor, window_runs
+from mnemodyn_hf.data import MnemoDynDataCollator, load_connattractor_heat_windows
 from mnemodyn_hf.modeling_heads import pool_frames
 
 
 @pytest.fixture(scope="module")
 def heat_windows():
-    """Real task fMRI: heat vs rest windows (10 frames, 20 s) of 4 connattractor subjects, 122 MIST ROIs,
-    each run z-scored per ROI with its own statistics."""
-    runs = load_connattractor().filter(lambda s: s in {"01", "02", "03", "04"}, input_columns="subject")
-
-    def zscore(row):
-        bold = np.asarray(row["bold"])
-        return {"bold": (bold - bold.mean(0)) / np.maximum(bold.std(0), 1e-6)}
-
-    windows = window_runs(runs.map(zscore), 10, frame_label_columns=["heat"])
-    windows = windows.filter(lambda heat: heat in (0, 1), input_columns="heat")
-    return windows.rename_column("heat", "labels").with_format("numpy")
+    """Real heat-vs-rest windows (10 frames, 20 s) of connattractor subjects, each run z-scored on its own."""
+    return load_connattractor_heat_windows(subjects=["01", "02", "03", "04"]).rename_column("heat", "labels").with_format("numpy")
 
 
 def _config(**overrides) -> MnemoDynConfig:

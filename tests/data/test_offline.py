@@ -110,3 +110,15 @@ def test_brainspace_rest_is_real_450_roi_input_through_the_feature_extractor():
     cortex, subcortex = row["bold"][:, 50:], row["bold"][:, :50]
     assert np.all(subcortex == 0)  # the source data has no subcortex
     assert np.all(cortex.std(axis=0) > 0)  # every cortical parcel carries a real, varying signal
+
+
+def test_connattractor_heat_windows_are_the_downstream_task():
+    from mnemodyn_hf.data import load_connattractor_heat_windows
+
+    windows = load_connattractor_heat_windows(subjects=["01", "02"]).with_format("numpy")
+    assert set(windows["subject"]) == {"01", "02"} and set(windows["heat"]) == {0, 1}
+    assert windows[0]["bold"].shape == (10, 122)
+    # sub-01 run 03, hand-checked above: heat frames 8-13 -> the window of frames 10-19 is not majority heat,
+    # the window of frames 0-9 is rest
+    first = [w for w in windows if w["subject"] == "01" and w["run"] == "03" and w["window_start"] == 0][0]
+    assert first["heat"] == 0
