@@ -118,7 +118,6 @@ def test_connattractor_heat_windows_are_the_downstream_task():
     windows = load_connattractor_heat_windows(subjects=["01", "02"]).with_format("numpy")
     assert set(windows["subject"]) == {"01", "02"} and set(windows["heat"]) == {0, 1}
     assert windows[0]["bold"].shape == (10, 122)
-    # sub-01 run 03, hand-checked above: heat frames 8-13 -> the window of frames 10-19 is not majority heat,
-    # the window of frames 0-9 is rest
+    # sub-01 run 03 (hand-checked above: heat on frames 8-13): frames 0-9 hold 2 heat and 8 rest frames -> rest
     first = [w for w in windows if w["subject"] == "01" and w["run"] == "03" and w["window_start"] == 0][0]
     assert first["heat"] == 0
