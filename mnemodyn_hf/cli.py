@@ -2,6 +2,7 @@
 
     mnemodyn demo                      # the main job on real offline resting-state fMRI
     mnemodyn convert CKPT OUTPUT_DIR   # the authors' checkpoint -> a Hugging Face folder
+    mnemodyn finetune BACKBONE         # frozen-backbone head + FC baseline on the real heat-vs-rest task
 """
 
 from __future__ import annotations
@@ -22,6 +23,26 @@ def _convert(args: argparse.Namespace) -> None:
 
     convert_main([args.checkpoint, args.output_dir] + ([] if args.repetition_time is None else
                                                         ["--repetition-time", str(args.repetition_time)]))
+
+
+def _finetune(args: argparse.Namespace) -> None:
+    import json
+    from pathlib import Path
+
+    from .data import load_connattractor_heat_windows
+    from .finetuning import DownstreamSettings, evaluate_downstream
+
+    subjects = [f"{i:02d}" for i in range(1, args.subjects + 1)]
+    cohort = load_connattractor_heat_windows(window=args.window, subjects=subjects)
+    settings = DownstreamSettings(seeds=tuple(args.seeds), epochs=args.epochs)
+    report = evaluate_downstream(cohort, "heat", args.backbone, "classification", args.output_dir, settings)
+    path = Path(args.output_dir) / "downstream_report.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, default=float))
+    print(f"heat vs rest, {len(subjects)} subjects, seeds {list(args.seeds)} (mean +- sd over seeds, test split)")
+    for who, metrics in report["mean_sd"].items():
+        print(f"  {who:<12}" + "  ".join(f"{name} {mean:.3f} +- {sd:.3f}" for name, (mean, sd) in metrics.items()))
+    print(f"report: {path}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,6 +72,20 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("output_dir")
     convert.add_argument("--repetition-time", type=float, help="TR in seconds the weights were trained at")
     convert.set_defaults(handler=_convert)
+    finetune = commands.add_parser(
+        "finetune",
+        help="train a head on a frozen MnemoDyn backbone for real heat-vs-rest decoding, beside the FC baseline",
+        description="The downstream protocol (mnemodyn_hf.finetuning) on connattractor's heat vs rest windows: "
+        "subject-level train/validation/test per seed, selection on validation only, test scored once in eval "
+        "mode, Fisher-z FC + logistic regression on the same splits. The backbone must take 122 ROIs (MIST).",
+    )
+    finetune.add_argument("backbone", help="a saved MnemoDyn folder (pretrained or converted), 122 ROIs")
+    finetune.add_argument("--output-dir", default="mnemodyn-finetune")
+    finetune.add_argument("--subjects", type=int, default=22, help="use subjects 01..N (default 22)")
+    finetune.add_argument("--window", type=int, default=10, help="frames per window (TR 2 s)")
+    finetune.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    finetune.add_argument("--epochs", type=int, default=20)
+    finetune.set_defaults(handler=_finetune)
     return parser
 
 

@@ -22,3 +22,16 @@ def test_help_lists_every_subcommand(capsys):
         build_parser().parse_args(["--help"])
     text = capsys.readouterr().out
     assert "demo" in text and "convert" in text
+
+
+def test_finetune_subcommand_reports_model_and_baseline(tmp_path, capsys):
+    from mnemodyn_hf import MnemoDynConfig, MnemoDynModel
+
+    backbone = tmp_path / "backbone"
+    MnemoDynModel(MnemoDynConfig(num_rois=122, num_layers=1, projection_size=8, latent_channels=8, context_length=32,
+                                 wavelet_levels=3, repetition_time=2.0)).save_pretrained(backbone)  # fmt: skip
+    main(["finetune", str(backbone), "--output-dir", str(tmp_path / "out"), "--subjects", "8", "--seeds", "0",
+          "--epochs", "1"])  # fmt: skip
+    text = capsys.readouterr().out
+    assert "model" in text and "fc_baseline" in text and "roc_auc" in text
+    assert (tmp_path / "out" / "downstream_report.json").is_file()
