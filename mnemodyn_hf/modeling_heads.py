@@ -53,6 +53,14 @@ class _MnemoDynTaskModel(MnemoDynPreTrainedModel):
         if config.freeze_backbone:
             self.freeze_backbone(config.num_unfrozen_layers)
 
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        """As `PreTrainedModel.from_pretrained`, then re-applies `freeze_backbone` (loading replaces parameters)."""
+        model = super().from_pretrained(*args, **kwargs)
+        if model.config.freeze_backbone:
+            model.freeze_backbone(model.config.num_unfrozen_layers)
+        return model
+
     def freeze_backbone(self, num_unfrozen_layers: int = 0) -> None:
         """Stop gradients to the backbone, except its last `num_unfrozen_layers` layers."""
         for parameter in self.mnemodyn.parameters():

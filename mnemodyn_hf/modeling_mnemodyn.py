@@ -237,6 +237,9 @@ class MnemoDynPreTrainedModel(PreTrainedModel):
         if isinstance(module, nn.Linear):
             init.normal_(module.weight, std=getattr(module, "init_std", module.in_features**-0.5))
             init.zeros_(module.bias)
+        elif isinstance(module, nn.LayerNorm):
+            init.ones_(module.weight)
+            init.zeros_(module.bias)
         elif isinstance(module, MnemoDynRegionConv):
             fan_in = module.weight.shape[2] * module.weight.shape[3]
             init.normal_(module.weight, std=fan_in**-0.5)

@@ -112,3 +112,17 @@ def test_regression_labels_of_the_wrong_width_are_named():
     model = MnemoDynForRegression(_config(num_targets=2))
     with pytest.raises(ValueError, match="num_targets=2"):
         model(torch.randn(4, 20, 122), labels=torch.randn(4, 3))
+
+
+def test_task_models_load_a_saved_backbone(tmp_path):
+    from mnemodyn_hf import MnemoDynModel
+
+    backbone = MnemoDynModel(_config())
+    backbone.save_pretrained(tmp_path / "backbone")
+    for cls, overrides in ((MnemoDynForSequenceClassification, {"num_labels": 2}), (MnemoDynForRegression, {"num_targets": 1})):
+        task = cls.from_pretrained(tmp_path / "backbone", **overrides)
+        for key, value in backbone.state_dict().items():
+            assert torch.equal(task.mnemodyn.state_dict()[key], value), key
+        assert all(not p.requires_grad for p in task.mnemodyn.parameters())
+        assert torch.equal(task.head.norm.weight, torch.ones_like(task.head.norm.weight))  # a new head is initialised
+        assert torch.all(task.head.output.bias == 0) and torch.isfinite(task.head.hidden.weight).all()
