@@ -81,6 +81,10 @@ class MnemoDynConfig(PreTrainedConfig):
         not hold the full (B, T, R, C) expansion.
     initializer_range (`float`, *optional*, defaults to 0.02):
         Standard deviation of the initial output projections (near-identity layers at initialisation).
+    operator_cp_rank (`int`, *optional*):
+        When set, every region-convolution kernel W[region, out, in, tap] is held as a rank-`operator_cp_rank`
+        CP (canonical polyadic) decomposition and applied factor by factor (project in -> rank, per-rank taps,
+        region scaling, rank -> out), cutting parameters and compute; `None` keeps full kernels.
     head_pooling (`str`, *optional*, defaults to `"mean_std"`):
         How the task heads summarise the backbone output over real frames: `"mean"` (B, R), `"mean_std"`
         (B, 2R: mean then standard deviation of every ROI, the `pooler_output`) or `"max"` (B, R).
@@ -126,6 +130,7 @@ class MnemoDynConfig(PreTrainedConfig):
     reference_compatible: bool = False
     max_chunk_elements: int = 1_048_576
     initializer_range: float = 0.02
+    operator_cp_rank: int | None = None
     head_pooling: str = "mean_std"
     head_hidden_size: int = 256
     head_dropout: float = 0.1
@@ -146,6 +151,8 @@ class MnemoDynConfig(PreTrainedConfig):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"MnemoDynConfig.{name} must be a positive integer, got {value!r}.")
+        if self.operator_cp_rank is not None and self.operator_cp_rank < 1:
+            raise ValueError(f"MnemoDynConfig.operator_cp_rank must be a positive integer or None, got {self.operator_cp_rank}.")
         if self.head_pooling not in HEAD_POOLINGS:
             raise ValueError(f"MnemoDynConfig.head_pooling={self.head_pooling!r} is not one of {HEAD_POOLINGS}.")
         if not 0 <= self.head_dropout < 1:

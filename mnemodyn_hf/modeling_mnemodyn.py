@@ -114,6 +114,41 @@ class MnemoDynRegionConv(nn.Module):
         return out[..., :length]
 
 
+class MnemoDynCPRegionConv(nn.Module):
+    """[`MnemoDynRegionConv`] with a CP-factored kernel `W[r, o, i, t] = sum_q A[r, q] B[o, q] C[i, q] D[t, q]`,
+    applied without rebuilding W: project the input on C (channels -> rank), run each rank's taps D inside every
+    region block, scale by the region factor A, project on B (rank -> channels), add the per-region bias.
+    Parameters drop from regions * channels^2 * taps to rank * (regions + 2 channels + taps)."""
+
+    def __init__(self, channels: int, kernel_size: int, num_regions: int, rank: int):
+        super().__init__()
+        self.num_regions = num_regions
+        self.kernel_size = kernel_size
+        self.region_factors = nn.Parameter(torch.empty(num_regions, rank))
+        self.output_factors = nn.Parameter(torch.empty(channels, rank))
+        self.input_factors = nn.Parameter(torch.empty(channels, rank))
+        self.tap_factors = nn.Parameter(torch.empty(kernel_size, rank))
+        self.bias = nn.Parameter(torch.empty(num_regions, channels))
+
+    def rebuild_kernel(self) -> torch.Tensor:
+        """The full kernel (regions, out, in, taps) these factors stand for."""
+        return torch.einsum("rq,oq,iq,tq->roit", self.region_factors, self.output_factors, self.input_factors, self.tap_factors)
+
+    def forward(self, signal: torch.Tensor) -> torch.Tensor:
+        """(N, C, L) -> (N, C, L)."""
+        count, channels, length = signal.shape
+        regions, rank = self.num_regions, self.tap_factors.shape[1]
+        block = math.ceil(length / regions)
+        projected = torch.einsum("ncl,cq->nql", F.pad(signal, (0, regions * block - length)), self.input_factors)
+        blocks = projected.view(count, rank, regions, block).transpose(1, 2).reshape(count * regions, rank, block)
+        left = (self.kernel_size - 1) // 2
+        blocks = F.pad(blocks, (left, self.kernel_size - 1 - left))
+        filtered = F.conv1d(blocks, self.tap_factors.t().unsqueeze(1), groups=rank).view(count, regions, rank, block)
+        mixed = torch.einsum("nrqb,rq,oq->norb", filtered, self.region_factors, self.output_factors)
+        out = mixed + self.bias.t()[None, :, :, None]
+        return out.reshape(count, channels, regions * block)[..., :length]
+
+
 class MnemoDynCoarseMixer(nn.Module):
     """Dense temporal mixing of the coarsest band, one (L, L) matrix per channel: `y[c] = x[c] @ W[c] + b[c]`."""
 
@@ -149,6 +184,10 @@ class MnemoDynWaveletOperator(nn.Module):
         )
         self.region_convs = nn.ModuleList(
             MnemoDynRegionConv(2 * config.latent_channels, config.operator_kernel_size, config.num_regions)
+            if config.operator_cp_rank is None
+            else MnemoDynCPRegionConv(
+                2 * config.latent_channels, config.operator_kernel_size, config.num_regions, config.operator_cp_rank
+            )
             for _ in range(config.wavelet_levels)
         )
         self.wavelet = config.wavelet
@@ -243,6 +282,14 @@ class MnemoDynPreTrainedModel(PreTrainedModel):
         elif isinstance(module, MnemoDynRegionConv):
             fan_in = module.weight.shape[2] * module.weight.shape[3]
             init.normal_(module.weight, std=fan_in**-0.5)
+            init.zeros_(module.bias)
+        elif isinstance(module, MnemoDynCPRegionConv):
+            # Var(W) = rank * Var(A) Var(B) Var(C) Var(D) = 1 / (in * taps), as for the full kernel
+            rank, channels = module.tap_factors.shape[1], module.input_factors.shape[0]
+            init.ones_(module.region_factors)
+            init.normal_(module.output_factors, std=rank**-0.5)
+            init.normal_(module.input_factors, std=channels**-0.5)
+            init.normal_(module.tap_factors, std=module.kernel_size**-0.5)
             init.zeros_(module.bias)
         elif isinstance(module, MnemoDynCoarseMixer):
             init.normal_(module.weight, std=module.weight.shape[1] ** -0.5)
