@@ -15,7 +15,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from benchmarks import BENCHMARK_NAMES, bench_backbone, bench_feature_extraction, bench_scaling
+from benchmarks import BENCHMARK_NAMES, bench_backbone, bench_cp, bench_feature_extraction, bench_scaling
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,6 +30,10 @@ def _run(name: str, quick: bool) -> dict:
             return bench_scaling.run(size="tiny", frames=(64, 256), probe_frames=(64, 128), full_attention_frames=64,
                                      compare_frames=(64, 256))  # fmt: skip
         return bench_scaling.run()
+    if name == "cp":
+        if quick:
+            return bench_cp.run(size="tiny", batch=2, ranks=(None, 2), repeats=1)
+        return bench_cp.run()
     if name == "feature_extraction":
         if quick:
             return bench_feature_extraction.run(frames=20, volume_frames=0, repeats=1)
@@ -47,6 +51,7 @@ GENERATED_TITLES = (
     "Backbone: MnemoDyn vs the literal reference port",
     "Scaling with sequence length, and the attention baseline",
     "Feature extraction",
+    "CP low-rank operators",
 )
 
 
@@ -86,6 +91,12 @@ def render(results: dict[str, dict], docs: Path, previous: str = "") -> str:
                   "Target: at most 1 s and 2x the input for 1,200 frames.", "",
                   f"Measured {report['date']} on {report['machine']} (load average {report['load_average'][0]:.1f}).",
                   f"Command: `{report['command']}`", "", bench_feature_extraction.format_table(report), ""]  # fmt: skip
+    if "cp" in results:
+        report = results["cp"]
+        parts += [f"## {GENERATED_TITLES[3]}", "", "*generated*", "",
+                  f"Region convolutions held as CP factors (`operator_cp_rank`) vs full kernels, {report['size']} size, "
+                  f"batch {report['batch']}, {report['frames']} frames; training step = forward + backward + AdamW.", "",
+                  _header(report, report["command"]), bench_cp.format_table(report), ""]  # fmt: skip
     return "\n".join(parts + kept_sections(previous))
 
 

@@ -81,14 +81,14 @@ class PeakMemory:
         return self.peak - self.base
 
 
-def build(implementation: str, size: str, device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
+def build(implementation: str, size: str, device: torch.device, dtype: torch.dtype, cp_rank: int | None = None) -> torch.nn.Module:
     """The model under test. The MnemoDyn implementations hold identical (converted-layout) weights."""
     torch.manual_seed(0)
     if implementation == "attention_baseline":
         from benchmarks.attention_baseline import AttentionBaseline
 
         return AttentionBaseline(num_rois=SIZES[size]["num_rois"]).to(device=device, dtype=dtype)
-    model = MnemoDynModel(MnemoDynConfig(reference_compatible=True, **SIZES[size]))
+    model = MnemoDynModel(MnemoDynConfig(reference_compatible=True, operator_cp_rank=cp_rank, **SIZES[size]))
     if implementation == "literal_reference_port":
         from benchmarks.reference_port import LiteralReferenceBackbone
 
@@ -102,13 +102,14 @@ def _forward(model: torch.nn.Module, x: torch.Tensor, layers: int | None) -> tor
 
 
 def measure(implementation: str, mode: str, size: str, batch: int, frames: int, repeats: int,
-            device: str, dtype: str, layers: int | None = None) -> dict:  # fmt: skip
+            device: str, dtype: str, layers: int | None = None, cp_rank: int | None = None) -> dict:  # fmt: skip
     """Seconds per call and peak memory of one (implementation, mode) in this process.
 
-    `layers` runs only the first layers of the attention baseline (for extrapolating very long inputs).
+    `layers` runs only the first layers of the attention baseline (for extrapolating very long inputs);
+    `cp_rank` builds MnemoDyn with CP-factored region convolutions.
     """
     device_, dtype_ = torch.device(device), getattr(torch, dtype)
-    model = build(implementation, size, device_, dtype_)
+    model = build(implementation, size, device_, dtype_, cp_rank)
     config = SIZES[size]
     x = torch.randn(batch, frames, config["num_rois"], device=device_, dtype=dtype_)
     if mode == "forward":
@@ -143,6 +144,7 @@ def measure(implementation: str, mode: str, size: str, batch: int, frames: int, 
         times.append(time.perf_counter() - start)
     return {
         "implementation": implementation, "mode": mode, "frames": frames, "batch": batch, "layers_run": layers,
+        "cp_rank": cp_rank,
         "seconds": min(times), "seconds_all": times,
         "sequences_per_second": batch / min(times), "peak_memory_bytes": memory.above_base,
         "parameters": sum(p.numel() for p in model.parameters()),
@@ -151,12 +153,14 @@ def measure(implementation: str, mode: str, size: str, batch: int, frames: int, 
 
 
 def run_worker(implementation: str, mode: str, size: str, batch: int, frames: int, repeats: int = 1,
-               device: str = "cpu", dtype: str = "float32", layers: int | None = None) -> dict:  # fmt: skip
+               device: str = "cpu", dtype: str = "float32", layers: int | None = None,
+               cp_rank: int | None = None) -> dict:  # fmt: skip
     """`measure` in a fresh subprocess (so its peak memory is its own)."""
     root = Path(__file__).resolve().parents[1]
     command = [sys.executable, "-m", "benchmarks.bench_backbone", "--worker", implementation, mode, "--size", size,
                "--batch", str(batch), "--frames", str(frames), "--repeats", str(repeats), "--device", device,
-               "--dtype", dtype] + (["--layers", str(layers)] if layers else [])  # fmt: skip
+               "--dtype", dtype] + (["--layers", str(layers)] if layers else []) + (
+               ["--cp-rank", str(cp_rank)] if cp_rank else [])  # fmt: skip
     done = subprocess.run(command, cwd=root, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"benchmark worker failed: {' '.join(command)}\n{done.stderr[-3000:]}")
@@ -223,11 +227,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", type=Path, help="write the report to this JSON file")
     parser.add_argument("--worker", nargs=2, metavar=("IMPLEMENTATION", "MODE"), help=argparse.SUPPRESS)
     parser.add_argument("--layers", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--cp-rank", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         frames = args.frames or SIZES[args.size]["context_length"]
         print(json.dumps(measure(*args.worker, args.size, args.batch, frames, args.repeats, args.device, args.dtype,
-                                 args.layers)))
+                                 args.layers, args.cp_rank)))
         return
     frames = args.frames or SIZES[args.size]["context_length"]
     report = run(args.size, args.batch, frames, args.repeats, args.device, args.dtype)

@@ -18,7 +18,11 @@ def test_quick_benchmarks_write_json_tables_and_plot(tmp_path):
     assert [c["attention_how"] for c in scaling["comparison"]] == ["measured", "extrapolated"]
     extraction = json.loads((tmp_path / "feature_extraction.json").read_text())
     assert all(r["max_abs_diff_vs_feature_extractor"] < 1e-5 for r in extraction["results"])
+    cp = json.loads((tmp_path / "cp.json").read_text())
+    full, factored = cp["rows"]
+    assert full["cp_rank"] is None and factored["operator_parameters"] < full["operator_parameters"]
     markdown = (tmp_path / "benchmarks.md").read_text()
     assert "## Backbone" in markdown and "## Scaling" in markdown and "## Feature extraction" in markdown
+    assert "## CP low-rank operators" in markdown
     assert "## Cohort streaming\n\nkept table" in markdown  # sections of other scripts are carried over
     assert (tmp_path / "benchmarks_scaling.png").stat().st_size > 10_000
