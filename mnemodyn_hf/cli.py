@@ -2,6 +2,7 @@
 
     mnemodyn demo                      # the main job on real offline resting-state fMRI
     mnemodyn convert CKPT OUTPUT_DIR   # the authors' checkpoint -> a Hugging Face folder
+    mnemodyn pretrain --output-dir D   # pretraining with Accelerate (see `mnemodyn pretrain --help`)
 """
 
 from __future__ import annotations
@@ -22,6 +23,12 @@ def _convert(args: argparse.Namespace) -> None:
 
     convert_main([args.checkpoint, args.output_dir] + ([] if args.repetition_time is None else
                                                         ["--repetition-time", str(args.repetition_time)]))
+
+
+def _pretrain(args: argparse.Namespace) -> None:
+    from .pretraining import main as pretrain_main
+
+    pretrain_main(args.pretrain_options)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,11 +58,25 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("output_dir")
     convert.add_argument("--repetition-time", type=float, help="TR in seconds the weights were trained at")
     convert.set_defaults(handler=_convert)
+
+    pretrain = commands.add_parser(
+        "pretrain",
+        help="pretrain MnemoDyn with Accelerate (masked, denoising or JEPA-style); `mnemodyn pretrain --help`",
+        description="All options are those of `python -m mnemodyn_hf.pretraining`; run under `accelerate launch` "
+        "for multi-process training.",
+        add_help=False,
+    )
+    pretrain.set_defaults(handler=_pretrain)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if args.command == "pretrain":  # its options belong to mnemodyn_hf.pretraining's own parser
+        args.pretrain_options = unknown
+    elif unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     args.handler(args)
 
 

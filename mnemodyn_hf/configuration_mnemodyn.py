@@ -14,6 +14,9 @@ SUPPORTED_ACTIVATIONS = ("tanh", "gelu", "relu", "silu", "sigmoid")
 #: The discrete PyWavelets wavelets with perfect reconstruction (all but the FIR-approximated "dmey").
 SUPPORTED_WAVELETS = tuple(name for name in pywt.wavelist(kind="discrete") if name != "dmey")
 
+#: Objectives of `MnemoDynForPreTraining` (see `mnemodyn_hf.modeling_pretraining`).
+PRETRAINING_OBJECTIVES = ("masked", "denoising", "jepa")
+
 #: The shortest sequence the backbone accepts: the path derivative needs two frames.
 MIN_SEQUENCE_LENGTH = 2
 
@@ -78,6 +81,19 @@ class MnemoDynConfig(PreTrainedConfig):
         not hold the full (B, T, R, C) expansion.
     initializer_range (`float`, *optional*, defaults to 0.02):
         Standard deviation of the initial output projections (near-identity layers at initialisation).
+    pretraining_objective (`str`, *optional*, defaults to `"masked"`):
+        Objective of [`MnemoDynForPreTraining`]: `"masked"` (reconstruct masked spans of each ROI, loss on the
+        masked entries only), `"denoising"` (reconstruct the clean signal from a noisy copy) or `"jepa"` (predict
+        an EMA target encoder's representation of the masked entries from the visible ones, with stop-gradient).
+    mask_ratio (`float`, *optional*, defaults to 0.7):
+        Expected fraction of each ROI's frames hidden by the `"masked"` and `"jepa"` objectives (paper: ~70 %).
+    mask_span_frames (`int`, *optional*, defaults to 30):
+        Length in frames of each masked span (spans may overlap and merge; the reference used 30).
+    noise_std (`float`, *optional*, defaults to 0.5):
+        Standard deviation of the Gaussian noise of the `"denoising"` objective, in normalised (robust-scaled)
+        units.
+    ema_decay (`float`, *optional*, defaults to 0.996):
+        Decay of the `"jepa"` target encoder's exponential moving average, applied once per optimizer step.
 
     Example:
 
@@ -110,6 +126,11 @@ class MnemoDynConfig(PreTrainedConfig):
     reference_compatible: bool = False
     max_chunk_elements: int = 1_048_576
     initializer_range: float = 0.02
+    pretraining_objective: str = "masked"
+    mask_ratio: float = 0.7
+    mask_span_frames: int = 30
+    noise_std: float = 0.5
+    ema_decay: float = 0.996
 
     def __post_init__(self, **kwargs):
         self._check_values()
@@ -118,7 +139,7 @@ class MnemoDynConfig(PreTrainedConfig):
     def _check_values(self) -> None:
         positive = (
             "num_rois", "num_layers", "projection_size", "bottleneck_size", "latent_channels", "wavelet_levels",
-            "num_regions", "operator_kernel_size", "max_chunk_elements",
+            "num_regions", "operator_kernel_size", "max_chunk_elements", "mask_span_frames",
         )  # fmt: skip
         for name in positive:
             value = getattr(self, name)
@@ -160,6 +181,20 @@ class MnemoDynConfig(PreTrainedConfig):
                 f"MnemoDynConfig.roi_names has {len(self.roi_names)} names but num_rois={self.num_rois}."
             )
 
+        if self.pretraining_objective not in PRETRAINING_OBJECTIVES:
+            raise ValueError(
+                f"MnemoDynConfig.pretraining_objective={self.pretraining_objective!r} is not supported; choose one "
+                f"of {PRETRAINING_OBJECTIVES}."
+            )
+        if not 0 < self.mask_ratio < 1:
+            raise ValueError(
+                f"MnemoDynConfig.mask_ratio must be in (0, 1) (a fraction of each ROI's frames), got {self.mask_ratio}."
+            )
+        if not self.noise_std > 0:
+            raise ValueError(f"MnemoDynConfig.noise_std must be > 0 (normalised units), got {self.noise_std}.")
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"MnemoDynConfig.ema_decay must be in [0, 1), got {self.ema_decay}.")
+
     @property
     def band_lengths(self) -> list[int]:
         """Lengths of the approximation bands: `[context_length, ceil(T/2), ..., coarsest]` (levels + 1)."""
@@ -179,4 +214,4 @@ class MnemoDynConfig(PreTrainedConfig):
         return 2 * self.num_rois
 
 
-__all__ = ["MnemoDynConfig", "MIN_SEQUENCE_LENGTH", "SUPPORTED_ACTIVATIONS", "SUPPORTED_WAVELETS"]
+__all__ = ["MnemoDynConfig", "MIN_SEQUENCE_LENGTH", "PRETRAINING_OBJECTIVES", "SUPPORTED_ACTIVATIONS", "SUPPORTED_WAVELETS"]
