@@ -221,6 +221,7 @@ class MnemoDynForPreTraining(MnemoDynPreTrainedModel):
         else:
             target = clean
 
+        reconstruction, target = reconstruction.float(), target.float()  # the loss in fp32, also under bf16 autocast
         squared_error = (reconstruction - target) ** 2 * scored
         per_sample_count = scored.flatten(1).sum(1).clamp_min(1)
         loss = (squared_error.flatten(1).sum(1) / per_sample_count).mean()

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.tracking import GeneralTracker
-from accelerate.utils import ProjectConfiguration, set_seed
+from accelerate.utils import ProjectConfiguration, is_tensorboard_available, set_seed
 from huggingface_hub import HfApi, ModelCard, ModelCardData
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
@@ -375,6 +375,11 @@ def make_accelerator(args: PretrainingArguments) -> Accelerator:
     for name in filter(None, (item.strip() for item in args.report_to.split(","))):
         if name == "csv":
             trackers.append(CSVTracker("pretraining", args.output_dir))
+        elif name == "tensorboard" and not is_tensorboard_available():
+            raise ValueError(
+                "--report-to includes tensorboard, which is not installed: `pip install 'mnemodyn-hf[pretrain]'` "
+                "(or `pip install tensorboard`), or pass --report-to csv."
+            )
         else:
             trackers.append(name)
     project = ProjectConfiguration(project_dir=args.output_dir, logging_dir=os.path.join(args.output_dir, "logs"))
