@@ -1,7 +1,7 @@
 """Pretrain MnemoDyn with Accelerate; the same options as `mnemodyn pretrain --help`.
 
     python examples/pretrain.py --output-dir runs/masked --max-steps 300              # one process
-    accelerate launch --num_processes 2 --cpu examples/pretrain.py --output-dir runs/ddp
+    ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes 2 examples/pretrain.py --output-dir runs/ddp
     accelerate launch --multi_gpu --num_processes 8 examples/pretrain.py --config pretrain.json
 """
 

@@ -1,7 +1,7 @@
 """Pretraining MnemoDyn with Accelerate: one CPU, one GPU, many GPUs or many nodes with the same script.
 
     mnemodyn pretrain --output-dir runs/masked --max-steps 2000                       # one process
-    accelerate launch --num_processes 2 --cpu -m mnemodyn_hf.pretraining --output-dir runs/ddp ...
+    ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes 2 -m mnemodyn_hf.pretraining ...  # CPU DDP
     accelerate launch --multi_gpu --num_processes 8 -m mnemodyn_hf.pretraining --config pretrain.json
 
 The corpus (cohort schema: `bold` (T, R), `tr`, `subject`, ...) is split by subject into train and validation,
@@ -19,6 +19,7 @@ import dataclasses
 import json
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -391,11 +392,25 @@ def make_accelerator(args: PretrainingArguments) -> Accelerator:
     )
 
 
+def warn_if_cpu_launch_started_one_process(accelerator: Accelerator) -> None:
+    """`accelerate launch --cpu --num_processes N` (N > 1) without `--mpirun_hostfile` starts ONE process (it sets
+    MASTER_ADDR but launches no workers); say so instead of silently training alone."""
+    launched_for_several = os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true") and "MASTER_ADDR" in os.environ
+    if launched_for_several and accelerator.num_processes == 1 and "WORLD_SIZE" not in os.environ:
+        warnings.warn(
+            "accelerate launch --cpu started a single process: Accelerate runs several CPU processes only through "
+            "MPI (--mpirun_hostfile) or torchrun. For an N-process CPU DDP job use `ACCELERATE_USE_CPU=1 accelerate "
+            "launch --multi_gpu --num_processes N ...` (or `ACCELERATE_USE_CPU=1 torchrun --nproc_per_node N ...`).",
+            stacklevel=2,
+        )
+
+
 def pretrain(args: PretrainingArguments) -> dict[str, float]:
     """Run pretraining; returns the last validation metrics. Writes, under `args.output_dir`: `checkpoints/`,
     `logs/` (TensorBoard), `metrics.csv`, and `model/` (safetensors weights, config, normalisation statistics,
     model card)."""
     accelerator = make_accelerator(args)
+    warn_if_cpu_launch_started_one_process(accelerator)
     set_seed(args.seed)
     with accelerator.main_process_first():
         corpus = prepare_corpus(args)

@@ -60,13 +60,15 @@ def free_port() -> int:
 
 
 def run_launched(num_processes: int, options: dict, timeout: float = 240) -> subprocess.CompletedProcess:
-    """`accelerate launch --num_processes N --cpu -m mnemodyn_hf.pretraining ...` in a subprocess."""
+    """A real N-process CPU DDP job (gloo): `ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes N
+    -m mnemodyn_hf.pretraining ...`. (`accelerate launch --cpu --num_processes N` starts a single process unless
+    given an MPI hostfile; see docs/pretraining.md.)"""
     command = [
-        sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(num_processes), "--cpu",
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(num_processes),
         "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
         "--main_process_port", str(free_port()), "-m", "mnemodyn_hf.pretraining", *as_flags(options),
     ]  # fmt: skip
-    environment = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    environment = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=environment)
 
 
