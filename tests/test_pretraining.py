@@ -160,3 +160,15 @@ def test_masked_pretraining_beats_trivial_predictors_on_held_out_subjects(tmp_pa
     assert metrics["val/r2_model"] > 0.2, metrics
     assert metrics["val/r2_model"] > metrics["val/r2_roi_mean"] + 0.2, metrics
     assert metrics["val/r2_model"] > metrics["val/r2_interpolation"] + 0.2, metrics
+
+
+def test_a_cpu_launch_that_started_one_process_is_reported(monkeypatch):
+    from types import SimpleNamespace
+
+    from mnemodyn_hf.pretraining import warn_if_cpu_launch_started_one_process
+
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    monkeypatch.setenv("ACCELERATE_USE_CPU", "True")
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")  # what `accelerate launch --cpu --num_processes 2` sets
+    with pytest.warns(UserWarning, match="ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu"):
+        warn_if_cpu_launch_started_one_process(SimpleNamespace(num_processes=1))
