@@ -172,3 +172,34 @@ def test_a_cpu_launch_that_started_one_process_is_reported(monkeypatch):
     monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")  # what `accelerate launch --cpu --num_processes 2` sets
     with pytest.warns(UserWarning, match="ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu"):
         warn_if_cpu_launch_started_one_process(SimpleNamespace(num_processes=1))
+
+
+def test_jepa_on_a_saved_450_roi_cohort_ships_a_feature_extractor_and_a_moving_target_encoder(tmp_path):
+    """A cohort folder (Dataset.save_to_disk) with the shipped atlas's 450 ROIs: the model folder also gets a
+    MnemoDynFeatureExtractor carrying the corpus statistics; JEPA's EMA target encoder follows the backbone."""
+    import datasets
+    import numpy as np
+
+    from mnemodyn_hf import MnemoDynFeatureExtractor
+    from mnemodyn_hf.data import cohort_features
+
+    rng = np.random.default_rng(0)
+    rows = [
+        {"bold": rng.normal(3.0, 2.0, (96, 450)).astype(np.float32), "tr": 0.735, "subject": f"s{index}",
+         "session": "", "run": "1", "site": "", "path": ""}
+        for index in range(4)
+    ]  # fmt: skip
+    datasets.Dataset.from_list(rows, features=cohort_features(450)).save_to_disk(tmp_path / "cohort")
+    output_dir = tmp_path / "jepa"
+    run_in_process(
+        **tiny_options(output_dir, corpus=str(tmp_path / "cohort"), objective="jepa", ema_decay=0.5,
+                       window_frames=64, window_stride=32, validation_fraction=0.25, max_steps=3)  # fmt: skip
+    )
+    extractor = MnemoDynFeatureExtractor.from_pretrained(output_dir / "model")
+    statistics = json.loads((output_dir / "model" / NORMALIZATION_FILE).read_text())
+    assert extractor.roi_median == pytest.approx(statistics["roi_median"]) and len(extractor.roi_iqr) == 450
+    assert extractor.target_repetition_time == pytest.approx(0.735)
+    weights = final_weights(output_dir)
+    online = weights["mnemodyn.layers.0.output_projection.weight"]
+    target = weights["target_encoder.layers.0.output_projection.weight"]
+    assert not torch.equal(online, target)  # an EMA of the backbone, not a copy
