@@ -136,3 +136,14 @@ def test_save_and_load_with_auto_classes(tmp_path):
 def test_bad_corruption_seeds_raise():
     with pytest.raises(ValueError, match="corruption_seeds has 1 seeds for a batch of 2"):
         pretraining_model()(signals(2), corruption_seeds=torch.tensor([1]))
+
+
+def test_a_bf16_autocast_training_step_runs_with_an_fp32_loss():
+    """What `--mixed-precision bf16` does on a GPU, on the CPU: forward under autocast, backward outside it."""
+    model = pretraining_model("masked").train()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(signals(2), corruption_seeds=torch.tensor([1, 2]))
+    assert out.loss.dtype == torch.float32
+    out.loss.backward()
+    gradients = [parameter.grad for parameter in model.parameters() if parameter.grad is not None]
+    assert gradients and all(torch.isfinite(gradient).all() for gradient in gradients)
