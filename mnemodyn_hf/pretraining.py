@@ -369,6 +369,7 @@ def evaluate(model, loader, accelerator: Accelerator, noise_std: float) -> dict[
 
 
 def make_accelerator(args: PretrainingArguments) -> Accelerator:
+    """The Accelerator: bf16 autocast on CUDA under `auto`, gradient accumulation, the requested trackers."""
     precision = args.mixed_precision
     if precision == "auto":
         precision = "bf16" if torch.cuda.is_available() else "no"
