@@ -1,8 +1,8 @@
 """mnemodyn_hf: MnemoDyn, an attention-free foundation model for resting-state fMRI, for Hugging Face.
 
 Importing the package registers the model with the transformers Auto classes (`AutoConfig`, `AutoModel`,
-`AutoModelForPreTraining`, `AutoFeatureExtractor`), so folders written by `save_pretrained` or by the reference-checkpoint converter load
-without `trust_remote_code`.
+`AutoModelForPreTraining`, `AutoFeatureExtractor`), so folders written by `save_pretrained` or by the
+reference-checkpoint converter load without `trust_remote_code`.
 """
 
 from transformers import AutoConfig, AutoFeatureExtractor, AutoModel, AutoModelForPreTraining

@@ -58,7 +58,9 @@ def fsync_directory(folder: Path) -> None:
         os.close(descriptor)
 
 
-def save_checkpoint_atomically(accelerator: Accelerator, checkpoints_dir: str | os.PathLike, step: int, keep: int) -> Path:
+def save_checkpoint_atomically(
+    accelerator: Accelerator, checkpoints_dir: str | os.PathLike, step: int, keep: int
+) -> Path:
     """`accelerator.save_state` for step `step`, published atomically; keeps the newest `keep` checkpoints.
 
     Call on every process (as `save_state`). Returns the checkpoint folder.

@@ -94,9 +94,8 @@ def span_masks(seeds: torch.Tensor, num_frames: int, num_rois: int, mask_ratio: 
 
 def gaussian_noise(seeds: torch.Tensor, num_frames: int, num_rois: int) -> torch.Tensor:
     """Standard normal noise, one (T, R) draw per seed: (B,) -> (B, T, R), float32 on the CPU."""
-    return torch.stack(
-        [torch.randn(num_frames, num_rois, generator=torch.Generator().manual_seed(int(seed))) for seed in seeds.tolist()]
-    )
+    generators = [torch.Generator().manual_seed(int(seed)) for seed in seeds.tolist()]
+    return torch.stack([torch.randn(num_frames, num_rois, generator=generator) for generator in generators])
 
 
 def pooled_r_squared(prediction: torch.Tensor, target: torch.Tensor, scored: torch.Tensor) -> torch.Tensor:
@@ -193,7 +192,9 @@ class MnemoDynForPreTraining(MnemoDynPreTrainedModel):
         if corruption_seeds is None:
             corruption_seeds = torch.randint(0, 2**62, (batch,))
         if len(corruption_seeds) != batch:
-            raise ValueError(f"corruption_seeds has {len(corruption_seeds)} seeds for a batch of {batch}; give one per sample.")
+            raise ValueError(
+                f"corruption_seeds has {len(corruption_seeds)} seeds for a batch of {batch}; give one per sample."
+            )
         parameter = next(self.parameters())
         clean = clean.to(device=parameter.device, dtype=parameter.dtype)
         real = torch.ones(batch, frames, 1, dtype=torch.bool, device=clean.device)

@@ -111,7 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
         flag = "--" + item.name.replace("_", "-")
         help_text = item.metadata.get("help", "")
         if item.type in ("bool", bool):
-            parser.add_argument(flag, dest=item.name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+            parser.add_argument(
+                flag, dest=item.name, action=argparse.BooleanOptionalAction, default=None, help=help_text
+            )
             continue
         kind = {"int": int, "float": float, "int | None": int}.get(str(item.type), str)
         parser.add_argument(flag, dest=item.name, type=kind, default=None, help=help_text)
@@ -396,8 +398,8 @@ def make_accelerator(args: PretrainingArguments) -> Accelerator:
 def warn_if_cpu_launch_started_one_process(accelerator: Accelerator) -> None:
     """`accelerate launch --cpu --num_processes N` (N > 1) without `--mpirun_hostfile` starts ONE process (it sets
     MASTER_ADDR but launches no workers); say so instead of silently training alone."""
-    launched_for_several = os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true") and "MASTER_ADDR" in os.environ
-    if launched_for_several and accelerator.num_processes == 1 and "WORLD_SIZE" not in os.environ:
+    on_cpu = os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true")
+    if on_cpu and "MASTER_ADDR" in os.environ and accelerator.num_processes == 1 and "WORLD_SIZE" not in os.environ:
         warnings.warn(
             "accelerate launch --cpu started a single process: Accelerate runs several CPU processes only through "
             "MPI (--mpirun_hostfile) or torchrun. For an N-process CPU DDP job use `ACCELERATE_USE_CPU=1 accelerate "
@@ -579,7 +581,9 @@ def push_folder(folder: Path, repo_id: str, private: bool = False) -> None:
     """Create `repo_id` on the Hub if needed and upload `folder` (needs a token: `hf auth login` or HF_TOKEN)."""
     api = HfApi()
     api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
-    api.upload_folder(repo_id=repo_id, folder_path=str(folder), commit_message="Upload MnemoDyn pretrained with mnemodyn pretrain")
+    api.upload_folder(
+        repo_id=repo_id, folder_path=str(folder), commit_message="Upload MnemoDyn pretrained with mnemodyn pretrain"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:

