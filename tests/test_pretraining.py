@@ -228,3 +228,9 @@ def test_denoising_pretraining_beats_the_noisy_input_on_held_out_subjects(tmp_pa
     )  # fmt: skip
     metrics = run_in_process(**{**options, "model_config": str(model_config)})
     assert metrics["val/r2_model"] > metrics["val/r2_noisy_input"] + 0.05, metrics
+
+
+def test_resuming_from_a_folder_that_is_not_a_checkpoint_names_the_problem(tmp_path):
+    needs_neurolib()
+    with pytest.raises(ValueError, match="is not a checkpoint folder"):
+        run_in_process(**tiny_options(tmp_path / "run", resume_from=str(tmp_path)))
