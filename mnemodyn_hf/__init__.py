@@ -1,20 +1,28 @@
 """mnemodyn_hf: MnemoDyn, an attention-free foundation model for resting-state fMRI, for Hugging Face.
 
 Importing the package registers the model with the transformers Auto classes (`AutoConfig`, `AutoModel`,
-`AutoFeatureExtractor`), so folders written by `save_pretrained` or by the reference-checkpoint converter load
-without `trust_remote_code`.
+`AutoModelForPreTraining`, `AutoFeatureExtractor`), so folders written by `save_pretrained` or by the
+reference-checkpoint converter load without `trust_remote_code`.
 """
 
-from transformers import AutoConfig, AutoFeatureExtractor, AutoModel, AutoModelForSequenceClassification
+from transformers import (
+    AutoConfig,
+    AutoFeatureExtractor,
+    AutoModel,
+    AutoModelForPreTraining,
+    AutoModelForSequenceClassification,
+)
 
 from .configuration_mnemodyn import MnemoDynConfig
 from .feature_extraction_mnemodyn import MnemoDynFeatureExtractor
 from .modeling_heads import MnemoDynForRegression, MnemoDynForSequenceClassification, MnemoDynRegressionOutput
 from .modeling_mnemodyn import MnemoDynModel, MnemoDynModelOutput, MnemoDynPreTrainedModel
+from .modeling_pretraining import MnemoDynForPreTraining, MnemoDynForPreTrainingOutput
 
 AutoConfig.register(MnemoDynConfig.model_type, MnemoDynConfig, exist_ok=True)
 AutoModel.register(MnemoDynConfig, MnemoDynModel, exist_ok=True)
 AutoModelForSequenceClassification.register(MnemoDynConfig, MnemoDynForSequenceClassification, exist_ok=True)
+AutoModelForPreTraining.register(MnemoDynConfig, MnemoDynForPreTraining, exist_ok=True)
 AutoFeatureExtractor.register(MnemoDynConfig, MnemoDynFeatureExtractor, exist_ok=True)
 
 __version__ = "0.1.0"
@@ -24,6 +32,8 @@ __all__ = [
     "MnemoDynFeatureExtractor",
     "MnemoDynForRegression",
     "MnemoDynForSequenceClassification",
+    "MnemoDynForPreTraining",
+    "MnemoDynForPreTrainingOutput",
     "MnemoDynModel",
     "MnemoDynModelOutput",
     "MnemoDynPreTrainedModel",

@@ -3,6 +3,7 @@
     mnemodyn demo                      # the main job on real offline resting-state fMRI
     mnemodyn convert CKPT OUTPUT_DIR   # the authors' checkpoint -> a Hugging Face folder
     mnemodyn finetune BACKBONE         # frozen-backbone head + FC baseline on the real heat-vs-rest task
+    mnemodyn pretrain --output-dir D   # pretraining with Accelerate (see `mnemodyn pretrain --help`)
 """
 
 from __future__ import annotations
@@ -43,6 +44,12 @@ def _finetune(args: argparse.Namespace) -> None:
     for who, metrics in report["mean_sd"].items():
         print(f"  {who:<12}" + "  ".join(f"{name} {mean:.3f} +- {sd:.3f}" for name, (mean, sd) in metrics.items()))
     print(f"report: {path}")
+
+
+def _pretrain(args: argparse.Namespace) -> None:
+    from .pretraining import main as pretrain_main
+
+    pretrain_main(args.pretrain_options)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,11 +93,24 @@ def build_parser() -> argparse.ArgumentParser:
     finetune.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     finetune.add_argument("--epochs", type=int, default=20)
     finetune.set_defaults(handler=_finetune)
+    pretrain = commands.add_parser(
+        "pretrain",
+        help="pretrain MnemoDyn with Accelerate (masked, denoising or JEPA-style); `mnemodyn pretrain --help`",
+        description="All options are those of `python -m mnemodyn_hf.pretraining`; run under `accelerate launch` "
+        "for multi-process training.",
+        add_help=False,
+    )
+    pretrain.set_defaults(handler=_pretrain)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if args.command == "pretrain":  # its options belong to mnemodyn_hf.pretraining's own parser
+        args.pretrain_options = unknown
+    elif unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     args.handler(args)
 
 

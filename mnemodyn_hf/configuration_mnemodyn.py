@@ -16,6 +16,8 @@ SUPPORTED_WAVELETS = tuple(name for name in pywt.wavelist(kind="discrete") if na
 
 #: Temporal poolings of the task heads.
 HEAD_POOLINGS = ("mean", "mean_std", "max")
+#: Objectives of `MnemoDynForPreTraining` (see `mnemodyn_hf.modeling_pretraining`).
+PRETRAINING_OBJECTIVES = ("masked", "denoising", "jepa")
 
 #: The shortest sequence the backbone accepts: the path derivative needs two frames.
 MIN_SEQUENCE_LENGTH = 2
@@ -98,6 +100,19 @@ class MnemoDynConfig(PreTrainedConfig):
         With `freeze_backbone`, the number of last backbone layers that still train.
     num_targets (`int`, *optional*, defaults to 1):
         Number of regression targets of [`MnemoDynForRegression`].
+    pretraining_objective (`str`, *optional*, defaults to `"masked"`):
+        Objective of [`MnemoDynForPreTraining`]: `"masked"` (reconstruct masked spans of each ROI, loss on the
+        masked entries only), `"denoising"` (reconstruct the clean signal from a noisy copy) or `"jepa"` (predict
+        an EMA target encoder's representation of the masked entries from the visible ones, with stop-gradient).
+    mask_ratio (`float`, *optional*, defaults to 0.7):
+        Expected fraction of each ROI's frames hidden by the `"masked"` and `"jepa"` objectives (paper: ~70 %).
+    mask_span_frames (`int`, *optional*, defaults to 30):
+        Length in frames of each masked span (spans may overlap and merge; the reference used 30).
+    noise_std (`float`, *optional*, defaults to 0.5):
+        Standard deviation of the Gaussian noise of the `"denoising"` objective, in normalised (robust-scaled)
+        units.
+    ema_decay (`float`, *optional*, defaults to 0.996):
+        Decay of the `"jepa"` target encoder's exponential moving average, applied once per optimizer step.
 
     Example:
 
@@ -137,6 +152,11 @@ class MnemoDynConfig(PreTrainedConfig):
     freeze_backbone: bool = True
     num_unfrozen_layers: int = 0
     num_targets: int = 1
+    pretraining_objective: str = "masked"
+    mask_ratio: float = 0.7
+    mask_span_frames: int = 30
+    noise_std: float = 0.5
+    ema_decay: float = 0.996
 
     def __post_init__(self, **kwargs):
         self._check_values()
@@ -145,7 +165,7 @@ class MnemoDynConfig(PreTrainedConfig):
     def _check_values(self) -> None:
         positive = (
             "num_rois", "num_layers", "projection_size", "bottleneck_size", "latent_channels", "wavelet_levels",
-            "num_regions", "operator_kernel_size", "max_chunk_elements",
+            "num_regions", "operator_kernel_size", "max_chunk_elements", "mask_span_frames",
         )  # fmt: skip
         for name in positive:
             value = getattr(self, name)
@@ -200,6 +220,20 @@ class MnemoDynConfig(PreTrainedConfig):
                 f"MnemoDynConfig.roi_names has {len(self.roi_names)} names but num_rois={self.num_rois}."
             )
 
+        if self.pretraining_objective not in PRETRAINING_OBJECTIVES:
+            raise ValueError(
+                f"MnemoDynConfig.pretraining_objective={self.pretraining_objective!r} is not supported; choose one "
+                f"of {PRETRAINING_OBJECTIVES}."
+            )
+        if not 0 < self.mask_ratio < 1:
+            raise ValueError(
+                f"MnemoDynConfig.mask_ratio must be in (0, 1) (a fraction of each ROI's frames), got {self.mask_ratio}."
+            )
+        if not self.noise_std > 0:
+            raise ValueError(f"MnemoDynConfig.noise_std must be > 0 (normalised units), got {self.noise_std}.")
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"MnemoDynConfig.ema_decay must be in [0, 1), got {self.ema_decay}.")
+
     @property
     def band_lengths(self) -> list[int]:
         """Lengths of the approximation bands: `[context_length, ceil(T/2), ..., coarsest]` (levels + 1)."""
@@ -219,4 +253,11 @@ class MnemoDynConfig(PreTrainedConfig):
         return 2 * self.num_rois
 
 
-__all__ = ["HEAD_POOLINGS", "MIN_SEQUENCE_LENGTH", "MnemoDynConfig", "SUPPORTED_ACTIVATIONS", "SUPPORTED_WAVELETS"]
+__all__ = [
+    "HEAD_POOLINGS",
+    "MIN_SEQUENCE_LENGTH",
+    "MnemoDynConfig",
+    "PRETRAINING_OBJECTIVES",
+    "SUPPORTED_ACTIVATIONS",
+    "SUPPORTED_WAVELETS",
+]

@@ -83,8 +83,15 @@ def contract_vector_field(
         frames_per_chunk: frames expanded at once.
 
     Returns:
-        (n, C) latent velocity.
+        (n, C) latent velocity, float32 under autocast: the contraction runs in float32 with autocast off (a sum
+        of R products, and a backward pass that autocast would not reach with the forward's dtypes).
     """
+    if torch.is_autocast_enabled(code.device.type):
+        with torch.autocast(device_type=code.device.type, enabled=False):
+            return _ChunkedFieldContraction.apply(
+                code.float(), derivative.float(), weight.float(), bias.float(), activation, derivative.shape[1],
+                frames_per_chunk,
+            )  # fmt: skip
     return _ChunkedFieldContraction.apply(code, derivative, weight, bias, activation, derivative.shape[1], frames_per_chunk)
 
 

@@ -67,6 +67,11 @@ class Parcellator:
         self._cifti_averager: ParcelAverager | None = None
         self._volume_averagers: dict[bytes, tuple[tuple[np.ndarray, ...], ParcelAverager]] = {}
 
+    def __getstate__(self) -> dict:
+        """The state without the averagers built lazily from the atlas: pickles (worker processes) stay small and
+        `datasets` fingerprints of a feature extractor do not change once it has parcellated something."""
+        return {"atlas": self.atlas, "_cifti_averager": None, "_volume_averagers": {}}
+
     def cifti(self, image: nib.Cifti2Image, brain_models: nib.cifti2.BrainModelAxis, source: str) -> np.ndarray:
         """(T, R) parcel means of a dense CIFTI series (its grayordinates: `brain_models`, the atlas's)."""
         if self.atlas.brain_models is None:
