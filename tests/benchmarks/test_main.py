@@ -21,8 +21,11 @@ def test_quick_benchmarks_write_json_tables_and_plot(tmp_path):
     cp = json.loads((tmp_path / "cp.json").read_text())
     full, factored = cp["rows"]
     assert full["cp_rank"] is None and factored["operator_parameters"] < full["operator_parameters"]
+    study = json.loads((tmp_path / "cp_pretraining.json").read_text())
+    assert [r["cp_rank"] for r in study["rows"]] == [None, 2]
+    assert all(-10 < r["r2_model"] < 1 for r in study["rows"])
     markdown = (tmp_path / "benchmarks.md").read_text()
     assert "## Backbone" in markdown and "## Scaling" in markdown and "## Feature extraction" in markdown
-    assert "## CP low-rank operators" in markdown
+    assert "## CP low-rank operators" in markdown and "## CP rank and reconstruction quality" in markdown
     assert "## Cohort streaming\n\nkept table" in markdown  # sections of other scripts are carried over
     assert (tmp_path / "benchmarks_scaling.png").stat().st_size > 10_000
