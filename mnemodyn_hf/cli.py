@@ -30,11 +30,20 @@ def _finetune(args: argparse.Namespace) -> None:
     import json
     from pathlib import Path
 
+    import numpy as np
+
     from .data import load_connattractor_heat_windows
     from .finetuning import DownstreamSettings, evaluate_downstream
+    from .pretraining import NORMALIZATION_FILE
 
     subjects = [f"{i:02d}" for i in range(1, args.subjects + 1)]
-    cohort = load_connattractor_heat_windows(window=args.window, subjects=subjects)
+    statistics_file = Path(args.backbone) / NORMALIZATION_FILE
+    scaling = None
+    if statistics_file.is_file():  # the pretraining corpus statistics travel with the backbone: use them
+        statistics = json.loads(statistics_file.read_text())
+        scaling = (np.asarray(statistics["roi_median"]), np.asarray(statistics["roi_iqr"]))
+    print(f"normalisation: {'robust scaling with ' + str(statistics_file) if scaling else 'per-run z-score'}")
+    cohort = load_connattractor_heat_windows(window=args.window, subjects=subjects, robust_scaling=scaling)
     settings = DownstreamSettings(seeds=tuple(args.seeds), epochs=args.epochs)
     report = evaluate_downstream(cohort, "heat", args.backbone, "classification", args.output_dir, settings)
     path = Path(args.output_dir) / "downstream_report.json"

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -30,8 +32,10 @@ def test_finetune_subcommand_reports_model_and_baseline(tmp_path, capsys):
     backbone = tmp_path / "backbone"
     MnemoDynModel(MnemoDynConfig(num_rois=122, num_layers=1, projection_size=8, latent_channels=8, context_length=32,
                                  wavelet_levels=3, repetition_time=2.0)).save_pretrained(backbone)  # fmt: skip
+    (backbone / "robust_scaling.json").write_text(json.dumps({"roi_median": [0.0] * 122, "roi_iqr": [2.0] * 122}))
     main(["finetune", str(backbone), "--output-dir", str(tmp_path / "out"), "--subjects", "8", "--seeds", "0",
           "--epochs", "1"])  # fmt: skip
     text = capsys.readouterr().out
+    assert "normalisation: robust scaling with" in text  # the backbone's pretraining statistics are used
     assert "model" in text and "fc_baseline" in text and "roc_auc" in text
     assert (tmp_path / "out" / "downstream_report.json").is_file()

@@ -24,6 +24,7 @@ import datasets
 import numpy as np
 import pandas as pd
 
+from ..robust_scaling import robust_scale
 from .schema import cohort_features
 from .windows import NO_LABEL, window_runs
 
@@ -181,25 +182,32 @@ def load_brainspace_rest(
 
 
 def load_connattractor_heat_windows(
-    *, window: int = 10, subjects: Sequence[str] | None = None, haemodynamic_delay: float = 6.0
+    *,
+    window: int = 10,
+    subjects: Sequence[str] | None = None,
+    haemodynamic_delay: float = 6.0,
+    robust_scaling: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> datasets.Dataset:
     """The real downstream task: heat (1) vs rest (0) windows of connattractor runs, label column `heat`.
 
-    Each run is z-scored per ROI with its own temporal mean and standard deviation (statistics of that
-    recording only, so nothing crosses subjects or splits; constant ROIs stay 0), then cut into windows of
-    `window` frames (2 s each) labelled by the majority of their frames; rating and mixed windows are dropped.
-    `subjects` (e.g. `["01", ..., "22"]`) restricts the cohort.
+    Normalisation, per run: with `robust_scaling=(median, iqr)` (the pretraining corpus statistics, e.g. from a
+    pretrained model's `robust_scaling.json`), the pretraining's robust scaling; otherwise a z-score with the run's
+    own temporal mean and standard deviation. Either way nothing is fitted on the downstream subjects. Runs are then
+    cut into windows of `window` frames (2 s each) labelled by the majority of their frames; rating and mixed
+    windows are dropped. `subjects` (e.g. `["01", ..., "22"]`) restricts the cohort.
     """
     runs = load_connattractor(haemodynamic_delay=haemodynamic_delay)
     if subjects is not None:
         wanted = set(subjects)
         runs = runs.filter(lambda subject: subject in wanted, input_columns="subject")
 
-    def zscore(row):
+    def normalise(row):
         bold = np.asarray(row["bold"], dtype=np.float64)
+        if robust_scaling is not None:
+            return {"bold": robust_scale(bold, *robust_scaling)}
         return {"bold": (bold - bold.mean(0)) / np.maximum(bold.std(0), 1e-6)}
 
-    windows = window_runs(runs.map(zscore), window, frame_label_columns=["heat"])
+    windows = window_runs(runs.map(normalise), window, frame_label_columns=["heat"])
     return windows.filter(lambda heat: heat in (HEAT, REST), input_columns="heat")
 
 

@@ -121,3 +121,14 @@ def test_connattractor_heat_windows_are_the_downstream_task():
     # sub-01 run 03 (hand-checked above: heat on frames 8-13): frames 0-9 hold 2 heat and 8 rest frames -> rest
     first = [w for w in windows if w["subject"] == "01" and w["run"] == "03" and w["window_start"] == 0][0]
     assert first["heat"] == 0
+
+
+def test_connattractor_heat_windows_use_given_pretraining_statistics():
+    from mnemodyn_hf.data import load_connattractor, load_connattractor_heat_windows
+    from mnemodyn_hf.robust_scaling import robust_scale
+
+    median, iqr = np.linspace(-1, 1, 122), np.full(122, 3.0)
+    windows = load_connattractor_heat_windows(subjects=["01"], robust_scaling=(median, iqr)).with_format("numpy")
+    run = next(r for r in load_connattractor().with_format("numpy") if r["subject"] == "01" and r["run"] == "03")
+    first = next(w for w in windows if w["run"] == "03" and w["window_start"] == 0)
+    np.testing.assert_allclose(first["bold"], robust_scale(run["bold"], median, iqr)[:10], atol=1e-5)
