@@ -100,7 +100,7 @@ def evaluate_downstream(
         train_labels = np.asarray(data["train"]["labels"])
         trainer_kwargs, metric_kwargs = {}, {}
         if task == "classification":
-            num_outputs = int(max(np.max(np.asarray(s["labels"])) for s in data.values())) + 1
+            num_outputs = int(train_labels.max()) + 1  # classes from the training split only: test labels stay unseen
             counts = np.bincount(train_labels.astype(int), minlength=num_outputs).astype(np.float64)
             weights = torch.tensor(counts.sum() / np.maximum(counts, 1) / num_outputs, dtype=torch.float32)
             trainer_kwargs["compute_loss_func"] = _weighted_cross_entropy(weights)  # imbalance, from train only
