@@ -100,6 +100,10 @@ class MnemoDynConfig(PreTrainedConfig):
         With `freeze_backbone`, the number of last backbone layers that still train.
     num_targets (`int`, *optional*, defaults to 1):
         Number of regression targets of [`MnemoDynForRegression`].
+    adapter_input_rois (`int`, *optional*):
+        ROI count of task data parcellated with another atlas than the backbone's. The task models then learn a
+        linear ROI adapter (adapter_input_rois -> num_rois) in front of the backbone; it trains even when the
+        backbone is frozen. `None`: inputs have the backbone's `num_rois`.
     pretraining_objective (`str`, *optional*, defaults to `"masked"`):
         Objective of [`MnemoDynForPreTraining`]: `"masked"` (reconstruct masked spans of each ROI, loss on the
         masked entries only), `"denoising"` (reconstruct the clean signal from a noisy copy) or `"jepa"` (predict
@@ -152,6 +156,7 @@ class MnemoDynConfig(PreTrainedConfig):
     freeze_backbone: bool = True
     num_unfrozen_layers: int = 0
     num_targets: int = 1
+    adapter_input_rois: int | None = None
     pretraining_objective: str = "masked"
     mask_ratio: float = 0.7
     mask_span_frames: int = 30
@@ -177,6 +182,8 @@ class MnemoDynConfig(PreTrainedConfig):
             raise ValueError(f"MnemoDynConfig.head_pooling={self.head_pooling!r} is not one of {HEAD_POOLINGS}.")
         if not 0 <= self.head_dropout < 1:
             raise ValueError(f"MnemoDynConfig.head_dropout must be in [0, 1), got {self.head_dropout}.")
+        if self.adapter_input_rois is not None and self.adapter_input_rois < 1:
+            raise ValueError(f"MnemoDynConfig.adapter_input_rois must be a positive integer or None, got {self.adapter_input_rois}.")
         for name in ("head_hidden_size", "num_targets"):
             if getattr(self, name) < 1:
                 raise ValueError(f"MnemoDynConfig.{name} must be a positive integer, got {getattr(self, name)}.")

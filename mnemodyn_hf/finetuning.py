@@ -61,11 +61,14 @@ def _weighted_cross_entropy(weights: torch.Tensor):
     return loss
 
 
-def _build_model(task: str, backbone: str | os.PathLike | MnemoDynConfig, num_outputs: int):
+def _build_model(task: str, backbone: str | os.PathLike | MnemoDynConfig, num_outputs: int, data_rois: int):
+    """A task model on `backbone`; a ROI adapter is added when the data's ROI count is not the backbone's."""
     if task == "classification":
         cls, overrides = MnemoDynForSequenceClassification, {"num_labels": num_outputs, "problem_type": "single_label_classification"}
     else:
         cls, overrides = MnemoDynForRegression, {"num_targets": num_outputs}
+    backbone_rois = (backbone if isinstance(backbone, MnemoDynConfig) else MnemoDynConfig.from_pretrained(backbone)).num_rois
+    overrides["adapter_input_rois"] = None if data_rois == backbone_rois else data_rois
     if isinstance(backbone, MnemoDynConfig):
         config = MnemoDynConfig(**{**backbone.to_diff_dict(), **overrides})
         return cls(config)
@@ -86,12 +89,15 @@ def evaluate_downstream(
         cohort: rows with `bold` (T, R) normalised series, `subject` and `label_column` (class index or target).
         label_column: the label.
         backbone: a pretrained MnemoDyn folder (its backbone weights are loaded, the head is new) or a config.
+            When the cohort's ROI count differs from the backbone's (another atlas), a linear ROI adapter is
+            trained with the head (`config.adapter_input_rois`).
         task: "classification" or "regression".
         output_dir: Trainer output folder (one subfolder per seed).
     """
     if task not in SELECTION_METRIC:
         raise ValueError(f"task must be 'classification' or 'regression', got {task!r}.")
     settings = settings or DownstreamSettings()
+    data_rois = np.asarray(cohort[0]["bold"]).shape[-1]
     per_seed = []
     for seed in settings.seeds:
         splits = subject_split(cohort, settings.fractions, seed=seed)
@@ -111,7 +117,7 @@ def evaluate_downstream(
                     for name, split in data.items()}  # fmt: skip
             num_outputs, metric_kwargs = train_targets.shape[1], {"target_mean": mean, "target_std": std}
         torch.manual_seed(seed)
-        model = _build_model(task, backbone, num_outputs)
+        model = _build_model(task, backbone, num_outputs, data_rois)
         metric = SELECTION_METRIC[task]
         log = _EvaluationLog()
         args = TrainingArguments(
@@ -148,7 +154,8 @@ def evaluate_downstream(
         names = per_seed[0][who]
         summary[who] = {name: (float(np.mean([s[who][name] for s in per_seed])), float(np.std([s[who][name] for s in per_seed])))
                         for name in names}  # fmt: skip
-    return {"task": task, "label": label_column, "per_seed": per_seed, "mean_sd": summary}
+    return {"task": task, "label": label_column, "data_rois": data_rois, "roi_adapter": model.roi_adapter is not None,
+            "per_seed": per_seed, "mean_sd": summary}  # fmt: skip
 
 
 __all__ = ["DownstreamSettings", "evaluate_downstream"]

@@ -40,13 +40,25 @@ class MnemoDynPredictionHead(nn.Module):
         return self.output(self.dropout(self.activation(self.hidden(self.norm(pooled)))))
 
 
+class MnemoDynRoiAdapter(nn.Linear):
+    """(B, T, adapter_input_rois) -> (B, T, num_rois): task data from another atlas into the backbone's ROI space.
+
+    LeCun-normal initialisation (the package default for Linear layers) keeps unit-scale inputs unit-scale.
+    """
+
+    def __init__(self, config: MnemoDynConfig):
+        super().__init__(config.adapter_input_rois, config.num_rois)
+
+
 class _MnemoDynTaskModel(MnemoDynPreTrainedModel):
-    """Backbone + head; freezes the backbone (but its last `num_unfrozen_layers`) when `freeze_backbone`."""
+    """[ROI adapter] + backbone + head; freezes the backbone (but its last `num_unfrozen_layers`) when
+    `freeze_backbone`; the adapter and the head always train."""
 
     accepts_loss_kwargs = False
 
     def __init__(self, config: MnemoDynConfig, num_outputs: int):
         super().__init__(config)
+        self.roi_adapter = None if config.adapter_input_rois is None else MnemoDynRoiAdapter(config)
         self.mnemodyn = MnemoDynModel(config)
         self.head = MnemoDynPredictionHead(config, num_outputs)
         self.post_init()
@@ -70,6 +82,13 @@ class _MnemoDynTaskModel(MnemoDynPreTrainedModel):
                 parameter.requires_grad_(True)
 
     def _head_output(self, input_values, attention_mask, output_hidden_states):
+        if self.roi_adapter is not None:
+            if input_values.ndim != 3 or input_values.shape[-1] != self.config.adapter_input_rois:
+                raise ValueError(
+                    f"input_values must be (batch, frames, {self.config.adapter_input_rois}) for this model's ROI "
+                    f"adapter (config.adapter_input_rois), got {tuple(input_values.shape)}."
+                )
+            input_values = self.roi_adapter(input_values)
         out = self.mnemodyn(input_values, attention_mask=attention_mask, output_hidden_states=output_hidden_states)
         pooled = pool_frames(out.last_hidden_state, attention_mask, self.config.head_pooling)
         return self.head(pooled), out.hidden_states
@@ -106,7 +125,7 @@ class MnemoDynForSequenceClassification(_MnemoDynTaskModel):
     ) -> SequenceClassifierOutput | tuple:
         """
         Args:
-            input_values: (B, T, R) parcellated, normalised BOLD.
+            input_values: (B, T, R) parcellated, normalised BOLD (R = `config.adapter_input_rois` when set).
             attention_mask: (B, T), right padding.
             labels: (B,) class indices, (B, num_labels) multi-label targets, or (B,) / (B, num_labels) values
                 with `problem_type="regression"`.
@@ -151,7 +170,7 @@ class MnemoDynForRegression(_MnemoDynTaskModel):
     ) -> MnemoDynRegressionOutput | tuple:
         """
         Args:
-            input_values: (B, T, R) parcellated, normalised BOLD.
+            input_values: (B, T, R) parcellated, normalised BOLD (R = `config.adapter_input_rois` when set).
             attention_mask: (B, T), right padding.
             labels: (B,) or (B, num_targets) targets.
         """
@@ -176,5 +195,6 @@ __all__ = [
     "MnemoDynForSequenceClassification",
     "MnemoDynPredictionHead",
     "MnemoDynRegressionOutput",
+    "MnemoDynRoiAdapter",
     "pool_frames",
 ]

@@ -126,3 +126,24 @@ def test_task_models_load_a_saved_backbone(tmp_path):
         assert all(not p.requires_grad for p in task.mnemodyn.parameters())
         assert torch.equal(task.head.norm.weight, torch.ones_like(task.head.norm.weight))  # a new head is initialised
         assert torch.all(task.head.output.bias == 0) and torch.isfinite(task.head.hidden.weight).all()
+
+
+def test_roi_adapter_maps_another_atlas_into_a_frozen_backbone_and_reloads(heat_windows, tmp_path):
+    """Real 122-ROI (MIST) windows into a 94-ROI backbone: the adapter and head train, the backbone does not."""
+    torch.manual_seed(0)
+    model = MnemoDynForSequenceClassification(_config(num_rois=94, adapter_input_rois=122, num_labels=2))
+    trainable = {name for name, parameter in model.named_parameters() if parameter.requires_grad}
+    assert trainable == {n for n, _ in model.named_parameters() if n.startswith(("roi_adapter.", "head."))}
+    adapter_before = model.roi_adapter.weight.detach().clone()
+    backbone_before = {k: v.clone() for k, v in model.mnemodyn.state_dict().items()}
+    _, result = _train(model, heat_windows, tmp_path)
+    assert np.isfinite(result.training_loss) and not torch.equal(model.roi_adapter.weight, adapter_before)
+    assert all(torch.equal(value, backbone_before[key]) for key, value in model.mnemodyn.state_dict().items())
+    model.save_pretrained(tmp_path / "adapted")
+    loaded = AutoModelForSequenceClassification.from_pretrained(tmp_path / "adapted").eval()
+    model.eval()
+    x = torch.from_numpy(np.stack(heat_windows[:3]["bold"])).float()
+    with torch.no_grad():
+        assert torch.equal(loaded(x).logits, model(x).logits)
+    with pytest.raises(ValueError, match=r"\(batch, frames, 122\) for this model's ROI adapter"):
+        model(torch.randn(2, 10, 94))
