@@ -91,12 +91,11 @@ def load_atlas(
         labels: a TSV table with columns `key` and `name` naming the parcels (needed to name a volume-only
             atlas, whose parcels are otherwise called `Parcel_<key>`; checked against the dlabel's names).
 
-    Both forms may be given; they must then hold the same parcels (label keys).
+    Both forms may be given; they must then hold the same parcels (label keys). A label table alone describes an
+    atlas without a spatial form: data already parcellated with it (ROI tables, arrays) can be read, images cannot.
     """
     if cifti is None and volume is None and labels is None:
         return _load_default_atlas()
-    if cifti is None and volume is None:
-        raise ValueError("load_atlas needs a CIFTI dlabel (cifti=...) or a label volume (volume=...), not only labels.")
     files = {form: Path(path) for form, path in (("cifti", cifti), ("volume", volume), ("labels", labels)) if path}
     for form, path in files.items():
         if not path.is_file():
@@ -129,6 +128,8 @@ def load_atlas(
                 f"{str(files['cifti'])!r} names it {names_by_key.get(key)!r}; expected the same names."
             )
         names_by_key = table
+        if keys is None:  # labels only
+            keys = np.asarray(sorted(table), dtype=np.int64)
     names = tuple(names_by_key.get(key, f"Parcel_{key}") for key in keys.tolist())
     if len(set(names)) != len(names):
         raise ValueError(f"Atlas parcel names must be unique; found duplicates in {sorted(map(str, files.values()))}.")

@@ -139,8 +139,26 @@ def test_atlas_errors_name_the_file(tmp_path, atlas):
     nib.Nifti1Image(np.ones((2, 2, 2, 3), np.int16), np.eye(4)).to_filename(four_d)
     with pytest.raises(ValueError, match=r"four_d.nii.gz.*\(2, 2, 2, 3\); expected a 3-D label volume"):
         load_atlas(volume=four_d)
-    with pytest.raises(ValueError, match="not only labels"):
-        load_atlas(labels=DEFAULT_ATLAS_FILES["labels"])
+
+
+def test_a_label_table_alone_reads_parcellated_tables_but_refuses_images(tmp_path):
+    """An atlas without a spatial form (e.g. data parcellated elsewhere): ROI tables by name, never images."""
+    from mnemodyn_hf import MnemoDynFeatureExtractor
+    from mnemodyn_hf.testing import make_real_dtseries
+
+    labels = tmp_path / "labels.tsv"
+    labels.write_text("key\tname\n2\tbeta\n1\talpha\n3\tgamma\n")
+    atlas = load_atlas(labels=labels)
+    assert atlas.names == ("alpha", "beta", "gamma") and atlas.cifti_labels is None and atlas.volume_labels is None
+    extractor = MnemoDynFeatureExtractor(atlas_files={"labels": str(labels)}, do_resample=False, do_normalize=False)
+    table = tmp_path / "rois.tsv"
+    table.write_text("gamma\talpha\tbeta\n3\t1\t2\n6\t4\t5\n")  # columns in another order
+    assert extractor([table])["input_values"][0].tolist() == [[1, 2, 3], [4, 5, 6]]
+    extractor.save_pretrained(tmp_path / "saved")
+    reloaded = MnemoDynFeatureExtractor.from_pretrained(tmp_path / "saved")
+    assert reloaded.roi_names == ["alpha", "beta", "gamma"]
+    with pytest.raises(ValueError, match="the atlas has no CIFTI form"):
+        extractor([make_real_dtseries(tmp_path / "real.dtseries.nii", num_frames=5)])
 
 
 def test_volume_labels_on_another_grid_are_nearest_neighbour(atlas):
