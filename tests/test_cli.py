@@ -1,12 +1,20 @@
 import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
+from huggingface_hub import ModelCard
 from safetensors.torch import load_file
 from transformers import AutoModel
 
 from mnemodyn_hf.cli import build_parser, main
+from mnemodyn_hf.hub import hub_folder_problems
 from tests.conftest import REFERENCE_PARITY
+
+MODEL_CARDS = Path(__file__).resolve().parents[1] / "model_cards"
 
 
 def test_convert_subcommand_writes_a_folder_that_reproduces_the_reference(tmp_path, monkeypatch):
@@ -17,13 +25,33 @@ def test_convert_subcommand_writes_a_folder_that_reproduces_the_reference(tmp_pa
     io = load_file(REFERENCE_PARITY / "ref_small_t64_io.safetensors")
     with torch.no_grad():
         assert (model(io["input"]).last_hidden_state - io["output"]).abs().max() < 1e-4
+    assert hub_folder_problems("mnemodyn-ukb") == []  # config with auto_map, safetensors, code, card
+    assert ModelCard.load("mnemodyn-ukb/README.md").data.license == "cc-by-nc-4.0"
+
+
+def test_a_converted_folder_loads_with_remote_code_and_no_package(tmp_path):
+    """trust_remote_code=True: the copied modeling files suffice, `mnemodyn_hf` is not imported."""
+    main(["convert", str(REFERENCE_PARITY / "ref_small_t64.ckpt"), str(tmp_path / "converted")])
+    script = (
+        "import sys; sys.modules['mnemodyn_hf'] = None\n"
+        "import torch; from safetensors.torch import load_file\n"
+        "from transformers import AutoModel\n"
+        f"model = AutoModel.from_pretrained({str(tmp_path / 'converted')!r}, trust_remote_code=True).eval()\n"
+        f"io = load_file({str(REFERENCE_PARITY / 'ref_small_t64_io.safetensors')!r})\n"
+        "with torch.no_grad(): print(float((model(io['input']).last_hidden_state - io['output']).abs().max()))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                            env={"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "PATH": ""})  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert float(result.stdout.strip().splitlines()[-1]) < 1e-4
 
 
 def test_help_lists_every_subcommand(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--help"])
     text = capsys.readouterr().out
-    assert "demo" in text and "convert" in text
+    for command in ("demo", "parcellate", "embed", "pretrain", "finetune", "convert", "card", "push"):
+        assert command in text
 
 
 def test_finetune_subcommand_reports_model_and_baseline(tmp_path, capsys):
@@ -39,3 +67,83 @@ def test_finetune_subcommand_reports_model_and_baseline(tmp_path, capsys):
     assert "normalisation: robust scaling with" in text  # the backbone's pretraining statistics are used
     assert "model" in text and "fc_baseline" in text and "roc_auc" in text
     assert (tmp_path / "out" / "downstream_report.json").is_file()
+
+
+@pytest.fixture(scope="module")
+def real_dtseries(tmp_path_factory):
+    from mnemodyn_hf.testing import make_real_dtseries
+
+    return make_real_dtseries(tmp_path_factory.mktemp("cifti") / "sub-010188_bold.dtseries.nii", num_frames=30)
+
+
+def test_parcellate_writes_roi_tables_that_match_the_extractor_and_read_back(real_dtseries, tmp_path):
+    import numpy as np
+
+    from mnemodyn_hf import MnemoDynFeatureExtractor
+
+    main(["parcellate", str(real_dtseries), "--output-dir", str(tmp_path / "tables"), "--repetition-time", "1.4"])
+    table = tmp_path / "tables" / "sub-010188_bold_rois.tsv"
+    header = table.read_text().splitlines()[0].split("\t")
+    values = np.loadtxt(table, skiprows=1)
+    extractor = MnemoDynFeatureExtractor(do_normalize=False)
+    expected = extractor([real_dtseries], repetition_time=1.4)["input_values"][0]
+    assert header == extractor.roi_names and values.shape == expected.shape and expected.shape[1] == 450
+    np.testing.assert_allclose(values, expected, rtol=1e-6, atol=1e-6)
+    sidecar = json.loads(table.with_suffix(".json").read_text())
+    assert sidecar["RepetitionTime"] == 0.735 and sidecar["NumberOfVolumes"] == len(expected) > 50 and not sidecar["Normalized"]
+    # the table is a valid input again (columns matched by name), in the original TR
+    again = extractor([table], repetition_time=0.735)["input_values"][0]
+    np.testing.assert_allclose(again, expected, atol=1e-5)
+
+
+def test_embed_writes_pooled_vectors_of_the_model_and_needs_statistics(real_dtseries, tmp_path):
+    import numpy as np
+
+    from mnemodyn_hf import MnemoDynConfig, MnemoDynFeatureExtractor, MnemoDynModel
+    from mnemodyn_hf.evaluation import embed
+
+    torch.manual_seed(0)
+    model = MnemoDynModel(MnemoDynConfig(num_layers=1, projection_size=8, latent_channels=8)).eval()
+    model.save_pretrained(tmp_path / "model")
+    with pytest.raises(SystemExit, match="carries no normalisation statistics"):
+        main(["embed", str(tmp_path / "model"), str(real_dtseries), "-o", str(tmp_path / "e.npz"), "--repetition-time", "1.4"])
+    extractor = MnemoDynFeatureExtractor().fit([real_dtseries], repetition_time=1.4)
+    extractor.save_pretrained(tmp_path / "model")
+    main(["embed", str(tmp_path / "model"), str(real_dtseries), str(real_dtseries), "-o", str(tmp_path / "e.npz"),
+          "--repetition-time", "1.4"])  # fmt: skip
+    saved = np.load(tmp_path / "e.npz")
+    expected = embed(model, [extractor([real_dtseries], repetition_time=1.4)["input_values"][0]])
+    assert saved["embeddings"].shape == (2, 900) and list(saved["frames"]) == [56, 56]  # 30 frames at 1.4 s, resampled to 0.735 s
+    np.testing.assert_allclose(saved["embeddings"][0], expected[0], rtol=1e-5, atol=1e-6)
+
+
+def test_card_refreshes_a_card_with_a_downstream_report(tmp_path):
+    shutil.copytree(MODEL_CARDS / "mnemodyn-ukb", tmp_path / "ukb")
+    report = {"task": "classification", "label": "heat", "dataset": "connattractor", "description": "Heat vs rest",
+              "per_seed": [{"seed": 0}, {"seed": 1}],
+              "mean_sd": {"model": {"roc_auc": [0.71, 0.02]}, "fc_baseline": {"roc_auc": [0.62, 0.05]}}}  # fmt: skip
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    main(["card", str(tmp_path / "ukb"), "--downstream", str(tmp_path / "report.json"), "--repo-id", "lab/ukb"])
+    card = ModelCard.load(tmp_path / "ukb" / "README.md")
+    assert [(r.metric_type, r.metric_value) for r in card.data.eval_results] == [("roc_auc", 0.71)]
+    assert "| roc_auc | 0.710 +- 0.020 | 0.620 +- 0.050 |" in card.text and 'from_pretrained("lab/ukb")' in card.text
+    assert json.loads((tmp_path / "ukb" / "model_card.json").read_text())["repo_id"] == "lab/ukb"  # persisted
+    with pytest.raises(SystemExit, match="give --name, --summary, --training-data"):
+        (tmp_path / "ukb" / "model_card.json").unlink()
+        main(["card", str(tmp_path / "ukb")])
+
+
+def test_push_checks_the_folder_then_creates_the_repo_and_uploads(tmp_path):
+    from unittest import mock
+
+    main(["convert", str(REFERENCE_PARITY / "ref_small_t64.ckpt"), str(tmp_path / "ready")])
+    with mock.patch("mnemodyn_hf.hub.HfApi") as hub:
+        main(["push", str(tmp_path / "ready"), "lab/mnemodyn-small", "--private"])
+    api = hub.return_value
+    api.create_repo.assert_called_once_with("lab/mnemodyn-small", repo_type="model", private=True, exist_ok=True)
+    assert api.upload_folder.call_args.kwargs["folder_path"] == str(tmp_path / "ready")
+    (tmp_path / "ready" / "optimizer.pt").write_bytes(b"pickle")
+    (tmp_path / "ready" / "README.md").unlink()
+    with mock.patch("mnemodyn_hf.hub.HfApi") as hub, pytest.raises(ValueError, match=r"(?s)pickled files \['optimizer.pt'\].*README.md"):
+        main(["push", str(tmp_path / "ready"), "lab/mnemodyn-small"])
+    hub.return_value.upload_folder.assert_not_called()
