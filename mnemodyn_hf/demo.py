@@ -109,7 +109,7 @@ def _save(model_folder: Path, output_dir: Path, steps: int) -> None:
         roi_median=statistics["roi_median"], roi_iqr=statistics["roi_iqr"],
     ).save_pretrained(output_dir)  # fmt: skip
     facts = ModelCardFacts.load(output_dir)
-    facts.model_name = "mnemodyn-hcp"
+    facts.model_name, facts.repo_id = "mnemodyn-hcp", "<namespace>/mnemodyn-hcp"
     facts.summary = (
         f"A small MnemoDyn ({DEMO_MODEL['num_layers']} layers, {DEMO_MODEL['latent_channels']} latent channels) "
         f"pretrained by `mnemodyn demo` (masked reconstruction, {steps} optimizer steps) on the HCP resting-state runs "

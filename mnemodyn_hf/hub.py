@@ -30,6 +30,9 @@ AUTO_MAP = {
     "AutoModelForSequenceClassification": "modeling_heads.MnemoDynForSequenceClassification",
 }
 PICKLE_SUFFIXES = (".bin", ".ckpt", ".pt", ".pth", ".pkl")
+#: What a model repo holds; `push_folder` uploads only top-level files of these kinds (never run outputs, cohort
+#: tables or checkpoints kept in subfolders).
+UPLOADED_SUFFIXES = (".json", ".safetensors", ".py", ".md", ".tsv", ".nii", ".nii.gz")
 
 
 def add_remote_code(folder: str | os.PathLike) -> dict[str, str]:
@@ -98,9 +101,15 @@ def hub_folder_problems(folder: str | os.PathLike) -> list[str]:
     return problems
 
 
+def uploaded_files(folder: str | os.PathLike) -> list[str]:
+    """The top-level files of `folder` a model repo needs (see `UPLOADED_SUFFIXES`), sorted."""
+    return sorted(path.name for path in Path(folder).iterdir() if path.is_file() and path.name.endswith(UPLOADED_SUFFIXES))
+
+
 def push_folder(folder: str | os.PathLike, repo_id: str, private: bool = False, token: str | None = None,
                 commit_message: str = "Upload MnemoDyn with mnemodyn_hf") -> str:  # fmt: skip
-    """Check `folder` is Hub-ready, create `repo_id` if needed and upload it; returns the commit URL.
+    """Check `folder` is Hub-ready, create `repo_id` if needed and upload its model files (`uploaded_files`: never
+    its subfolders); returns the commit URL.
 
     Needs a token (`hf auth login`, `HF_TOKEN`, or `token=`). Nothing is uploaded from a folder that fails the check.
     """
@@ -109,10 +118,12 @@ def push_folder(folder: str | os.PathLike, repo_id: str, private: bool = False, 
         raise ValueError(f"{folder} is not ready for the Hub:\n  - " + "\n  - ".join(problems))
     if "/" not in repo_id:
         raise ValueError(f"repo id {repo_id!r} needs a namespace: '<user or org>/{repo_id}'.")
+    files = uploaded_files(folder)
     api = HfApi(token=token)
     api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
-    commit = api.upload_folder(repo_id=repo_id, repo_type="model", folder_path=str(folder), commit_message=commit_message)
+    commit = api.upload_folder(repo_id=repo_id, repo_type="model", folder_path=str(folder), allow_patterns=files,
+                               commit_message=commit_message)  # fmt: skip
     return str(getattr(commit, "commit_url", commit))
 
 
-__all__ = ["AUTO_MAP", "add_remote_code", "hub_folder_problems", "prepare_hub_folder", "push_folder"]
+__all__ = ["AUTO_MAP", "add_remote_code", "hub_folder_problems", "prepare_hub_folder", "push_folder", "uploaded_files"]

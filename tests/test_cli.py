@@ -141,7 +141,10 @@ def test_push_checks_the_folder_then_creates_the_repo_and_uploads(tmp_path):
         main(["push", str(tmp_path / "ready"), "lab/mnemodyn-small", "--private"])
     api = hub.return_value
     api.create_repo.assert_called_once_with("lab/mnemodyn-small", repo_type="model", private=True, exist_ok=True)
-    assert api.upload_folder.call_args.kwargs["folder_path"] == str(tmp_path / "ready")
+    upload = api.upload_folder.call_args.kwargs
+    assert upload["folder_path"] == str(tmp_path / "ready")
+    assert {"config.json", "model.safetensors", "README.md", "modeling_mnemodyn.py", "model_card.json"} <= set(upload["allow_patterns"])
+    assert not any("/" in name for name in upload["allow_patterns"])  # subfolders (run outputs) stay local
     (tmp_path / "ready" / "optimizer.pt").write_bytes(b"pickle")
     (tmp_path / "ready" / "README.md").unlink()
     with mock.patch("mnemodyn_hf.hub.HfApi") as hub, pytest.raises(ValueError, match=r"(?s)pickled files \['optimizer.pt'\].*README.md"):
