@@ -191,6 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mnemodyn",
         description="MnemoDyn for Hugging Face: an attention-free foundation model for parcellated fMRI.",
+        epilog="A typical path:\n" + "\n".join(__doc__.splitlines()[2:]) + "\n`mnemodyn COMMAND --help` explains each.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
