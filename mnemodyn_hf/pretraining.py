@@ -35,6 +35,7 @@ from accelerate.utils import ProjectConfiguration, is_tensorboard_available, set
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
+from transformers.utils import CONFIG_NAME
 
 from .checkpointing import latest_checkpoint, list_checkpoints, save_checkpoint_atomically, write_file_atomically
 from .configuration_mnemodyn import PRETRAINING_OBJECTIVES, MnemoDynConfig
@@ -66,6 +67,11 @@ class PretrainingArguments:
     model_config: str | None = field(
         default=None, metadata={"help": "JSON file of MnemoDynConfig fields (e.g. a config.json) to start from"}
     )
+    init_from: str | None = field(
+        default=None,
+        metadata={"help": "a saved MnemoDyn pretraining folder (e.g. <run>/model) whose weights and model config start "
+                  "this run: fine-tuning a compressed model, continuing on another corpus"},
+    )  # fmt: skip
     per_device_batch_size: int = field(default=8, metadata={"help": "windows per process and micro-batch"})
     gradient_accumulation_steps: int = field(default=1, metadata={"help": "micro-batches per optimizer step"})
     max_steps: int = field(default=1000, metadata={"help": "optimizer steps"})
@@ -95,6 +101,11 @@ class PretrainingArguments:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}.")
         if not 0 < self.validation_fraction < 1:
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}.")
+        if self.init_from is not None and self.model_config is not None:
+            raise ValueError(
+                f"init_from={self.init_from!r} and model_config={self.model_config!r} both set the architecture; "
+                "give one: --init-from starts from a saved model with its own config, --model-config from scratch."
+            )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -294,12 +305,27 @@ class CSVTracker(GeneralTracker):
 
 
 def model_config_for(args: PretrainingArguments, corpus: PretrainingCorpus) -> MnemoDynConfig:
-    """The MnemoDyn config: `--model-config` (if any), with the corpus's ROIs/TR and the objective's options."""
+    """The MnemoDyn config: the architecture of `--init-from` or `--model-config` (if any), with the corpus's
+    ROIs/TR and the objective's options."""
     values: dict[str, Any] = {"context_length": args.window_frames}
-    if args.model_config:
+    if args.init_from:
+        saved = Path(args.init_from) / CONFIG_NAME
+        if not saved.is_file():
+            raise ValueError(
+                f"--init-from {args.init_from}: no {CONFIG_NAME} there; give the model/ folder of a pretraining run "
+                "(or any MnemoDynForPreTraining.save_pretrained folder)."
+            )
+        values.update(json.loads(saved.read_text()))
+        if values["num_rois"] != corpus.num_rois:
+            raise ValueError(
+                f"--init-from {args.init_from} has {values['num_rois']} ROIs but corpus={args.corpus!r} has "
+                f"{corpus.num_rois}; continue on a corpus parcellated with the model's atlas, or pretrain from "
+                "scratch (--model-config) for this one."
+            )
+    elif args.model_config:
         values.update(json.loads(Path(args.model_config).read_text()))
-        for key in ("architectures", "model_type", "transformers_version", "dtype", "torch_dtype"):
-            values.pop(key, None)
+    for key in ("architectures", "model_type", "transformers_version", "dtype", "torch_dtype"):
+        values.pop(key, None)
     values.update(
         num_rois=corpus.num_rois,
         pretraining_objective=args.objective,
@@ -311,6 +337,18 @@ def model_config_for(args: PretrainingArguments, corpus: PretrainingCorpus) -> M
     if corpus.repetition_time is not None:
         values["repetition_time"] = corpus.repetition_time
     return MnemoDynConfig(**values)
+
+
+def initial_model(args: PretrainingArguments, corpus: PretrainingCorpus) -> MnemoDynForPreTraining:
+    """The model a run starts from: new weights, or those of `--init-from` (its architecture, this run's objective;
+    a JEPA target encoder the folder lacks starts as a copy of the loaded backbone)."""
+    config = model_config_for(args, corpus)
+    if args.init_from is None:
+        return MnemoDynForPreTraining(config)
+    model, loading = MnemoDynForPreTraining.from_pretrained(args.init_from, config=config, output_loading_info=True)
+    if model.target_encoder is not None and any(key.startswith("target_encoder.") for key in loading["missing_keys"]):
+        model.target_encoder.load_state_dict(model.mnemodyn.state_dict())
+    return model
 
 
 def scored_sums(prediction: torch.Tensor, target: torch.Tensor, scored: torch.Tensor) -> torch.Tensor:
@@ -406,6 +444,18 @@ def warn_if_cpu_launch_started_one_process(accelerator: Accelerator) -> None:
         )
 
 
+def evaluate_initial_model(args: PretrainingArguments) -> dict[str, float]:
+    """The validation metrics of the model `pretrain(args)` starts from, before any step: the same held-out windows,
+    scaling and corruptions as that run's evaluations (e.g. a compressed `--init-from` folder before fine-tuning)."""
+    accelerator = make_accelerator(dataclasses.replace(args, report_to=""))
+    set_seed(args.seed)
+    with accelerator.main_process_first():
+        corpus = prepare_corpus(args)
+    model = accelerator.prepare(initial_model(args, corpus))
+    loader = accelerator.prepare(window_loader(corpus.validation, args, VALIDATION_STREAM, None))
+    return evaluate(model, loader, accelerator, accelerator.unwrap_model(model).config.noise_std)
+
+
 def pretrain(args: PretrainingArguments) -> dict[str, float]:
     """Run pretraining; returns the last validation metrics. Writes, under `args.output_dir`: `checkpoints/`,
     `logs/` (TensorBoard), `metrics.csv`, and `model/` (safetensors weights, config, normalisation statistics,
@@ -415,8 +465,8 @@ def pretrain(args: PretrainingArguments) -> dict[str, float]:
     set_seed(args.seed)
     with accelerator.main_process_first():
         corpus = prepare_corpus(args)
-    config = model_config_for(args, corpus)
-    model = MnemoDynForPreTraining(config)
+    model = initial_model(args, corpus)
+    config = model.config
     optimizer = torch.optim.AdamW(
         [parameter for parameter in model.parameters() if parameter.requires_grad],
         lr=args.learning_rate,

