@@ -601,6 +601,7 @@ def card_facts(args: PretrainingArguments, corpus: PretrainingCorpus, config: Mn
             f"{args.max_steps} optimizer steps, {len(corpus.train)} training windows of {args.window_frames} frames, "
             f"seed {args.seed}). `AutoModelForPreTraining` loads the backbone with its reconstruction head; "
             f"`AutoModel` loads the backbone alone."
+            + (f" The run started from the weights of `{args.init_from}` (--init-from)." if args.init_from else "")
         ),
         training_data=(
             f"`{args.corpus}`: {len(corpus.train_subjects)} training subjects ({', '.join(map(str, corpus.train_subjects))}); "
