@@ -35,6 +35,9 @@ def _convert(args: argparse.Namespace) -> None:
     convert_main(options)
 
 
+CONNATTRACTOR_ROIS = 122
+
+
 def _finetune(args: argparse.Namespace) -> None:
     import json
     from pathlib import Path
@@ -50,10 +53,15 @@ def _finetune(args: argparse.Namespace) -> None:
     subjects = [f"{i:02d}" for i in range(1, args.subjects + 1)]
     statistics_file = Path(args.backbone) / NORMALIZATION_FILE
     scaling = None
+    note = "per-run z-score"
     if statistics_file.is_file():  # the pretraining corpus statistics travel with the backbone: use them
         statistics = json.loads(statistics_file.read_text())
-        scaling = (np.asarray(statistics["roi_median"]), np.asarray(statistics["roi_iqr"]))
-    print(f"normalisation: {'robust scaling with ' + str(statistics_file) if scaling else 'per-run z-score'}")
+        if len(statistics["roi_median"]) == CONNATTRACTOR_ROIS:
+            scaling = (np.asarray(statistics["roi_median"]), np.asarray(statistics["roi_iqr"]))
+            note = f"robust scaling with {statistics_file}"
+        else:  # statistics of another atlas's ROIs cannot scale these 122 ROIs
+            note += f" ({statistics_file} holds {len(statistics['roi_median'])} ROIs' statistics, not the data's {CONNATTRACTOR_ROIS})"
+    print(f"normalisation: {note}")
     cohort = load_connattractor_heat_windows(window=args.window, subjects=subjects, robust_scaling=scaling)
     settings = DownstreamSettings(seeds=tuple(args.seeds), epochs=args.epochs)
     report = evaluate_downstream(cohort, "heat", args.backbone, "classification", args.output_dir, settings)

@@ -69,6 +69,22 @@ def test_finetune_subcommand_reports_model_and_baseline(tmp_path, capsys):
     assert (tmp_path / "out" / "downstream_report.json").is_file()
 
 
+def test_finetune_reads_another_atlas_through_the_roi_adapter_and_never_misapplies_its_statistics(tmp_path, capsys):
+    from mnemodyn_hf import MnemoDynConfig, MnemoDynModel
+
+    backbone = tmp_path / "backbone94"
+    MnemoDynModel(MnemoDynConfig(num_rois=94, num_layers=1, projection_size=8, latent_channels=8, context_length=32,
+                                 wavelet_levels=3, repetition_time=0.72)).save_pretrained(backbone)  # fmt: skip
+    (backbone / "robust_scaling.json").write_text(json.dumps({"roi_median": [0.0] * 94, "roi_iqr": [2.0] * 94}))
+    main(["finetune", str(backbone), "--output-dir", str(tmp_path / "out"), "--subjects", "8", "--seeds", "0",
+          "--epochs", "1"])  # fmt: skip
+    text = capsys.readouterr().out
+    assert "normalisation: per-run z-score (" in text and "holds 94 ROIs' statistics, not the data's 122" in text
+    assert "linear ROI adapter" in text
+    report = json.loads((tmp_path / "out" / "downstream_report.json").read_text())
+    assert report["roi_adapter"] and report["data_rois"] == 122
+
+
 @pytest.fixture(scope="module")
 def real_dtseries(tmp_path_factory):
     from mnemodyn_hf.testing import make_real_dtseries
