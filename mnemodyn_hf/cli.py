@@ -24,17 +24,6 @@ def _demo(args: argparse.Namespace) -> None:
              finetuning_epochs=args.epochs, embedding_model=args.embedding_model)
 
 
-def _convert(args: argparse.Namespace) -> None:
-    from .convert_reference_checkpoint import main as convert_main
-
-    options = [args.checkpoint, args.output_dir]
-    if args.repetition_time is not None:
-        options += ["--repetition-time", str(args.repetition_time)]
-    if args.card is not None:
-        options += ["--card", args.card]
-    convert_main(options)
-
-
 CONNATTRACTOR_ROIS = 122
 
 
@@ -196,6 +185,8 @@ def _pretrain(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .convert_reference_checkpoint import CONVERT_DESCRIPTION, add_convert_arguments, run_conversion
+
     parser = argparse.ArgumentParser(
         prog="mnemodyn",
         description="MnemoDyn for Hugging Face: an attention-free foundation model for parcellated fMRI.",
@@ -221,17 +212,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=_demo)
 
     convert = commands.add_parser(
-        "convert",
-        help="convert the authors' Lightning checkpoint to a Hub-ready Hugging Face folder",
-        description="Reads the reference .ckpt with torch.load(weights_only=True) and writes config.json (with "
-        "auto_map) + model.safetensors + the modeling code + a feature extractor + a model card, loadable with "
-        "AutoModel.from_pretrained after `import mnemodyn_hf` (or with trust_remote_code=True).",
+        "convert", help="convert the authors' Lightning checkpoint to a Hub-ready Hugging Face folder",
+        description=CONVERT_DESCRIPTION,
     )
-    convert.add_argument("checkpoint")
-    convert.add_argument("output_dir")
-    convert.add_argument("--repetition-time", type=float, help="TR in seconds the weights were trained at")
-    convert.add_argument("--card", help="model_card.json with the card facts (e.g. model_cards/mnemodyn-ukb/model_card.json)")
-    convert.set_defaults(handler=_convert)
+    add_convert_arguments(convert).set_defaults(handler=run_conversion)
     finetune = commands.add_parser(
         "finetune",
         help="train a head on a frozen MnemoDyn backbone for real heat-vs-rest decoding, beside the FC baseline",

@@ -220,29 +220,40 @@ def converted_card_facts(checkpoint_path: str | os.PathLike, output_dir: str | o
     )
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="mnemodyn convert",
-        description="Convert the authors' MnemoDyn Lightning checkpoint to a Hub-ready Hugging Face folder: "
-        "config.json (with auto_map) + model.safetensors + the modeling code + a feature extractor with the "
-        "450-ROI atlas + a model card. `AutoModel.from_pretrained(OUTPUT_DIR)` loads it after `import mnemodyn_hf` "
-        "(or with trust_remote_code=True).",
-    )
+def add_convert_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The options of `mnemodyn convert` (also `python -m mnemodyn_hf.convert_reference_checkpoint`)."""
     parser.add_argument("checkpoint", help="the reference .ckpt file (read with weights_only=True)")
     parser.add_argument("output_dir", help="folder to write, e.g. mnemodyn-ukb")
     parser.add_argument("--repetition-time", type=float, default=None, help="TR in seconds the weights were trained at")
     parser.add_argument("--card", help="model_card.json with the card facts (e.g. model_cards/mnemodyn-ukb/model_card.json)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def run_conversion(args: argparse.Namespace) -> MnemoDynModel:
+    """Convert `args.checkpoint` into the Hub-ready folder `args.output_dir`; a bad checkpoint exits with its error."""
     overrides = {} if args.repetition_time is None else {"repetition_time": args.repetition_time}
     try:
         model = convert_reference_checkpoint(args.checkpoint, args.output_dir, **overrides)
     except ReferenceCheckpointError as error:
-        parser.exit(2, f"error: {error}\n")
+        raise SystemExit(f"error: {error}") from error
     facts = ModelCardFacts.load(Path(args.card).parent) if args.card else converted_card_facts(args.checkpoint, args.output_dir)
     prepare_hub_folder(args.output_dir, facts)
     parameters = sum(p.numel() for p in model.parameters())
     print(f"wrote {args.output_dir} ({model.config.num_layers} layers, {parameters:,} parameters, reference_compatible, "
           f"model card, Hub-ready)")  # fmt: skip
+    return model
+
+
+CONVERT_DESCRIPTION = (
+    "Convert the authors' MnemoDyn Lightning checkpoint to a Hub-ready Hugging Face folder: config.json (with "
+    "auto_map) + model.safetensors + the modeling code + a feature extractor with the 450-ROI atlas + a model card. "
+    "`AutoModel.from_pretrained(OUTPUT_DIR)` loads it after `import mnemodyn_hf` (or with trust_remote_code=True)."
+)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m mnemodyn_hf.convert_reference_checkpoint", description=CONVERT_DESCRIPTION)
+    run_conversion(add_convert_arguments(parser).parse_args(argv))
 
 
 if __name__ == "__main__":

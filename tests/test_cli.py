@@ -166,3 +166,11 @@ def test_push_checks_the_folder_then_creates_the_repo_and_uploads(tmp_path):
     with mock.patch("mnemodyn_hf.hub.HfApi") as hub, pytest.raises(ValueError, match=r"(?s)pickled files \['optimizer.pt'\].*README.md"):
         main(["push", str(tmp_path / "ready"), "lab/mnemodyn-small"])
     hub.return_value.upload_folder.assert_not_called()
+
+
+def test_convert_exits_with_the_checkpoint_error_and_writes_nothing(tmp_path):
+    truncated = tmp_path / "truncated.ckpt"
+    truncated.write_bytes((REFERENCE_PARITY / "ref_small_t64.ckpt").read_bytes()[:5000])
+    with pytest.raises(SystemExit, match="error: .*corrupt or truncated"):
+        main(["convert", str(truncated), str(tmp_path / "out")])
+    assert not (tmp_path / "out").exists()
