@@ -54,34 +54,33 @@ def test_help_lists_every_subcommand(capsys):
         assert command in text
 
 
-def test_finetune_subcommand_reports_model_and_baseline(tmp_path, capsys):
+def _finetune_tiny_backbone(tmp_path, num_rois: int) -> tuple[str, dict]:
+    """`mnemodyn finetune` (8 subjects, 1 seed, 1 epoch) on a tiny backbone of `num_rois` ROIs that carries
+    robust-scaling statistics; returns its report."""
     from mnemodyn_hf import MnemoDynConfig, MnemoDynModel
 
-    backbone = tmp_path / "backbone"
-    MnemoDynModel(MnemoDynConfig(num_rois=122, num_layers=1, projection_size=8, latent_channels=8, context_length=32,
-                                 wavelet_levels=3, repetition_time=2.0)).save_pretrained(backbone)  # fmt: skip
-    (backbone / "robust_scaling.json").write_text(json.dumps({"roi_median": [0.0] * 122, "roi_iqr": [2.0] * 122}))
+    backbone = tmp_path / f"backbone{num_rois}"
+    MnemoDynModel(MnemoDynConfig(num_rois=num_rois, num_layers=1, projection_size=8, latent_channels=8,
+                                 context_length=32, wavelet_levels=3)).save_pretrained(backbone)  # fmt: skip
+    (backbone / "robust_scaling.json").write_text(json.dumps({"roi_median": [0.0] * num_rois, "roi_iqr": [2.0] * num_rois}))
     main(["finetune", str(backbone), "--output-dir", str(tmp_path / "out"), "--subjects", "8", "--seeds", "0",
           "--epochs", "1"])  # fmt: skip
+    return json.loads((tmp_path / "out" / "downstream_report.json").read_text())
+
+
+def test_finetune_subcommand_reports_model_and_baseline(tmp_path, capsys):
+    report = _finetune_tiny_backbone(tmp_path, 122)
     text = capsys.readouterr().out
     assert "normalisation: robust scaling with" in text  # the backbone's pretraining statistics are used
     assert "model" in text and "fc_baseline" in text and "roc_auc" in text
-    assert (tmp_path / "out" / "downstream_report.json").is_file()
+    assert not report["roi_adapter"] and set(report["mean_sd"]) == {"model", "fc_baseline"}
 
 
 def test_finetune_reads_another_atlas_through_the_roi_adapter_and_never_misapplies_its_statistics(tmp_path, capsys):
-    from mnemodyn_hf import MnemoDynConfig, MnemoDynModel
-
-    backbone = tmp_path / "backbone94"
-    MnemoDynModel(MnemoDynConfig(num_rois=94, num_layers=1, projection_size=8, latent_channels=8, context_length=32,
-                                 wavelet_levels=3, repetition_time=0.72)).save_pretrained(backbone)  # fmt: skip
-    (backbone / "robust_scaling.json").write_text(json.dumps({"roi_median": [0.0] * 94, "roi_iqr": [2.0] * 94}))
-    main(["finetune", str(backbone), "--output-dir", str(tmp_path / "out"), "--subjects", "8", "--seeds", "0",
-          "--epochs", "1"])  # fmt: skip
+    report = _finetune_tiny_backbone(tmp_path, 94)
     text = capsys.readouterr().out
     assert "normalisation: per-run z-score (" in text and "holds 94 ROIs' statistics, not the data's 122" in text
     assert "linear ROI adapter" in text
-    report = json.loads((tmp_path / "out" / "downstream_report.json").read_text())
     assert report["roi_adapter"] and report["data_rois"] == 122
 
 
