@@ -89,14 +89,15 @@ def zero_operator_kernels(model: MnemoDynForPreTraining) -> None:
             module.weight.zero_()
 
 
-def run(ranks=RANKS, max_steps: int = 150, window_frames: int = 256, fine_tuning: dict = FINE_TUNING) -> dict:
-    """From-scratch rows for `ranks` (which must include None, the full-rank model), then compress-then-fine-tune
-    rows for each CP rank in `ranks`."""
+def run(ranks=RANKS, max_steps: int = 150, window_frames: int = 256, fine_tuning: dict = FINE_TUNING,
+        model: dict = MODEL, compress_ranks=None) -> dict:  # fmt: skip
+    """From-scratch rows of `model` for `ranks` (which must include None, the full-rank model), then
+    compress-then-fine-tune rows for each rank of `compress_ranks` (default: every CP rank in `ranks`)."""
     rows, compressed_rows = [], []
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
         for rank in ranks:
-            fields = {**MODEL, "context_length": window_frames, "operator_cp_rank": rank}
+            fields = {**model, "context_length": window_frames, "operator_cp_rank": rank}
             config_file = folder / f"model-{rank}.json"
             architecture = {k: v for k, v in fields.items() if k not in ("num_rois", "context_length")}
             config_file.write_text(json.dumps(architecture))
@@ -115,7 +116,7 @@ def run(ranks=RANKS, max_steps: int = 150, window_frames: int = 256, fine_tuning
 
         edited_copy(full_model, folder / "without-operators", zero_operator_kernels)
         without_operators = score(folder / "without-operators")
-        for rank in [rank for rank in ranks if rank is not None]:
+        for rank in [rank for rank in ranks if rank is not None] if compress_ranks is None else compress_ranks:
             started = time.perf_counter()
             compressed_model = folder / f"compressed-{rank}"
             errors = edited_copy(full_model, compressed_model, partial(compress_operators, rank=rank))
@@ -128,7 +129,7 @@ def run(ranks=RANKS, max_steps: int = 150, window_frames: int = 256, fine_tuning
                 "mean_kernel_relative_error": statistics.fmean(errors.values()),
                 "r2_from_scratch": scratch[rank]["r2_model"], "seconds": time.perf_counter() - started,
             })  # fmt: skip
-    return {"benchmark": "cp_pretraining", "model": MODEL, "max_steps": max_steps, "window_frames": window_frames,
+    return {"benchmark": "cp_pretraining", "model": model, "max_steps": max_steps, "window_frames": window_frames,
             "rows": rows, "fine_tuning": fine_tuning, "compressed_rows": compressed_rows,
             "r2_full_without_operators": without_operators,
             "machine": machine_description(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}  # fmt: skip
