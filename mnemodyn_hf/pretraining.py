@@ -610,7 +610,7 @@ def card_facts(args: PretrainingArguments, corpus: PretrainingCorpus, config: Mn
         ),
         datasets=[corpus_name],
         pretraining_objective=args.objective,
-        repo_id=args.push_to_hub,
+        repo_id=args.push_to_hub or f"<namespace>/{Path(args.output_dir).resolve().name}",
         tags=["pretraining", f"objective-{args.objective}"],
     )
 
