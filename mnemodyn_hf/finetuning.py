@@ -61,14 +61,14 @@ def _weighted_cross_entropy(weights: torch.Tensor):
     return loss
 
 
-def _build_model(task: str, backbone: str | os.PathLike | MnemoDynConfig, num_outputs: int, data_rois: int):
-    """A task model on `backbone`; a ROI adapter is added when the data's ROI count is not the backbone's."""
+def _build_model(task: str, backbone: str | os.PathLike | MnemoDynConfig, num_outputs: int,
+                 adapter_input_rois: int | None):  # fmt: skip
+    """A task model with a new head on `backbone`, behind a ROI adapter when `adapter_input_rois` is set."""
     if task == "classification":
         cls, overrides = MnemoDynForSequenceClassification, {"num_labels": num_outputs, "problem_type": "single_label_classification"}
     else:
         cls, overrides = MnemoDynForRegression, {"num_targets": num_outputs}
-    backbone_rois = (backbone if isinstance(backbone, MnemoDynConfig) else MnemoDynConfig.from_pretrained(backbone)).num_rois
-    overrides["adapter_input_rois"] = None if data_rois == backbone_rois else data_rois
+    overrides["adapter_input_rois"] = adapter_input_rois
     if isinstance(backbone, MnemoDynConfig):
         config = MnemoDynConfig(**{**backbone.to_diff_dict(), **overrides})
         return cls(config)
@@ -98,6 +98,8 @@ def evaluate_downstream(
         raise ValueError(f"task must be 'classification' or 'regression', got {task!r}.")
     settings = settings or DownstreamSettings()
     data_rois = np.asarray(cohort[0]["bold"]).shape[-1]
+    backbone_rois = (backbone if isinstance(backbone, MnemoDynConfig) else MnemoDynConfig.from_pretrained(backbone)).num_rois
+    adapter_input_rois = None if data_rois == backbone_rois else data_rois  # another atlas: a ROI adapter
     per_seed = []
     for seed in settings.seeds:
         splits = subject_split(cohort, settings.fractions, seed=seed)
@@ -117,7 +119,7 @@ def evaluate_downstream(
                     for name, split in data.items()}  # fmt: skip
             num_outputs, metric_kwargs = train_targets.shape[1], {"target_mean": mean, "target_std": std}
         torch.manual_seed(seed)
-        model = _build_model(task, backbone, num_outputs, data_rois)
+        model = _build_model(task, backbone, num_outputs, adapter_input_rois)
         metric = SELECTION_METRIC[task]
         log = _EvaluationLog()
         args = TrainingArguments(
@@ -154,7 +156,7 @@ def evaluate_downstream(
         names = per_seed[0][who]
         summary[who] = {name: (float(np.mean([s[who][name] for s in per_seed])), float(np.std([s[who][name] for s in per_seed])))
                         for name in names}  # fmt: skip
-    return {"task": task, "label": label_column, "data_rois": data_rois, "roi_adapter": model.roi_adapter is not None,
+    return {"task": task, "label": label_column, "data_rois": data_rois, "roi_adapter": adapter_input_rois is not None,
             "per_seed": per_seed, "mean_sd": summary}  # fmt: skip
 
 

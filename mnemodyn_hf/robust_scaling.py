@@ -12,6 +12,10 @@ The statistics are learned in one streaming pass with `RoiQuantileSketch`: no co
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+
 import numpy as np
 
 #: IQRs at or below this are treated as zero (a constant ROI) and replaced by ZERO_IQR_REPLACEMENT.
@@ -114,3 +118,16 @@ class RoiQuantileSketch:
         bucket = np.abs(position - self.num_buckets) - 1
         magnitude = self.MIN_MAGNITUDE * 2 * np.exp(bucket * self.log_gamma) / (np.exp(self.log_gamma) + 1)
         return np.where(position == self.num_buckets, 0.0, np.sign(position - self.num_buckets) * magnitude)
+
+
+def read_normalization_statistics(folder: str | os.PathLike) -> dict | None:
+    """The `NORMALIZATION_FILE` a pretrained model folder carries (`roi_median`, `roi_iqr` as (R,) arrays, plus
+    `repetition_time` and `train_subjects`), or None when it has none."""
+    path = Path(folder) / NORMALIZATION_FILE
+    if not path.is_file():
+        return None
+    statistics = json.loads(path.read_text())
+    for name in ("roi_median", "roi_iqr"):
+        statistics[name] = np.asarray(statistics[name], dtype=np.float64)
+    return statistics
+
