@@ -39,3 +39,18 @@ def real_dtseries(tmp_path_factory) -> Path:
 def real_volume(real_dtseries, tmp_path_factory) -> Path:
     """The same run as a 4-D NIfTI on the atlas's MNI152NLin6Asym 2 mm grid (cortical ribbon real, rest 0)."""
     return make_real_volume(real_dtseries, tmp_path_factory.mktemp("real") / "sub-010188_rest_MNI2mm.nii")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The shared development data folder (holding `abide_dev/`, `rpn_signature/`), or skip.
+
+    `$MNEMODYN_SHARED_DATA` when set, else `../shared/data` beside the repository (never copied into it).
+    """
+    import os
+
+    root = os.environ.get("MNEMODYN_SHARED_DATA")
+    folder = Path(root) if root else Path(__file__).resolve().parents[2] / "shared" / "data"
+    if not folder.is_dir():
+        pytest.skip(f"shared data not found at {folder}: set MNEMODYN_SHARED_DATA=/path/to/shared/data")
+    return folder

@@ -188,7 +188,13 @@ def load_connattractor_heat_windows(
     haemodynamic_delay: float = 6.0,
     robust_scaling: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> datasets.Dataset:
-    """The real downstream task: heat (1) vs rest (0) windows of connattractor runs, label column `heat`.
+    """Legacy, confounded heat (1) vs rest (0) windows of connattractor runs, label column `heat`.
+
+    Confounded by position in the run: every rest window is a run's first frames (with `window=10` all rest windows
+    start at frame 0, all heat windows at frame >= 40), so a classifier on the window's position alone reaches
+    ROC-AUC 1.0 and one on the mean within-window SD about 0.70. Kept for the code that still uses it; for a
+    heat-vs-rest task that position cannot solve use `mnemodyn_hf.data.connattractor.load_connattractor_heat_epochs`
+    (event-locked heat epochs vs inter-trial rest epochs, interleaved trial by trial).
 
     Normalisation, per run: with `robust_scaling=(median, iqr)` (the pretraining corpus statistics, e.g. from a
     pretrained model's `robust_scaling.json`), the pretraining's robust scaling; otherwise a z-score with the run's
