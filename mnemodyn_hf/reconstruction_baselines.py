@@ -7,6 +7,9 @@ Both fill the hidden entries of each ROI from that ROI's visible frames in the s
   frame (the nearest visible value at the window's edges).
 
 A ROI with no visible frame is filled with 0 (the corpus median in normalised units).
+
+Baselines fitted on training subjects (cross-ROI Gaussian conditional mean, spatio-temporal ridge) are in
+`mnemodyn_hf.fitted_reconstruction_baselines`.
 """
 
 from __future__ import annotations
