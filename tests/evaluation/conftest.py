@@ -1,0 +1,26 @@
+"""Fixtures of the evaluation tests: a small real ABIDE cohort and a tiny 200-ROI backbone folder."""
+
+import pytest
+import torch
+
+from mnemodyn_hf import MnemoDynModel
+from tests.conftest import tiny_config
+
+#: Three ABIDE sites with both classes and both sexes, 116 subjects: small enough for a test, real enough to fail.
+TEST_SITES = ("OHSU", "OLIN", "SBL")
+
+
+@pytest.fixture(scope="session")
+def abide_small(shared_data):
+    from mnemodyn_hf.data import load_abide_pcp
+
+    return load_abide_pcp(shared_data / "abide_dev", sites=TEST_SITES)
+
+
+@pytest.fixture(scope="session")
+def backbone_200(tmp_path_factory):
+    """A randomly initialised 200-ROI backbone at TR 2 s, saved like a pretrained one (no statistics)."""
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("backbone") / "model"
+    MnemoDynModel(tiny_config(num_rois=200, repetition_time=2.0, context_length=32)).save_pretrained(folder)
+    return folder

@@ -1,0 +1,89 @@
+"""The evaluation harness on real ABIDE data: the report's content, the FC anchor, and every bad input's error."""
+
+import json
+
+import numpy as np
+import pytest
+
+from mnemodyn_hf.evaluation import EvaluationSettings, HeadSettings, evaluate_backbone
+from mnemodyn_hf.evaluation.report import write_evaluation
+
+FAST = EvaluationSettings(num_bootstrap=200, heads=HeadSettings(head_epochs=3, finetune_epochs=1, batch_size=32))
+
+
+def _evaluate(cohort, backbone, **kwargs):
+    options = {"label": "dx", "task_type": "classification", "split": "leave-site-out", "settings": FAST} | kwargs
+    return evaluate_backbone(cohort, backbone=backbone, **options)
+
+
+def test_every_method_is_scored_on_the_same_folds_with_a_ci_and_a_paired_p(abide_small, backbone_200, tmp_path):
+    report, predictions = _evaluate(abide_small, backbone_200, controls={"motion": "func_mean_fd"})
+    expected = {"mnemodyn_linear_probe", "mnemodyn_head", "mnemodyn_finetune", "fc_pearson", "fc_tangent",
+                "pooled_input", "random_backbone", "control_motion"}  # fmt: skip
+    assert set(report["methods"]) == expected
+    assert [fold["name"] for fold in report["folds"]] == ["OHSU", "OLIN", "SBL"]
+    assert report["unit"] == "subject" and report["units"] == report["subjects"] == len(abide_small)
+    for method, result in report["methods"].items():
+        low, high = result["ci95"]
+        assert result["metric"] == "roc_auc" and 0 <= low <= result["value"] <= high <= 1, method
+        assert set(result["folds"]) == {"OHSU", "OLIN", "SBL"}
+        assert (result["p_vs_model"] is None) == (method == "mnemodyn_linear_probe")
+        assert len(predictions[method]) == len(abide_small) and np.isfinite(predictions[method]).all()
+    assert report["resampled_runs"] == len(abide_small) - sum(abs(t - 2.0) < 1e-6 for t in abide_small["tr"])
+    folder = write_evaluation(report | {"task": "abide-dx"}, predictions, tmp_path / "out")
+    saved = json.loads((folder / "report.json").read_text())
+    assert saved["methods"]["fc_pearson"]["value"] == pytest.approx(report["methods"]["fc_pearson"]["value"])
+    lines = (folder / "predictions.csv").read_text().splitlines()
+    assert len(lines) == len(abide_small) + 1 and lines[0].startswith("unit,fold,label,")
+    assert (folder / "report.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_fc_pearson_reproduces_the_abide_anchor_leave_site_out(shared_data, backbone_200):
+    """The README of the data: Pearson FC + L2 logistic regression, 426 subjects, leave-site-out pooled AUC 0.64."""
+    from mnemodyn_hf.data import load_abide_pcp
+
+    cohort = load_abide_pcp(shared_data / "abide_dev")
+    report, _ = _evaluate(cohort, backbone_200, settings=EvaluationSettings(methods=("fc_pearson",), num_bootstrap=200))
+    assert abs(report["methods"]["fc_pearson"]["value"] - 0.64) < 0.05  # measured 0.642
+
+
+def test_a_cohort_without_the_label_names_the_columns(abide_small, backbone_200):
+    with pytest.raises(ValueError, match=r"no label column 'diagnosis'.*--label"):
+        _evaluate(abide_small, backbone_200, label="diagnosis")
+
+
+def test_a_training_fold_with_one_class_is_an_error_that_names_the_fix(abide_small, backbone_200):
+    # OHSU and SBL scanned only males: holding out OLIN leaves a training fold without females
+    with pytest.raises(ValueError, match=r"fold 'OLIN' hold only class\(es\) \['M'\].*stratified split"):
+        _evaluate(abide_small, backbone_200, label="sex")
+
+
+def test_a_run_without_tr_cannot_be_resampled_to_the_backbone(abide_small, backbone_200):
+    broken = abide_small.map(lambda row, i: {"tr": None if i == 3 else row["tr"]}, with_indices=True)
+    with pytest.raises(ValueError, match=r"1 run\(s\) have no repetition time \(rows \[3\]\).*`tr` column"):
+        _evaluate(broken, backbone_200, settings=EvaluationSettings(methods=("pooled_input",)))
+
+
+def test_an_roi_count_the_backbone_cannot_read_is_an_error(abide_small, tmp_path):
+    import torch
+
+    from mnemodyn_hf import MnemoDynModel
+    from tests.conftest import tiny_config
+
+    torch.manual_seed(0)
+    MnemoDynModel(tiny_config(num_rois=122)).save_pretrained(tmp_path / "mist122")
+    with pytest.raises(ValueError, match=r"\[200\] ROIs per frame; the backbone expects 122 and has no ROI adapter"):
+        _evaluate(abide_small, tmp_path / "mist122", settings=EvaluationSettings(methods=("mnemodyn_linear_probe",)))
+
+
+def test_a_subject_in_two_folds_is_an_error(abide_small, backbone_200):
+    first_olin = abide_small["site"].index("OLIN")
+    renamed = abide_small.map(lambda row, i: {"subject": abide_small[0]["subject"] if i == first_olin else row["subject"]},
+                              with_indices=True)  # fmt: skip
+    with pytest.raises(ValueError, match="Subject leakage"):
+        _evaluate(renamed, backbone_200, settings=EvaluationSettings(methods=("fc_pearson",)))
+
+
+def test_unknown_methods_are_listed(abide_small, backbone_200):
+    with pytest.raises(ValueError, match="Unknown methods"):
+        _evaluate(abide_small, backbone_200, settings=EvaluationSettings(methods=("svm",)))
