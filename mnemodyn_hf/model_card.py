@@ -5,7 +5,7 @@ A saved MnemoDyn folder carries the facts its card is made of, written by the to
     config.json               the architecture (every folder)
     model_card.json           name, summary, training data, licence, caveats (`mnemodyn convert`, `mnemodyn pretrain`)
     pretraining_metrics.json  held-out reconstruction metrics (`mnemodyn pretrain`)
-    downstream_report.json    model and FC-baseline metrics per seed (`mnemodyn finetune`)
+    downstream_report.json    an evaluation report (`mnemodyn evaluate`: methods with CIs, or masked reconstruction)
     robust_scaling.json       normalisation statistics (`mnemodyn pretrain`)
 
 `write_model_card(folder)` (the `mnemodyn card` command) renders `model_card_template.md` from them into
@@ -112,9 +112,27 @@ def _normalisation_text(folder: Path, facts: ModelCardFacts) -> str:
             "training subjects and apply it to every split.")  # fmt: skip
 
 
-def _format_mean_sd(pair) -> str:
-    mean, sd = pair
-    return f"{mean:.3f} +- {sd:.3f}"
+def downstream_rows(report: dict) -> list[tuple[str, str, str, str]]:
+    """(method, metric, "value [low, high]", p) rows of an evaluation report (`mnemodyn evaluate`); a masked
+    reconstruction report gives one row per masking and predictor."""
+    groups = {"": report["methods"]} if "methods" in report else {
+        f"{masking} masks: ": result["methods"] for masking, result in report["maskings"].items()}  # fmt: skip
+    rows = []
+    for prefix, methods in groups.items():
+        for name, result in methods.items():
+            low, high = result["ci95"]
+            p = "-" if result.get("p_vs_model") is None else f"{result['p_vs_model']:.3f}"
+            rows.append((prefix + name, result["metric"], f"{result['value']:.3f} [{low:.3f}, {high:.3f}]", p))
+    return rows
+
+
+def _model_results(report: dict) -> list[tuple[str, str, float]]:
+    """(task name, metric, value) of the model's own read-outs in a report, for the model-index."""
+    if "methods" in report:
+        return [(f"{report.get('description', report['task'])} ({name})", result["metric"], result["value"])
+                for name, result in report["methods"].items() if name.startswith("mnemodyn")]  # fmt: skip
+    return [(f"{report.get('description', report['task'])} ({masking} masks)", "r2", result["methods"]["mnemodyn"]["value"])
+            for masking, result in report["maskings"].items()]  # fmt: skip
 
 
 def _eval_results(facts: ModelCardFacts, pretraining: dict | None, downstream: dict | None) -> list[EvalResult]:
@@ -128,13 +146,13 @@ def _eval_results(facts: ModelCardFacts, pretraining: dict | None, downstream: d
             metric_value=round(float(pretraining["val/r2_model"]), 4),
         ))  # fmt: skip
     if downstream:
-        dataset = downstream.get("dataset", "custom")
-        for metric, pair in downstream["mean_sd"]["model"].items():
+        dataset = downstream.get("dataset", downstream.get("task", "custom"))
+        task_type = "time-series-classification" if downstream.get("task_type") == "classification" else (
+            "masked-reconstruction" if "maskings" in downstream else "time-series-regression")  # fmt: skip
+        for task_name, metric, value in _model_results(downstream):
             results.append(EvalResult(
-                task_type="time-series-classification" if downstream["task"] == "classification" else "time-series-regression",
-                task_name=downstream.get("description", f"{downstream['task']} of {downstream['label']}"),
-                dataset_type=dataset, dataset_name=dataset, dataset_split="test", metric_type=metric,
-                metric_name=f"{metric} (mean over {len(downstream['per_seed'])} seeds)", metric_value=round(float(pair[0]), 4),
+                task_type=task_type, task_name=task_name, dataset_type=dataset, dataset_name=dataset,
+                dataset_split="held-out subjects", metric_type=metric, metric_name=metric, metric_value=round(float(value), 4),
             ))  # fmt: skip
     return results
 
@@ -159,11 +177,6 @@ def build_model_card(folder: str | os.PathLike) -> ModelCard:
         tags=["mnemodyn", "fmri", "neuroscience", "time-series", *facts.tags], datasets=facts.datasets or None,
         base_model=facts.base_model, model_name=facts.model_name if results else None, eval_results=results or None,
     )  # fmt: skip
-    downstream_rows = []
-    if downstream:
-        baseline = downstream["mean_sd"]["fc_baseline"]
-        downstream_rows = [(name, _format_mean_sd(pair), _format_mean_sd(baseline[name]) if name in baseline else "-")
-                           for name, pair in downstream["mean_sd"]["model"].items()]  # fmt: skip
     from . import __version__
 
     return ModelCard.from_template(
@@ -184,11 +197,20 @@ def build_model_card(folder: str | os.PathLike) -> ModelCard:
         pretraining_rows=[(k.removeprefix("val/"), float(v)) for k, v in sorted((pretraining or {}).items())
                           if isinstance(v, (int, float)) and math.isfinite(v)],  # fmt: skip
         downstream_title=(downstream or {}).get("description", "Downstream"),
-        downstream_seeds=[run["seed"] for run in (downstream or {}).get("per_seed", [])],
-        downstream_rows=downstream_rows,
+        downstream_protocol=_protocol_text(downstream or {}),
+        downstream_rows=downstream_rows(downstream) if downstream else [],
         limitations=[*facts.limitations, *GENERAL_LIMITATIONS],
         licence_text=LICENCE_TEXT.get(facts.license, f"`{facts.license}`."),
     )
+
+
+def _protocol_text(report: dict) -> str:
+    if "maskings" in report:
+        return (f"masked reconstruction of {report['windows']} windows of held-out subjects "
+                f"{report['held_out_subjects']}, every predictor on the same masks.")  # fmt: skip
+    if "methods" in report:
+        return f"{report['split']} folds over {report['subjects']} subjects (scored per {report['unit']})."
+    return ""
 
 
 def _backbone_parameters(config: MnemoDynConfig) -> int:

@@ -31,12 +31,15 @@ def test_ukb_card_states_licence_caveats_and_no_copied_numbers():
         assert caveat in card.text
 
 
-def test_hcp_card_reports_measured_metrics_with_the_fc_baseline():
+def test_hcp_card_reports_measured_reconstruction_beside_the_baselines():
     card = ModelCard.load(MODEL_CARDS / "mnemodyn-hcp" / "README.md")
-    metrics = {(result.dataset_name, result.metric_type): result.metric_value for result in card.data.eval_results}
+    values = [result.metric_value for result in card.data.eval_results if result.dataset_name == "hcp-reconstruction"]
     report = json.loads((MODEL_CARDS / "mnemodyn-hcp" / "downstream_report.json").read_text())
-    assert metrics[("connattractor", "roc_auc")] == pytest.approx(report["mean_sd"]["model"]["roc_auc"][0], abs=1e-4)
-    assert "FC baseline" in card.text and f"{report['mean_sd']['fc_baseline']['roc_auc'][0]:.3f}" in card.text
+    expected = [round(result["methods"]["mnemodyn"]["value"], 4) for result in report["maskings"].values()]
+    assert values == pytest.approx(expected, abs=1e-4)
+    for result in report["maskings"].values():
+        strongest = result["strongest_baseline"]
+        assert f"{result['methods'][strongest]['value']:.3f}" in card.text
 
 
 def test_validation_names_every_problem():

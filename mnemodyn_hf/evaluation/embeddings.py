@@ -32,7 +32,7 @@ class PreparedInputs:
 
 def backbone_inputs(
     series: Sequence[np.ndarray], repetition_times: Sequence[float | None], backbone: str | os.PathLike | None,
-    config: MnemoDynConfig,
+    config: MnemoDynConfig, normalise: bool = True,
 ) -> PreparedInputs:  # fmt: skip
     """Resample every run to `config.repetition_time` and normalise it (see the module docstring).
 
@@ -53,17 +53,19 @@ def backbone_inputs(
             f"{config.repetition_time} s and every run must be resampled to it. Fill the cohort's `tr` column (seconds)."
         )
     statistics = read_normalization_statistics(backbone) if backbone is not None else None
-    if statistics is not None and len(statistics["roi_median"]) == config.num_rois:
-        normalise = lambda bold: robust_scale(bold, statistics["roi_median"], statistics["roi_iqr"])  # noqa: E731
+    if not normalise:
+        normalise_run, note = (lambda bold: bold), "none here: rows were normalised per run by their loader"  # noqa: E731
+    elif statistics is not None and len(statistics["roi_median"]) == config.num_rois:
+        normalise_run = lambda bold: robust_scale(bold, statistics["roi_median"], statistics["roi_iqr"])  # noqa: E731
         note = "robust scaling with the backbone's pretraining statistics"
     else:
-        normalise = _zscore
+        normalise_run = _zscore
         note = "per-run z-score (the backbone carries no statistics for these ROIs)"
     prepared, resampled = [], 0
     for bold, tr in zip(series, repetition_times):
         resampled += not np.isclose(tr, config.repetition_time, rtol=1e-6)
         frames = resample_frames(np.asarray(bold, np.float64), float(tr), config.repetition_time)
-        prepared.append(normalise(frames).astype(np.float32))
+        prepared.append(normalise_run(frames).astype(np.float32))
     return PreparedInputs(prepared, note, resampled)
 
 

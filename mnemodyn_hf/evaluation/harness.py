@@ -65,8 +65,12 @@ def evaluate_backbone(
     train_sites: Sequence[str] = (),
     controls: Mapping[str, str] | None = None,
     settings: EvaluationSettings | None = None,
+    normalise: bool = True,
 ) -> tuple[dict, dict[str, np.ndarray]]:
     """Score `backbone` and the baselines on `cohort` (cohort schema + `label`); see the module docstring.
+
+    `normalise=False` feeds rows that are already normalised (epochs of runs z-scored per run) to the backbone as
+    they are, instead of normalising each row as a recording.
 
     Returns:
         (report, predictions): the JSON-ready report (`methods` -> metric, value, ci95, p_vs_model, folds) and
@@ -96,7 +100,7 @@ def evaluate_backbone(
                     "subject-5fold) or drop the sites with a single class."
                 )
 
-    features, notes = _fold_free_features(cohort, backbone, settings, controls or {})
+    features, notes = _fold_free_features(cohort, backbone, settings, controls or {}, normalise)
     bold = list(cohort.with_format("numpy")["bold"]) if {"fc_tangent", "mnemodyn_finetune"} & set(settings.methods) else None
     methods = [m for m in settings.methods] + [f"control_{name}" for name in (controls or {})]
     scores = {m: np.full((len(y), len(classes)) if classes and len(classes) > 2 else len(y), np.nan) for m in methods}
@@ -119,13 +123,13 @@ def evaluate_backbone(
     return report, predictions
 
 
-def _fold_free_features(cohort, backbone, settings, controls) -> tuple[dict[str, np.ndarray], dict]:
+def _fold_free_features(cohort, backbone, settings, controls, normalise) -> tuple[dict[str, np.ndarray], dict]:
     """Features that need no fitting (computed once): embeddings, pooled input, Pearson FC, controls."""
     methods, features, notes = set(settings.methods), {}, {}
     if methods & (set(BACKBONE_METHODS) | {"pooled_input", "random_backbone"}):
         config = MnemoDynConfig.from_pretrained(backbone)
         bold = list(cohort.with_format("numpy")["bold"])
-        prepared = backbone_inputs(bold, cohort["tr"], backbone, config)
+        prepared = backbone_inputs(bold, cohort["tr"], backbone, config, normalise=normalise)
         notes.update(normalisation=prepared.normalisation, resampled_runs=prepared.resampled_runs)
         features["backbone_series"] = prepared.series
         if methods & {"mnemodyn_linear_probe", "mnemodyn_head"}:

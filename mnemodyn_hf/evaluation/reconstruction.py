@@ -80,7 +80,7 @@ def evaluate_reconstruction(model_folder: str | os.PathLike, runs: datasets.Data
     values = torch.stack([w for _, w in windows])
     train_runs = [torch.as_tensor(bold, dtype=torch.float32) for _, bold in prepared["train"]]
     spatial = SpatialConditionalMean().fit(train_runs)
-    report = {"task": "masked reconstruction", "held_out_subjects": sorted(set(subjects)), "windows": len(windows),
+    report = {"held_out_subjects": sorted(set(subjects)), "windows": len(windows),
               "window_frames": window, "mask_ratio": config.mask_ratio, "mask_span_frames": config.mask_span_frames,
               "maskings": {}}  # fmt: skip
     for masking in tqdm(MASKINGS, desc="Maskings"):
@@ -92,7 +92,7 @@ def evaluate_reconstruction(model_folder: str | os.PathLike, runs: datasets.Data
             return ~reconstruction_masks(masking, batch_seeds, batch.shape[1], batch.shape[2], config.mask_ratio,
                                          config.mask_span_frames)  # fmt: skip
 
-        ridge = SpatioTemporalRidge(seed=seed).fit(train_runs, lambda run, draw=draw: draw(run[None])[0])
+        ridge = SpatioTemporalRidge(seed=seed).fit(train_runs, draw)
         visible = ~hidden
         fills = {
             "mnemodyn": model_fill(model, values, hidden),

@@ -45,7 +45,7 @@ def evaluate_task(
     cohort = spec.load(data)
     report, predictions = evaluate_backbone(
         cohort, label=spec.label, task_type=spec.task_type, backbone=backbone, split=split,
-        train_sites=spec.train_sites, controls=spec.controls, settings=settings,
+        train_sites=spec.train_sites, controls=spec.controls, settings=settings, normalise=not spec.normalised_per_run,
     )  # fmt: skip
     report = {"task": name, "description": spec.description, "anchor": spec.anchor, **report}
     write_evaluation(report, predictions, output_dir)

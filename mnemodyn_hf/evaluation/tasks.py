@@ -39,6 +39,9 @@ class TaskSpec:
     train_sites: tuple[str, ...] = ()
     controls: dict[str, str] = field(default_factory=dict)
     anchor: str = ""
+    #: Rows are epochs cut from runs the loader already z-scored per run: the backbone reads them as they are
+    #: (re-centring a few-frame epoch on its own mean would erase the evoked signal).
+    normalised_per_run: bool = False
 
     def __post_init__(self):
         unknown = set(self.splits) - set(SPLIT_POLICIES)
@@ -88,7 +91,7 @@ TASKS: dict[str, TaskSpec] = {
                  ("external-sites",), train_sites=("bochum",), controls={"motion": "mean_fd"}),
         TaskSpec("connattractor-heat", "Heat epochs vs inter-trial rest epochs, connattractor (ds000140), MIST-122",
                  _connattractor, "heat", "classification", ("subject-5fold",),
-                 controls={"position": "epoch_start", "sd": "bold"}),
+                 controls={"position": "epoch_start", "sd": "bold"}, normalised_per_run=True),
     )
 }  # fmt: skip
 
