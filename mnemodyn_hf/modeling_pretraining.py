@@ -25,7 +25,6 @@ doubled batch see the same corruptions, and a resumed run the same ones as an un
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import torch

@@ -9,7 +9,7 @@ Both fill the hidden entries of each ROI from that ROI's visible frames in the s
 A ROI with no visible frame is filled with 0 (the corpus median in normalised units).
 
 Baselines fitted on training subjects (cross-ROI Gaussian conditional mean, spatio-temporal ridge) are in
-`mnemodyn_hf.fitted_reconstruction_baselines`.
+`mnemodyn_hf.fitted_reconstruction_baselines` and `mnemodyn_hf.spatiotemporal_ridge`.
 """
 
 from __future__ import annotations

@@ -4,11 +4,8 @@ import itertools
 import pytest
 import torch
 
-from mnemodyn_hf.fitted_reconstruction_baselines import (
-    SpatialConditionalMean,
-    SpatioTemporalRidge,
-    ledoit_wolf_covariance,
-)
+from mnemodyn_hf.fitted_reconstruction_baselines import SpatialConditionalMean, ledoit_wolf_covariance
+from mnemodyn_hf.spatiotemporal_ridge import SpatioTemporalRidge
 from mnemodyn_hf.modeling_pretraining import span_masks
 from mnemodyn_hf.reconstruction_baselines import linear_interpolation_fill, roi_mean_fill
 

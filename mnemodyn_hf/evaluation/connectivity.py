@@ -16,6 +16,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from ..fitted_reconstruction_baselines import ledoit_wolf_covariance
+
 #: Correlations are clipped to +-(1 - FISHER_CLIP) before the Fisher z transform (arctanh of 1 is infinite).
 FISHER_CLIP = 1e-6
 
@@ -67,18 +69,8 @@ def _matrix_function(matrices: torch.Tensor, function) -> torch.Tensor:
 
 
 def _ledoit_wolf(series: Sequence[np.ndarray]) -> torch.Tensor:
-    """(N, R, R) Ledoit-Wolf covariances of the per-ROI z-scored runs (the formula of sklearn's `ledoit_wolf`)."""
-    out = []
-    for bold in series:
-        x = torch.as_tensor(_zscore(bold))
-        frames, rois = x.shape
-        sample = x.T @ x / frames
-        target = torch.trace(sample) / rois
-        delta = ((sample - target * torch.eye(rois, dtype=x.dtype)) ** 2).sum() / rois
-        beta = ((x**2).T @ (x**2) / frames - sample**2).sum() / (rois * frames)
-        shrinkage = torch.clamp(beta / delta.clamp_min(1e-12), 0.0, 1.0) if delta > 0 else torch.tensor(1.0)
-        out.append((1 - shrinkage) * sample + shrinkage * target * torch.eye(rois, dtype=x.dtype))
-    return torch.stack(out)
+    """(N, R, R) Ledoit-Wolf covariances of the per-ROI z-scored runs (scikit-learn's estimate)."""
+    return torch.stack([ledoit_wolf_covariance(torch.as_tensor(_zscore(bold)))[1] for bold in series])
 
 
 def _zscore(bold: np.ndarray) -> np.ndarray:

@@ -26,7 +26,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..fitted_reconstruction_baselines import SpatialConditionalMean, SpatioTemporalRidge
+from ..fitted_reconstruction_baselines import SpatialConditionalMean
+from ..spatiotemporal_ridge import SpatioTemporalRidge
 from ..modeling_pretraining import MASK_VALUE, MnemoDynForPreTraining, span_masks
 from ..reconstruction_baselines import linear_interpolation_fill, roi_mean_fill
 from ..robust_scaling import read_normalization_statistics, robust_scale

@@ -1,5 +1,4 @@
 import numpy as np
-import pytest
 from sklearn.covariance import ledoit_wolf
 
 from mnemodyn_hf.evaluation import TangentConnectivity, pearson_connectivity
