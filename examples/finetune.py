@@ -1,9 +1,10 @@
-"""Frozen-backbone fine-tuning with the honest protocol, on real task fMRI that installs offline.
+"""Score a backbone on the redesigned heat-vs-rest task beside its baselines, on real task fMRI that installs offline.
 
-    python examples/finetune.py path/to/mnemodyn-backbone   # a saved MnemoDyn folder with 122 ROIs (MIST)
+    python examples/finetune.py path/to/mnemodyn-backbone   # a saved MnemoDyn folder with 122 ROIs (MIST), TR 2 s
 
-Same as `mnemodyn finetune`: connattractor heat vs rest windows, subject-level splits for 3 seeds, model selection
-on validation only, the test split scored once in eval mode, and the Fisher-z FC baseline on the same splits.
+Same as `mnemodyn evaluate BACKBONE --task connattractor-heat -o eval/connattractor-heat`: event-locked heat and
+inter-trial rest epochs, 5 folds by subject, linear probe / frozen head / full fine-tuning beside FC, the pooled input
+and a random backbone, and the position-only and signal-spread controls (docs/evaluation.md).
 """
 
 import sys
@@ -11,4 +12,4 @@ import sys
 from mnemodyn_hf.cli import main
 
 if __name__ == "__main__":
-    main(["finetune", *sys.argv[1:]])
+    main(["evaluate", sys.argv[1], "--task", "connattractor-heat", "-o", "eval/connattractor-heat", *sys.argv[2:]])

@@ -224,7 +224,7 @@ def _plot(metrics_csv: Path, reconstruction: dict, downstream: dict, path: Path)
     for index, name in enumerate(names):
         values = [downstream["maskings"][m]["methods"][name]["value"] for m in maskings]
         axes[2].bar(np.arange(len(maskings)) + (index - len(names) / 2 + 0.5) * width, values, width, label=name,
-                    color="C3" if name == "mnemodyn" else None)  # fmt: skip
+                    color="black" if name == "mnemodyn" else f"C{index}")  # fmt: skip
     axes[2].axhline(0, color="black", linewidth=0.8)
     axes[2].set_xticks(range(len(maskings)), [f"{m} masks" for m in maskings])
     axes[2].set(ylabel="R^2 of hidden entries", title="Held-out subjects: model vs predictors, same masks")

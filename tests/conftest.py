@@ -11,6 +11,11 @@ from mnemodyn_hf.testing import make_real_dtseries, make_real_volume
 REAL_FRAMES = 40
 
 FIXTURES = Path(__file__).parent / "fixtures"
+#: Largest |difference| allowed between a converted model's float32 output and the reference fixture's. The
+#: fixtures carry float32 rounding of their own (our float64 run differs from them by up to 1.3e-4) and the stacked
+#: layers amplify kernel-dependent rounding: 2.0e-5 was measured on one CPU, 2.2e-4 on an AVX-512 one. A wrong
+#: conversion is off by O(1).
+PARITY_TOLERANCE = 5e-4
 REFERENCE_PARITY = FIXTURES / "reference_parity"
 
 

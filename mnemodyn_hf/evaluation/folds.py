@@ -5,7 +5,7 @@
 | `leave-site-out` | one fold per site: train on the other sites, test on it |
 | `site-stratified-5fold` | 5 folds of subjects, each site (and, for classification, each class within a site) spread evenly |
 | `subject-5fold` | 5 folds of subjects (stratified by class when the label is constant within subjects) |
-| `external-sites` | one fold: train on the task's training sites, test on all others (a published external validation) |
+| `external-sites` | train on the task's training sites, test on each other site in turn (a published external validation) |
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def make_folds(
         if not train.any() or train.all():
             raise ValueError(f"external-sites: training sites {list(train_sites)} leave no training or no test "
                              f"rows among sites {sorted(set(sites))}.")  # fmt: skip
-        folds = [Fold("+".join(sorted(set(sites[~train]))), np.flatnonzero(train), np.flatnonzero(~train))]
+        folds = [Fold(site, np.flatnonzero(train), np.flatnonzero(sites == site)) for site in sorted(set(sites[~train]))]
     else:
         strata = _strata(policy, subjects, sites, labels)
         assignment = assign_subjects(list(subjects), dict.fromkeys(map(str, range(NUM_FOLDS)), 1 / NUM_FOLDS),

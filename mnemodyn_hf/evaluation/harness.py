@@ -66,11 +66,14 @@ def evaluate_backbone(
     controls: Mapping[str, str] | None = None,
     settings: EvaluationSettings | None = None,
     normalise: bool = True,
+    score_within_folds: bool = False,
 ) -> tuple[dict, dict[str, np.ndarray]]:
     """Score `backbone` and the baselines on `cohort` (cohort schema + `label`); see the module docstring.
 
     `normalise=False` feeds rows that are already normalised (epochs of runs z-scored per run) to the backbone as
-    they are, instead of normalising each row as a recording.
+    they are, instead of normalising each row as a recording. `score_within_folds` (regression) centres targets
+    and predictions within each test fold before pooling, so that offsets between test sites cannot pass for
+    prediction.
 
     Returns:
         (report, predictions): the JSON-ready report (`methods` -> metric, value, ci95, p_vs_model, folds) and
@@ -111,7 +114,14 @@ def evaluate_backbone(
         for method in methods:
             scores[method][fold.test] = _fold_scores(method, fold, features, bold, y, groups, task_type, backbone,
                                                      settings, notes)  # fmt: skip
-    report, predictions = _summarise(scores, y, subjects, fold_of_row, task_type, settings)
+    tested = np.array([name is not None for name in fold_of_row])  # external-sites: training sites are never tested
+    scores = {method: values[tested] for method, values in scores.items()}
+    targets, tested_folds = y[tested], fold_of_row[tested]
+    if score_within_folds and task_type == "regression":
+        targets = _centre_within_folds(targets, tested_folds)
+        scores = {method: _centre_within_folds(values, tested_folds) for method, values in scores.items()}
+    report, predictions = _summarise(scores, targets, subjects[tested], tested_folds, task_type, settings)
+    report["scored_within_folds"] = bool(score_within_folds and task_type == "regression")
     config = MnemoDynConfig.from_pretrained(backbone)
     report.update({
         "label": label, "task_type": task_type, "classes": classes, "split": split, "backbone": str(backbone),
@@ -121,6 +131,13 @@ def evaluate_backbone(
                    "test_subjects": len(set(subjects[f.test]))} for f in folds], **notes,
     })  # fmt: skip
     return report, predictions
+
+
+def _centre_within_folds(values: np.ndarray, folds: np.ndarray) -> np.ndarray:
+    centred = np.asarray(values, dtype=np.float64).copy()
+    for name in set(folds):
+        centred[folds == name] -= centred[folds == name].mean(axis=0)
+    return centred
 
 
 def _fold_free_features(cohort, backbone, settings, controls, normalise) -> tuple[dict[str, np.ndarray], dict]:

@@ -116,7 +116,7 @@ def write_reconstruction(report: dict, output_dir: str | os.PathLike) -> Path:
         values = [r["value"] for r in results]
         errors = np.array([[v - r["ci95"][0] for v, r in zip(values, results)], [r["ci95"][1] - v for v, r in zip(values, results)]])
         axis.bar(np.arange(len(maskings)) + (index - len(names) / 2 + 0.5) * width, values, width, yerr=errors,
-                 capsize=3, label=name, color="tab:blue" if name == "mnemodyn" else None)  # fmt: skip
+                 capsize=3, label=name, color="black" if name == "mnemodyn" else f"C{index}")  # fmt: skip
     axis.axhline(0, color="black", linewidth=0.8)
     axis.set_xticks(range(len(maskings)), [f"{m} masks" for m in maskings])
     axis.set_ylabel("R^2 of hidden entries (95 % CI over subjects)")

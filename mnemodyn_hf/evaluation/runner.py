@@ -46,6 +46,7 @@ def evaluate_task(
     report, predictions = evaluate_backbone(
         cohort, label=spec.label, task_type=spec.task_type, backbone=backbone, split=split,
         train_sites=spec.train_sites, controls=spec.controls, settings=settings, normalise=not spec.normalised_per_run,
+        score_within_folds=spec.score_within_sites,
     )  # fmt: skip
     report = {"task": name, "description": spec.description, "anchor": spec.anchor, **report}
     write_evaluation(report, predictions, output_dir)

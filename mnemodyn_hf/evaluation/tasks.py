@@ -42,6 +42,9 @@ class TaskSpec:
     #: Rows are epochs cut from runs the loader already z-scored per run: the backbone reads them as they are
     #: (re-centring a few-frame epoch on its own mean would erase the evoked signal).
     normalised_per_run: bool = False
+    #: Regression scored within each test site: targets and predictions centred per site before pooling, so a
+    #: site's offset (RPN scores are on Bochum's scale: Essen +0.4, Szeged -0.6) cannot pass for prediction.
+    score_within_sites: bool = False
 
     def __post_init__(self):
         unknown = set(self.splits) - set(SPLIT_POLICIES)
@@ -71,7 +74,9 @@ def _connattractor(data: str | None) -> datasets.Dataset:
 _ABIDE_SPLITS = ("leave-site-out", "site-stratified-5fold")
 _ABIDE_ANCHOR = ("On these 426 subjects, Pearson FC (Fisher z, standardised) + L2 logistic regression with nested C "
                  "gives diagnosis ROC-AUC 0.65 (5-fold), 0.64 leave-site-out pooled (shared/data/README.md).")  # fmt: skip
-_RPN_ANCHOR = "Spisak et al. 2020, Nat Commun 11:187: RPN-signature trained on Bochum, validated on Essen and Szeged."
+_RPN_ANCHOR = ("Spisak et al. 2020, Nat Commun 11:187: the RPN-signature (partial-correlation FC + feature selection + "
+               "elastic net) trained on Bochum correlates with pain sensitivity at r = 0.43 in Essen and r = 0.47 in "
+               "Szeged (the study's repository, notebooks/3_compare_predictions.ipynb; paper text not checked here).")  # fmt: skip
 
 TASKS: dict[str, TaskSpec] = {
     spec.name: spec
@@ -84,11 +89,11 @@ TASKS: dict[str, TaskSpec] = {
                  controls={"motion": "func_mean_fd"}),
         TaskSpec("rpn-pain", "QST pain sensitivity from resting state, RPN-signature study, MIST-122", _rpn,
                  "pain_sensitivity", "regression", ("external-sites",), train_sites=("bochum",),
-                 controls={"motion": "mean_fd"}, anchor=_RPN_ANCHOR),
+                 controls={"motion": "mean_fd"}, anchor=_RPN_ANCHOR, score_within_sites=True),
         TaskSpec("rpn-sex", "Sex, RPN-signature study runs, MIST-122", _rpn, "sex", "classification",
                  ("external-sites",), train_sites=("bochum",), controls={"motion": "mean_fd"}),
         TaskSpec("rpn-age", "Age in years, RPN-signature study runs, MIST-122", _rpn, "age", "regression",
-                 ("external-sites",), train_sites=("bochum",), controls={"motion": "mean_fd"}),
+                 ("external-sites",), train_sites=("bochum",), controls={"motion": "mean_fd"}, score_within_sites=True),
         TaskSpec("connattractor-heat", "Heat epochs vs inter-trial rest epochs, connattractor (ds000140), MIST-122",
                  _connattractor, "heat", "classification", ("subject-5fold",),
                  controls={"position": "epoch_start", "sd": "bold"}, normalised_per_run=True),

@@ -106,3 +106,11 @@ def test_connattractor_heat_cannot_be_solved_from_position_or_signal_spread(tmp_
     assert report["unit"].startswith("row") and report["subjects"] == 33
     for control in ("control_position", "control_sd"):
         assert report["methods"][control]["value"] <= 0.60, control  # measured 0.54 / 0.55 (old windows: 1.00 / 0.70)
+
+
+def test_external_sites_score_only_the_held_out_sites(abide_small, backbone_200):
+    report, predictions = _evaluate(abide_small, backbone_200, split="external-sites", train_sites=("OLIN", "SBL"),
+                                    settings=EvaluationSettings(methods=("fc_pearson",), num_bootstrap=200))  # fmt: skip
+    held_out = sum(site == "OHSU" for site in abide_small["site"])
+    assert report["units"] == held_out and len(predictions["fc_pearson"]) == held_out
+    assert np.isfinite(report["methods"]["fc_pearson"]["value"]) and set(predictions["fold"]) == {"OHSU"}
