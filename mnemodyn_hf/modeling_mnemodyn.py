@@ -321,6 +321,10 @@ class MnemoDynModel(MnemoDynPreTrainedModel):
     ```
     """
 
+    #: A backbone loaded from a pretraining or task folder leaves that folder's reconstruction head, JEPA target
+    #: encoder, ROI adapter and task head behind: expected, so not reported as unexpected weights.
+    _keys_to_ignore_on_load_unexpected = [r"^head\.", r"^target_encoder\.", r"^roi_adapter\."]
+
     def __init__(self, config: MnemoDynConfig):
         super().__init__(config)
         self.layers = nn.ModuleList(MnemoDynLayer(config) for _ in range(config.num_layers))
