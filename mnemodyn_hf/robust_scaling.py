@@ -25,6 +25,15 @@ ZERO_IQR_REPLACEMENT = 1.0
 NORMALIZATION_FILE = "robust_scaling.json"
 
 
+def zscore_frames(series: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray:
+    """(T, R) -> (T, R) float64: each ROI minus its temporal mean, divided by its temporal standard deviation, both
+    taken over `reference` frames (default: all of `series`). A constant ROI (standard deviation 0) becomes 0."""
+    series = np.asarray(series, dtype=np.float64)
+    reference = series if reference is None else np.asarray(reference, dtype=np.float64)
+    std = reference.std(axis=0)
+    return (series - reference.mean(axis=0)) / np.where(std > 0, std, 1.0)
+
+
 def centre_frames(series: np.ndarray) -> np.ndarray:
     """(T, R) -> (T, R) series minus each ROI's temporal mean."""
     series = np.asarray(series, dtype=np.float64)

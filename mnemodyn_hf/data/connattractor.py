@@ -38,6 +38,7 @@ import datasets
 import numpy as np
 import pandas as pd
 
+from ..robust_scaling import zscore_frames
 from .offline import CONNATTRACTOR_FIRST_TRIAL_ONSET, CONNATTRACTOR_TR, HEAT, REST, load_connattractor
 from .schema import cohort_features
 
@@ -118,8 +119,7 @@ def load_connattractor_heat_epochs(
     columns: dict[str, list] = {name: [] for name in (*runs.column_names, "heat", "epoch_start", "trial", "run_frames")}
     for row in runs:
         bold = np.asarray(row["bold"], dtype=np.float64)
-        steady = bold[steady_state_frames:]
-        bold = (bold - steady.mean(0)) / np.maximum(steady.std(0), 1e-6)
+        bold = zscore_frames(bold, reference=bold[steady_state_frames:])
         events_file = Path(row["path"]).with_name(EVENTS_FILE.format(subject=row["subject"], run=row["run"]))
         events = pd.read_csv(events_file, sep="\t", na_values=["n/a"])
         epochs = heat_rest_epochs(

@@ -24,7 +24,7 @@ import datasets
 import numpy as np
 import pandas as pd
 
-from ..robust_scaling import robust_scale
+from ..robust_scaling import robust_scale, zscore_frames
 from .schema import cohort_features
 from .windows import NO_LABEL, window_runs
 
@@ -211,7 +211,7 @@ def load_connattractor_heat_windows(
         bold = np.asarray(row["bold"], dtype=np.float64)
         if robust_scaling is not None:
             return {"bold": robust_scale(bold, *robust_scaling)}
-        return {"bold": (bold - bold.mean(0)) / np.maximum(bold.std(0), 1e-6)}
+        return {"bold": zscore_frames(bold)}
 
     windows = window_runs(runs.map(normalise), window, frame_label_columns=["heat"])
     return windows.filter(lambda heat: heat in (HEAT, REST), input_columns="heat")

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ..fitted_reconstruction_baselines import ledoit_wolf_covariance
+from ..robust_scaling import zscore_frames
 
 #: Correlations are clipped to +-(1 - FISHER_CLIP) before the Fisher z transform (arctanh of 1 is infinite).
 FISHER_CLIP = 1e-6
@@ -70,13 +71,7 @@ def _matrix_function(matrices: torch.Tensor, function) -> torch.Tensor:
 
 def _ledoit_wolf(series: Sequence[np.ndarray]) -> torch.Tensor:
     """(N, R, R) Ledoit-Wolf covariances of the per-ROI z-scored runs (scikit-learn's estimate)."""
-    return torch.stack([ledoit_wolf_covariance(torch.as_tensor(_zscore(bold)))[1] for bold in series])
-
-
-def _zscore(bold: np.ndarray) -> np.ndarray:
-    bold = np.asarray(bold, dtype=np.float64)
-    std = bold.std(axis=0)
-    return (bold - bold.mean(axis=0)) / np.where(std > 0, std, 1.0)
+    return torch.stack([ledoit_wolf_covariance(torch.as_tensor(zscore_frames(bold)))[1] for bold in series])
 
 
 __all__ = ["FISHER_CLIP", "TangentConnectivity", "pearson_connectivity"]

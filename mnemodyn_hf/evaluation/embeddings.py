@@ -17,7 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..configuration_mnemodyn import MnemoDynConfig
-from ..robust_scaling import read_normalization_statistics, robust_scale
+from ..robust_scaling import read_normalization_statistics, robust_scale, zscore_frames
 from ..temporal_resampling import resample_frames
 
 
@@ -59,7 +59,7 @@ def backbone_inputs(
         normalise_run = lambda bold: robust_scale(bold, statistics["roi_median"], statistics["roi_iqr"])  # noqa: E731
         note = "robust scaling with the backbone's pretraining statistics"
     else:
-        normalise_run = _zscore
+        normalise_run = zscore_frames
         note = "per-run z-score (the backbone carries no statistics for these ROIs)"
     prepared, resampled = [], 0
     for bold, tr in zip(series, repetition_times):
@@ -67,11 +67,6 @@ def backbone_inputs(
         frames = resample_frames(np.asarray(bold, np.float64), float(tr), config.repetition_time)
         prepared.append(normalise_run(frames).astype(np.float32))
     return PreparedInputs(prepared, note, resampled)
-
-
-def _zscore(bold: np.ndarray) -> np.ndarray:
-    std = bold.std(axis=0)
-    return (bold - bold.mean(axis=0)) / np.where(std > 0, std, 1.0)
 
 
 def pooled_input(series: Sequence[np.ndarray]) -> np.ndarray:

@@ -78,16 +78,17 @@ def _strata(policy: str, subjects: np.ndarray, sites: np.ndarray, labels: Sequen
     keys = [str(site) for site in sites] if policy == "site-stratified-5fold" else [""] * len(subjects)
     if labels is not None:
         with_label = [f"{key}|{label}" for key, label in zip(keys, labels)]
-        if _constant_within_subjects(subjects, with_label):
+        if constant_within_subjects(subjects, with_label):
             keys = with_label
-    if not _constant_within_subjects(subjects, keys):
+    if not constant_within_subjects(subjects, keys):
         raise ValueError("A subject appears at more than one site; site-stratified folds need one site per subject.")
     return keys if any(keys) else None
 
 
-def _constant_within_subjects(subjects: np.ndarray, keys: Sequence[str]) -> bool:
-    seen: dict[str, str] = {}
-    return all(seen.setdefault(s, k) == k for s, k in zip(subjects, keys))
+def constant_within_subjects(subjects: Sequence[str], values: Sequence) -> bool:
+    """Whether every subject's rows carry one value (a subject-level label or stratum)."""
+    seen: dict[str, object] = {}
+    return all(seen.setdefault(s, v) == v for s, v in zip(subjects, values))
 
 
 def check_fold_disjoint(fold: Fold, subjects: np.ndarray) -> None:
@@ -101,4 +102,4 @@ def check_fold_disjoint(fold: Fold, subjects: np.ndarray) -> None:
         )
 
 
-__all__ = ["NUM_FOLDS", "SPLIT_POLICIES", "Fold", "check_fold_disjoint", "make_folds"]
+__all__ = ["NUM_FOLDS", "SPLIT_POLICIES", "Fold", "check_fold_disjoint", "constant_within_subjects", "make_folds"]

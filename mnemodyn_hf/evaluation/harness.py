@@ -20,7 +20,7 @@ Protocol:
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import datasets
@@ -32,7 +32,7 @@ from ..configuration_mnemodyn import MnemoDynConfig
 from ..modeling_mnemodyn import MnemoDynModel
 from .connectivity import TangentConnectivity, pearson_connectivity
 from .embeddings import backbone_inputs, embed, pooled_input
-from .folds import make_folds
+from .folds import constant_within_subjects, make_folds
 from .heads import HeadSettings, finetuned_scores, frozen_head_scores, quiet_transformers
 from .linear_models import fit_predict
 from .statistics import bootstrap_ci, paired_bootstrap_p, primary_metric
@@ -63,13 +63,15 @@ def evaluate_backbone(
     backbone: str | os.PathLike,
     split: str,
     train_sites: Sequence[str] = (),
-    controls: Mapping[str, str] | None = None,
+    controls: Mapping[str, Callable[[datasets.Dataset], np.ndarray]] | None = None,
     settings: EvaluationSettings | None = None,
     normalise: bool = True,
     score_within_folds: bool = False,
 ) -> tuple[dict, dict[str, np.ndarray]]:
     """Score `backbone` and the baselines on `cohort` (cohort schema + `label`); see the module docstring.
 
+    `controls` maps a name to the function giving that control's features (N, K) from the cohort (e.g.
+    `tasks.column_control("func_mean_fd")`); each is scored as `control_<name>` with the linear read-out.
     `normalise=False` feeds rows that are already normalised (epochs of runs z-scored per run) to the backbone as
     they are, instead of normalising each row as a recording. `score_within_folds` (regression) centres targets
     and predictions within each test fold before pooling, so that offsets between test sites cannot pass for
@@ -103,9 +105,11 @@ def evaluate_backbone(
                     "subject-5fold) or drop the sites with a single class."
                 )
 
-    features, notes = _fold_free_features(cohort, backbone, settings, controls or {}, normalise)
-    bold = list(cohort.with_format("numpy")["bold"]) if {"fc_tangent", "mnemodyn_finetune"} & set(settings.methods) else None
-    methods = [m for m in settings.methods] + [f"control_{name}" for name in (controls or {})]
+    config = MnemoDynConfig.from_pretrained(backbone)
+    bold = list(cohort.with_format("numpy")["bold"])
+    features, notes = _fold_free_features(cohort, bold, backbone, config, settings, normalise)
+    features.update({f"control_{name}": extract(cohort) for name, extract in (controls or {}).items()})
+    methods = [*settings.methods, *(f"control_{name}" for name in controls or {})]
     scores = {m: np.full((len(y), len(classes)) if classes and len(classes) > 2 else len(y), np.nan) for m in methods}
     fold_of_row = np.empty(len(y), dtype=object)
     for fold in tqdm(folds, desc=f"Folds ({split})"):
@@ -113,7 +117,7 @@ def evaluate_backbone(
         groups = subjects[fold.train]
         for method in methods:
             scores[method][fold.test] = _fold_scores(method, fold, features, bold, y, groups, task_type, backbone,
-                                                     settings, notes)  # fmt: skip
+                                                     config, settings)  # fmt: skip
     tested = np.array([name is not None for name in fold_of_row])  # external-sites: training sites are never tested
     scores = {method: values[tested] for method, values in scores.items()}
     targets, tested_folds = y[tested], fold_of_row[tested]
@@ -122,7 +126,6 @@ def evaluate_backbone(
         scores = {method: _centre_within_folds(values, tested_folds) for method, values in scores.items()}
     report, predictions = _summarise(scores, targets, subjects[tested], tested_folds, task_type, settings)
     report["scored_within_folds"] = bool(score_within_folds and task_type == "regression")
-    config = MnemoDynConfig.from_pretrained(backbone)
     report.update({
         "label": label, "task_type": task_type, "classes": classes, "split": split, "backbone": str(backbone),
         "backbone_repetition_time": config.repetition_time, "reference_method": REFERENCE_METHOD,
@@ -140,12 +143,10 @@ def _centre_within_folds(values: np.ndarray, folds: np.ndarray) -> np.ndarray:
     return centred
 
 
-def _fold_free_features(cohort, backbone, settings, controls, normalise) -> tuple[dict[str, np.ndarray], dict]:
-    """Features that need no fitting (computed once): embeddings, pooled input, Pearson FC, controls."""
+def _fold_free_features(cohort, bold, backbone, config, settings, normalise) -> tuple[dict[str, np.ndarray], dict]:
+    """Features that need no fitting (computed once): backbone inputs, embeddings, pooled input, Pearson FC."""
     methods, features, notes = set(settings.methods), {}, {}
     if methods & (set(BACKBONE_METHODS) | {"pooled_input", "random_backbone"}):
-        config = MnemoDynConfig.from_pretrained(backbone)
-        bold = list(cohort.with_format("numpy")["bold"])
         prepared = backbone_inputs(bold, cohort["tr"], backbone, config, normalise=normalise)
         notes.update(normalisation=prepared.normalisation, resampled_runs=prepared.resampled_runs)
         features["backbone_series"] = prepared.series
@@ -161,26 +162,14 @@ def _fold_free_features(cohort, backbone, settings, controls, normalise) -> tupl
         if "pooled_input" in methods:
             features["pooled_input"] = pooled_input(prepared.series)
     if "fc_pearson" in methods:
-        features["fc_pearson"] = pearson_connectivity(cohort.with_format("numpy")["bold"])
-    for name, column in controls.items():
-        if name in ("position", "sd"):  # epoch tasks: where the epoch sits in its run; its signal's spread alone
-            from ..data.connattractor import position_only_features, within_sample_sd_features
-
-            extract = position_only_features if name == "position" else within_sample_sd_features
-            features[f"control_{name}"] = extract(cohort)
-        else:
-            values = np.asarray(cohort[column], dtype=np.float64).reshape(len(cohort), -1)
-            if np.isnan(values).any():  # a run without motion estimates: the median, said in the report
-                notes[f"control_{name}_missing"] = int(np.isnan(values).any(axis=1).sum())
-                values = np.where(np.isnan(values), np.nanmedian(values, axis=0), values)
-            features[f"control_{name}"] = values
+        features["fc_pearson"] = pearson_connectivity(bold)
     return features, notes
 
 
-def _fold_scores(method, fold, features, bold, y, groups, task_type, backbone, settings, notes) -> np.ndarray:
+def _fold_scores(method, fold, features, bold, y, groups, task_type, backbone, config, settings) -> np.ndarray:
     """Test scores of one method on one fold (class-1 probability for binary tasks)."""
     if method == "mnemodyn_head":
-        scores = frozen_head_scores(MnemoDynConfig.from_pretrained(backbone), features["embedding"][fold.train],
+        scores = frozen_head_scores(config, features["embedding"][fold.train],
                                     y[fold.train], groups, features["embedding"][fold.test], task_type,
                                     settings.heads, settings.seed)  # fmt: skip
     elif method == "mnemodyn_finetune":
@@ -204,8 +193,7 @@ def _fold_scores(method, fold, features, bold, y, groups, task_type, backbone, s
 def _summarise(scores, y, subjects, fold_of_row, task_type, settings) -> tuple[dict, dict[str, np.ndarray]]:
     """Pool per subject (when the label is subject-level), then metric, CI and paired p per method."""
     metric_name, metric = primary_metric(task_type)
-    seen: dict[str, object] = {}
-    subject_level = all(seen.setdefault(s, v) == v for s, v in zip(subjects, y))
+    subject_level = constant_within_subjects(subjects, y)
     if subject_level:
         units, index = np.unique(subjects.astype(str), return_index=True)
         members = [np.flatnonzero(subjects.astype(str) == u) for u in units]

@@ -29,6 +29,7 @@ from ..configuration_mnemodyn import MnemoDynConfig
 from ..data.collator import MnemoDynDataCollator
 from ..data.splits import assign_subjects
 from ..modeling_heads import MnemoDynForRegression, MnemoDynForSequenceClassification, MnemoDynPredictionHead
+from .folds import constant_within_subjects
 from .metrics import metrics_for_trainer
 
 
@@ -66,25 +67,20 @@ def quiet_transformers() -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
-@dataclass
-class RandomCropCollator:
-    """Batches `MnemoDynDataCollator` would make, from one random `frames`-frame crop of every longer run (a new
-    crop each call, from a seeded generator): full fine-tuning at the cost of the crop, not of the whole run."""
+def random_crops(frames: int, seed: int):
+    """A `Dataset.with_transform` function: each access returns one random `frames`-frame crop of every longer run
+    (from a seeded generator), so full fine-tuning costs the crop, not the whole run."""
+    rng = np.random.default_rng(seed)
 
-    frames: int
-    seed: int = 0
+    def crop(batch: dict) -> dict:
+        bolds = []
+        for bold in batch["bold"]:
+            bold = np.asarray(bold, dtype=np.float32)
+            start = int(rng.integers(0, len(bold) - frames + 1)) if len(bold) > frames else 0
+            bolds.append(bold[start : start + frames])
+        return {**batch, "bold": bolds}
 
-    def __post_init__(self):
-        self._collate = MnemoDynDataCollator()
-        self._rng = np.random.default_rng(self.seed)
-
-    def __call__(self, examples):
-        cropped = []
-        for example in examples:
-            bold = np.asarray(example["bold"])
-            start = int(self._rng.integers(0, len(bold) - self.frames + 1)) if len(bold) > self.frames else 0
-            cropped.append({**example, "bold": bold[start : start + self.frames]})
-        return self._collate(cropped)
+    return crop
 
 
 class PooledFeatureHead(nn.Module):
@@ -124,7 +120,12 @@ class _Targets:
             weights = torch.tensor(counts.sum() / np.maximum(counts, 1) / len(counts), dtype=torch.float32)
             return cls(labels.astype(np.int64), len(counts), weights)
         mean, std = float(labels.mean()), float(labels.std()) or 1.0
-        return cls(((labels - mean) / std).astype(np.float32), 1, None, mean, std)
+        return cls(((labels - mean) / std).astype(np.float32), 1, None, mean, std)  # values == encode(labels)
+
+    def encode(self, labels: np.ndarray) -> np.ndarray:
+        """Labels as the model is trained on them: class indices, or targets z-scored with the training statistics."""
+        labels = np.asarray(labels)
+        return labels.astype(np.int64) if self.class_weights is not None else ((labels - self.mean) / self.std).astype(np.float32)
 
     def scores(self, outputs: np.ndarray) -> np.ndarray:
         """Class probabilities (N, C) or predictions in the label's units (N,)."""
@@ -139,19 +140,25 @@ def inner_split(groups: Sequence[str], labels: np.ndarray, fraction: float, seed
     when the label is constant within subjects)."""
     groups = [str(g) for g in groups]
     strata = [str(v) for v in labels]
-    seen: dict[str, str] = {}
-    stratify = all(seen.setdefault(g, s) == s for g, s in zip(groups, strata))
     assignment = assign_subjects(groups, {"train": 1 - fraction, "validation": fraction},
-                                 labels=strata if stratify else None, seed=seed)  # fmt: skip
+                                 labels=strata if constant_within_subjects(groups, strata) else None, seed=seed)  # fmt: skip
     is_validation = np.array([assignment[g] == "validation" for g in groups])
     return np.flatnonzero(~is_validation), np.flatnonzero(is_validation)
 
 
 def _train(model, train: datasets.Dataset, validation: datasets.Dataset, task: str, targets: _Targets, epochs: int,
-           learning_rate: float, settings: HeadSettings, collator, seed: int, compute_loss_func=None,
-           train_collator=None) -> Trainer:  # fmt: skip
+           learning_rate: float, settings: HeadSettings, collator, seed: int, compute_loss_func=None) -> Trainer:  # fmt: skip
+    """Train with selection on `validation`; the best epoch is in memory when this returns (checkpoints deleted)."""
     metric = "roc_auc" if task == "classification" else "r2"
-    folder = tempfile.mkdtemp(prefix="mnemodyn-head-")
+    with tempfile.TemporaryDirectory(prefix="mnemodyn-head-") as folder:
+        trainer = _trainer(model, train, validation, task, targets, epochs, learning_rate, settings, collator, seed,
+                           compute_loss_func, folder, metric)  # fmt: skip
+        trainer.train()
+    return trainer
+
+
+def _trainer(model, train, validation, task, targets, epochs, learning_rate, settings, collator, seed,
+             compute_loss_func, folder, metric) -> Trainer:  # fmt: skip
     args = TrainingArguments(
         output_dir=folder, num_train_epochs=epochs, per_device_train_batch_size=settings.batch_size,
         per_device_eval_batch_size=64, learning_rate=learning_rate, weight_decay=settings.weight_decay,
@@ -165,22 +172,7 @@ def _train(model, train: datasets.Dataset, validation: datasets.Dataset, task: s
         callbacks=[EarlyStoppingCallback(settings.early_stopping_patience)], compute_loss_func=compute_loss_func,
     )  # fmt: skip
     trainer.remove_callback(PrinterCallback)  # no per-epoch metric dicts on the terminal
-    if train_collator is not None:  # training batches only; evaluation and prediction keep `collator`
-        trainer.get_train_dataloader = _with_collator(trainer.get_train_dataloader, trainer, train_collator)
-    trainer.train()
     return trainer
-
-
-def _with_collator(make_loader, trainer: Trainer, collator):
-    def loader():
-        original = trainer.data_collator
-        trainer.data_collator = collator
-        try:
-            return make_loader()
-        finally:
-            trainer.data_collator = original
-
-    return loader
 
 
 def frozen_head_scores(
@@ -196,9 +188,7 @@ def frozen_head_scores(
     def rows(x, y):
         return datasets.Dataset.from_dict({"pooled": np.asarray(x, np.float32), "labels": y}).with_format("torch")
 
-    validation_labels = np.asarray(y_train)[validation]
-    if task == "regression":
-        validation_labels = ((validation_labels - targets.mean) / targets.std).astype(np.float32)
+    validation_labels = targets.encode(np.asarray(y_train)[validation])
     with quiet_transformers():
         trainer = _train(model, rows(x_train[inner], targets.values), rows(x_train[validation], validation_labels),
                          task, targets, settings.head_epochs, settings.head_learning_rate, settings, None, seed)  # fmt: skip
@@ -231,15 +221,14 @@ def finetuned_scores(
     def rows(indices, y):
         return datasets.Dataset.from_dict({"bold": [series_train[i] for i in indices], "labels": y})
 
-    validation_labels = np.asarray(y_train)[validation]
-    if task == "regression":
-        validation_labels = ((validation_labels - targets.mean) / targets.std).astype(np.float32)
+    train = rows(inner, targets.values)
+    if settings.finetune_crop:  # validation and test runs are read whole
+        train = train.with_transform(random_crops(model.config.context_length, seed))
+    validation_labels = targets.encode(np.asarray(y_train)[validation])
     test = datasets.Dataset.from_dict({"bold": list(series_test), "labels": np.zeros(len(series_test), targets.values.dtype)})
-    crop = RandomCropCollator(model.config.context_length, seed) if settings.finetune_crop else None
     with quiet_transformers():
-        trainer = _train(model, rows(inner, targets.values), rows(validation, validation_labels), task, targets,
-                         settings.finetune_epochs, settings.finetune_learning_rate, settings, MnemoDynDataCollator(),
-                         seed, weighted, train_collator=crop)  # fmt: skip
+        trainer = _train(model, train, rows(validation, validation_labels), task, targets, settings.finetune_epochs,
+                         settings.finetune_learning_rate, settings, MnemoDynDataCollator(), seed, weighted)  # fmt: skip
         outputs = trainer.predict(test).predictions
     outputs = outputs[0] if isinstance(outputs, tuple) else outputs
     return targets.scores(np.asarray(outputs))

@@ -32,7 +32,8 @@ from ..modeling_pretraining import MASK_VALUE, MnemoDynForPreTraining, span_mask
 from ..reconstruction_baselines import linear_interpolation_fill, roi_mean_fill
 from ..robust_scaling import read_normalization_statistics, robust_scale
 from ..temporal_resampling import resample_frames
-from .statistics import NUM_BOOTSTRAP
+from ..pretraining import r_squared_from_sums, scored_sums
+from .statistics import NUM_BOOTSTRAP, bootstrap_ci, paired_bootstrap_p
 
 MASKINGS = ("per_roi", "whole_frame")
 
@@ -87,9 +88,10 @@ def evaluate_reconstruction(model_folder: str | os.PathLike, runs: datasets.Data
     for masking in tqdm(MASKINGS, desc="Maskings"):
         seeds = torch.tensor([zlib.crc32(f"{seed}:{masking}:{i}".encode()) for i in range(len(windows))])
         hidden = reconstruction_masks(masking, seeds, window, config.num_rois, config.mask_ratio, config.mask_span_frames)
+        training_masks = np.random.default_rng(zlib.crc32(f"{seed}:{masking}:train".encode()))
 
-        def draw(batch, masking=masking):
-            batch_seeds = torch.randint(0, 2**31, (batch.shape[0],))
+        def draw(batch, masking=masking, rng=training_masks):  # the ridge's training masks, seeded like the test ones
+            batch_seeds = torch.as_tensor(rng.integers(0, 2**31, batch.shape[0]))
             return ~reconstruction_masks(masking, batch_seeds, batch.shape[1], batch.shape[2], config.mask_ratio,
                                          config.mask_span_frames)  # fmt: skip
 
@@ -108,33 +110,25 @@ def evaluate_reconstruction(model_folder: str | os.PathLike, runs: datasets.Data
 
 
 def _score(fills, values, hidden, subjects, num_bootstrap, seed) -> dict:
-    """Per-subject sums of hidden entries -> pooled R^2, subject-bootstrap CI, paired p vs the model."""
-    units = sorted(set(subjects))
-    rows = {u: np.flatnonzero(subjects == u) for u in units}
+    """Pooled R^2 of the hidden entries, subject-bootstrap CI and paired p vs the model (`evaluation.statistics`).
 
-    def sums(prediction):  # (subjects, 4): SSE, count, sum, sum of squares of the hidden targets
-        out = []
-        for u in units:
-            mask, target = hidden[rows[u]].double(), values[rows[u]].double()
-            out.append([(((prediction[rows[u]].double() - target) ** 2) * mask).sum(), mask.sum(), (target * mask).sum(),
-                        (target**2 * mask).sum()])  # fmt: skip
-        return np.asarray(out, dtype=np.float64)
+    Each window contributes its sums [SSE, count, sum, sum of squares] of the hidden entries (`scored_sums`); the
+    metric of a set of windows is the R^2 of their summed sums, so a bootstrap resample of subjects pools exactly
+    the windows it draws."""
 
-    def r2(table):
-        sse, count, total, squares = table.sum(axis=0)
-        return float(1 - sse / max(squares - total**2 / count, 1e-12))
+    def r2(_, sums):
+        return r_squared_from_sums(torch.as_tensor(sums).sum(0))
 
-    tables = {name: sums(prediction) for name, prediction in fills.items()}
-    rng = np.random.default_rng(seed)
-    draws = [rng.integers(0, len(units), len(units)) for _ in range(num_bootstrap)]
+    sums = {name: scored_sums(prediction, values, hidden).numpy() for name, prediction in fills.items()}
+    options = {"num": num_bootstrap, "seed": seed}
     methods = {}
-    for name, table in tables.items():
-        boot = np.array([r2(table[d]) for d in draws])
-        diff = np.array([r2(tables["mnemodyn"][d]) - r2(table[d]) for d in draws])
-        p = None if name == "mnemodyn" else float(min(1.0, 2 * min(np.mean(diff <= 0), np.mean(diff >= 0))))
-        methods[name] = {"metric": "r2", "value": r2(table), "ci95": [float(np.percentile(boot, 2.5)),
-                         float(np.percentile(boot, 97.5))], "p_vs_model": p,
-                         "per_subject": {u: r2(table[[i]]) for i, u in enumerate(units)}}  # fmt: skip
+    for name, table in sums.items():
+        methods[name] = {
+            "metric": "r2", "value": r2(None, table), "ci95": list(bootstrap_ci(r2, subjects, table, subjects, **options)),
+            "p_vs_model": None if name == "mnemodyn" else paired_bootstrap_p(r2, subjects, sums["mnemodyn"], table,
+                                                                             subjects, **options),
+            "per_subject": {u: r2(None, table[subjects == u]) for u in sorted(set(subjects))},
+        }  # fmt: skip
     strongest = max((n for n in methods if n != "mnemodyn"), key=lambda n: methods[n]["value"])
     return {"methods": methods, "strongest_baseline": strongest}
 

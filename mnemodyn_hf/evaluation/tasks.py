@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import datasets
 import numpy as np
 
+from ..data.connattractor import position_only_features, within_sample_sd_features
 from .folds import SPLIT_POLICIES
 
 
@@ -37,7 +38,8 @@ class TaskSpec:
     task_type: str
     splits: tuple[str, ...]
     train_sites: tuple[str, ...] = ()
-    controls: dict[str, str] = field(default_factory=dict)
+    #: Confound controls: name -> features (N, K) from the cohort, scored alone with the linear read-out.
+    controls: dict[str, Callable[[datasets.Dataset], np.ndarray]] = field(default_factory=dict)
     anchor: str = ""
     #: Rows are epochs cut from runs the loader already z-scored per run: the backbone reads them as they are
     #: (re-centring a few-frame epoch on its own mean would erase the evoked signal).
@@ -50,6 +52,17 @@ class TaskSpec:
         unknown = set(self.splits) - set(SPLIT_POLICIES)
         if unknown:
             raise ValueError(f"Task {self.name}: unknown split policies {sorted(unknown)}.")
+
+
+def column_control(column: str) -> Callable[[datasets.Dataset], np.ndarray]:
+    """A control that reads one numeric column (e.g. mean framewise displacement); missing values take the column's
+    median (2 of 426 ABIDE subjects have no motion estimate)."""
+
+    def features(cohort: datasets.Dataset) -> np.ndarray:
+        values = np.asarray(cohort[column], dtype=np.float64)[:, None]
+        return np.where(np.isnan(values), np.nanmedian(values), values)
+
+    return features
 
 
 def _abide(data: str | None) -> datasets.Dataset:
@@ -82,21 +95,23 @@ TASKS: dict[str, TaskSpec] = {
     spec.name: spec
     for spec in (
         TaskSpec("abide-dx", "Autism vs typical controls, ABIDE I (10 site groups), CC200", _abide, "dx",
-                 "classification", _ABIDE_SPLITS, controls={"motion": "func_mean_fd"}, anchor=_ABIDE_ANCHOR),
+                 "classification", _ABIDE_SPLITS, controls={"motion": column_control("func_mean_fd")},
+                 anchor=_ABIDE_ANCHOR),
         TaskSpec("abide-sex", "Sex (M vs F), ABIDE I, CC200", _abide, "sex", "classification", _ABIDE_SPLITS,
-                 controls={"motion": "func_mean_fd"}),
+                 controls={"motion": column_control("func_mean_fd")}),
         TaskSpec("abide-age", "Age in years, ABIDE I, CC200", _abide, "age", "regression", _ABIDE_SPLITS,
-                 controls={"motion": "func_mean_fd"}),
+                 controls={"motion": column_control("func_mean_fd")}),
         TaskSpec("rpn-pain", "QST pain sensitivity from resting state, RPN-signature study, MIST-122", _rpn,
                  "pain_sensitivity", "regression", ("external-sites",), train_sites=("bochum",),
-                 controls={"motion": "mean_fd"}, anchor=_RPN_ANCHOR, score_within_sites=True),
+                 controls={"motion": column_control("mean_fd")}, anchor=_RPN_ANCHOR, score_within_sites=True),
         TaskSpec("rpn-sex", "Sex, RPN-signature study runs, MIST-122", _rpn, "sex", "classification",
-                 ("external-sites",), train_sites=("bochum",), controls={"motion": "mean_fd"}),
+                 ("external-sites",), train_sites=("bochum",), controls={"motion": column_control("mean_fd")}),
         TaskSpec("rpn-age", "Age in years, RPN-signature study runs, MIST-122", _rpn, "age", "regression",
-                 ("external-sites",), train_sites=("bochum",), controls={"motion": "mean_fd"}, score_within_sites=True),
+                 ("external-sites",), train_sites=("bochum",), controls={"motion": column_control("mean_fd")},
+                 score_within_sites=True),
         TaskSpec("connattractor-heat", "Heat epochs vs inter-trial rest epochs, connattractor (ds000140), MIST-122",
                  _connattractor, "heat", "classification", ("subject-5fold",),
-                 controls={"position": "epoch_start", "sd": "bold"}, normalised_per_run=True),
+                 controls={"position": position_only_features, "sd": within_sample_sd_features}, normalised_per_run=True),
     )
 }  # fmt: skip
 
@@ -130,4 +145,4 @@ def encode_labels(values: list, task_type: str) -> tuple[np.ndarray, list | None
     return np.array([index[value] for value in values], dtype=np.int64), classes
 
 
-__all__ = ["RECONSTRUCTION_TASKS", "TASKS", "TaskSpec", "encode_labels", "get_task"]
+__all__ = ["RECONSTRUCTION_TASKS", "TASKS", "TaskSpec", "column_control", "encode_labels", "get_task"]

@@ -2,7 +2,8 @@ import numpy as np
 from sklearn.covariance import ledoit_wolf
 
 from mnemodyn_hf.evaluation import TangentConnectivity, pearson_connectivity
-from mnemodyn_hf.evaluation.connectivity import _ledoit_wolf, _zscore
+from mnemodyn_hf.evaluation.connectivity import _ledoit_wolf
+from mnemodyn_hf.robust_scaling import zscore_frames
 
 
 def test_covariances_are_scikit_learns_ledoit_wolf_and_a_constant_roi_stays_finite(abide_small):
@@ -11,7 +12,7 @@ def test_covariances_are_scikit_learns_ledoit_wolf_and_a_constant_roi_stays_fini
     runs[0][:, 7] = 0  # no coverage
     ours = _ledoit_wolf(runs).numpy()
     for run, covariance in zip(runs, ours):
-        np.testing.assert_allclose(covariance, ledoit_wolf(_zscore(run))[0], atol=1e-12)
+        np.testing.assert_allclose(covariance, ledoit_wolf(zscore_frames(run))[0], atol=1e-12)
     assert np.linalg.eigvalsh(ours[0]).min() > 0
 
 
@@ -20,7 +21,7 @@ def test_tangent_vectors_agree_with_nilearns_and_are_fitted_on_training_runs_onl
     from nilearn.connectome import ConnectivityMeasure
     from threadpoolctl import threadpool_limits
 
-    runs = [_zscore(run[:, :60]) for run in abide_small.with_format("numpy")["bold"][:16]]  # 60 ROIs: nilearn is slow
+    runs = [zscore_frames(run[:, :60]) for run in abide_small.with_format("numpy")["bold"][:16]]  # 60 ROIs: nilearn is slow
     tangent = TangentConnectivity()
     train, test = tangent.fit_transform(runs[:12]), tangent.transform(runs[12:])
     reference = ConnectivityMeasure(kind="tangent", vectorize=True, discard_diagonal=True, standardize=False)

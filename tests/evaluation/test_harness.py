@@ -7,6 +7,7 @@ import pytest
 
 from mnemodyn_hf.evaluation import EvaluationSettings, HeadSettings, evaluate_backbone
 from mnemodyn_hf.evaluation.report import write_evaluation
+from mnemodyn_hf.evaluation.tasks import column_control
 
 FAST = EvaluationSettings(num_bootstrap=200, heads=HeadSettings(head_epochs=3, finetune_epochs=1, batch_size=32))
 
@@ -17,7 +18,7 @@ def _evaluate(cohort, backbone, **kwargs):
 
 
 def test_every_method_is_scored_on_the_same_folds_with_a_ci_and_a_paired_p(abide_small, backbone_200, tmp_path):
-    report, predictions = _evaluate(abide_small, backbone_200, controls={"motion": "func_mean_fd"})
+    report, predictions = _evaluate(abide_small, backbone_200, controls={"motion": column_control("func_mean_fd")})
     expected = {"mnemodyn_linear_probe", "mnemodyn_head", "mnemodyn_finetune", "fc_pearson", "fc_tangent",
                 "pooled_input", "random_backbone", "control_motion"}  # fmt: skip
     assert set(report["methods"]) == expected
