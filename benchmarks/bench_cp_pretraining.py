@@ -34,7 +34,7 @@ from benchmarks.bench_backbone import machine_description
 from mnemodyn_hf import MnemoDynConfig, MnemoDynForPreTraining, MnemoDynModel
 from mnemodyn_hf.cp_compression import compress_operators
 from mnemodyn_hf.modeling_mnemodyn import MnemoDynCPRegionConv, MnemoDynRegionConv
-from mnemodyn_hf.pretraining import PretrainingArguments, evaluate_initial_model, pretrain
+from mnemodyn_hf.training import PretrainingArguments, evaluate_initial_model, pretrain
 
 MODEL = {"num_rois": 94, "num_layers": 2, "projection_size": 64, "latent_channels": 32, "wavelet_levels": 4,
          "num_coarse_layers": 2, "context_length": 256}  # fmt: skip

@@ -1,6 +1,6 @@
 """Parcellation speed and memory: the feature extractor against nilearn and wb_command on the same data.
 
-The data: brainspace's real rest run on the 91,282 grayordinates (`mnemodyn_hf.testing.make_real_dtseries`, 652
+The data: brainspace's real rest run on the 91,282 grayordinates (`mnemodyn_hf.data.sample_recordings.make_real_dtseries`, 652
 frames), extended to `--frames` frames by playing it back and forth; optionally the same run as a real-derived
 MNI152NLin6Asym 2 mm 4-D NIfTI (`--volume-frames`). Each measurement runs in a fresh subprocess. Memory comes from
 the kernel's peak resident-set size (VmHWM, reset just before the measured call) minus the RSS just before it, so it
@@ -36,7 +36,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from mnemodyn_hf.testing import BRAINSPACE_REST_FRAMES, make_real_dtseries, make_real_volume
+from mnemodyn_hf.data.sample_recordings import BRAINSPACE_REST_FRAMES, make_real_dtseries, make_real_volume
 
 IN_MEMORY = ("parcel_averager", "nilearn_masker")  # methods given the series already in memory
 DENSE_METHODS = ("parcel_averager", "feature_extractor", "nilearn_masker", "wb_command")

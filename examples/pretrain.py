@@ -7,7 +7,7 @@
 
 import sys
 
-from mnemodyn_hf.pretraining import main
+from mnemodyn_hf.training import main
 
 if __name__ == "__main__":
     main(sys.argv[1:])

@@ -21,6 +21,8 @@ PRETRAINING_OBJECTIVES = ("masked", "denoising", "jepa")
 
 #: The shortest sequence the backbone accepts: the path derivative needs two frames.
 MIN_SEQUENCE_LENGTH = 2
+#: TR (seconds) of the released MnemoDyn model (UK Biobank), the default of the config and the feature extractor.
+DEFAULT_REPETITION_TIME = 0.735
 
 
 @strict
@@ -77,6 +79,11 @@ class MnemoDynConfig(PreTrainedConfig):
         later layers, both without gradient; left-cropping of odd intermediate lengths during synthesis.
         When `False` (new models), every layer uses the backward difference divided by `repetition_time`, with
         gradient, and odd lengths are cropped on the right (the PyWavelets periodization convention).
+    validate_input_values (`bool`, *optional*, defaults to `False`):
+        Scan every call's values and `attention_mask` (NaN/Inf, 0/1 entries, right padding) and raise a
+        `ValueError` that names the first bad entry. Off by default: the checks cost host-device syncs on every
+        step, and the feature extractor, `MnemoDynDataCollator` and `embed` already guarantee them; shapes, ROI
+        count, dtype and length are always checked.
     max_chunk_elements (`int`, *optional*, defaults to 1048576):
         Memory knob: the velocity field is computed in chunks of frames whose vector-field expansion holds at
         most this many elements (and windows are processed in groups of about this size), so peak memory does
@@ -144,10 +151,11 @@ class MnemoDynConfig(PreTrainedConfig):
     use_residual: bool = True
     context_length: int = 490
     window_overlap: int | None = None
-    repetition_time: float = 0.735
+    repetition_time: float = DEFAULT_REPETITION_TIME
     roi_names: list[str] | None = None
     reference_compatible: bool = False
     max_chunk_elements: int = 1_048_576
+    validate_input_values: bool = False
     initializer_range: float = 0.02
     operator_cp_rank: int | None = None
     head_pooling: str = "mean_std"

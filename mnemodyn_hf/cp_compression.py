@@ -16,8 +16,11 @@ def compress_operators(model: MnemoDynPreTrainedModel, rank: int, n_iter_max: in
     Returns:
         {module name: relative reconstruction error ||W - W_cp|| / ||W||}.
     """
-    import tensorly as tl
-    from tensorly.decomposition import parafac
+    try:
+        import tensorly as tl
+        from tensorly.decomposition import parafac
+    except ImportError as error:
+        raise ImportError("CP compression needs tensorly: pip install 'mnemodyn-hf[cp]'.") from error
 
     errors = {}
     targets = [(name, module) for name, module in model.named_modules() if isinstance(module, MnemoDynRegionConv)]

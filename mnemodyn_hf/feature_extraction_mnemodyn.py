@@ -15,13 +15,21 @@ from tqdm.auto import tqdm
 from transformers import BatchFeature, SequenceFeatureExtractor
 from transformers.utils import cached_file
 
-from .atlas import ATLAS_FORMS, Atlas, Parcellator, load_atlas
-from .fmri_inputs import match_roi_columns, read_recording, reading
-from .robust_scaling import ZERO_IQR_TOLERANCE, RoiQuantileSketch, centre_frames, robust_scale
-from .temporal_resampling import resample_frames
+from .atomic_files import write_file_atomically
+from .configuration_mnemodyn import DEFAULT_REPETITION_TIME
+from .atlas import ATLAS_FORMS, SHIPPED_ATLAS_ROIS, Atlas, Parcellator, load_atlas
+from .preprocessing.fmri_inputs import (
+    as_batch,
+    match_roi_columns,
+    per_item,
+    read_recording,
+    reading,
+    source_repetition_time,
+)
+from .preprocessing.missing_values import fill_missing_values
+from .preprocessing.robust_scaling import ZERO_IQR_TOLERANCE, RoiQuantileSketch, centre_frames, robust_scale
+from .preprocessing.temporal_resampling import resample_frames
 
-#: TR (seconds) of the released MnemoDyn model (UK Biobank), the default of `MnemoDynConfig.repetition_time`.
-DEFAULT_REPETITION_TIME = 0.735
 
 #: Arguments of `from_pretrained` that locate files, forwarded to fetch the atlas files next to the config.
 _FILE_LOCATION_KWARGS = ("cache_dir", "force_download", "proxies", "token", "local_files_only", "revision", "subfolder")
@@ -39,12 +47,12 @@ class MnemoDynFeatureExtractor(SequenceFeatureExtractor):
        A ROI with no finite value is filled with 0 and a ROI with missing frames with its mean over its finite
        frames, with a warning.
     2. **Resampling** from the input's TR to `target_repetition_time` (`do_resample`): band-limited windowed-sinc
-       interpolation, anti-aliased (see `mnemodyn_hf.temporal_resampling`). The input's TR comes from the header
+       interpolation, anti-aliased (see `mnemodyn_hf.preprocessing.temporal_resampling`). The input's TR comes from the header
        (NIfTI pixdim[4] in its xyzt time unit; CIFTI series step) or from the caller (`repetition_time=`, which
        wins); a missing TR is an error, never a guess.
     3. **Robust scaling** (`do_normalize`): each recording is centred on its temporal mean, then
        `(x - median) / IQR` per ROI with the corpus statistics learned by `fit` and stored in
-       `preprocessor_config.json` (see `mnemodyn_hf.robust_scaling`).
+       `preprocessor_config.json` (see `mnemodyn_hf.preprocessing.robust_scaling`).
     4. **Padding / truncation** into a batch with an `attention_mask` (1 = real frame), as every transformers
        sequence feature extractor (`padding`, `max_length`, `truncation`, `pad_to_multiple_of`).
 
@@ -123,6 +131,43 @@ class MnemoDynFeatureExtractor(SequenceFeatureExtractor):
         self.roi_median = None if roi_median is None else [float(v) for v in roi_median]
         self.roi_iqr = None if roi_iqr is None else [float(v) for v in roi_iqr]
 
+    @classmethod
+    def for_rois(
+        cls,
+        num_rois: int,
+        target_repetition_time: float | None,
+        atlas_labels: str | os.PathLike | None = None,
+        labels_dir: str | os.PathLike | None = None,
+    ) -> MnemoDynFeatureExtractor:
+        """An unfitted extractor for parcellated data with `num_rois` columns, the one place that decides its atlas.
+
+        The atlas is the label table `atlas_labels` (TSV with columns key, name) when given; otherwise the shipped
+        Schaefer-400 + Tian S3 atlas when `num_rois` is its 450 ROIs; otherwise a label table `ROI_001`, ...
+        written to `labels_dir/roi_labels.tsv` (ROI tables and arrays can then be read, images cannot).
+        `target_repetition_time=None` keeps the input's frames (no resampling). The extractor does not normalise
+        until `fit` has learned its statistics.
+        """
+        settings = {"target_repetition_time": target_repetition_time, "do_normalize": False}
+        if atlas_labels is not None:
+            extractor = cls(atlas_files={"labels": str(atlas_labels)}, **settings)
+        elif num_rois == SHIPPED_ATLAS_ROIS:
+            extractor = cls(**settings)
+        else:
+            if labels_dir is None:
+                raise ValueError(
+                    f"{num_rois} ROIs is not the shipped {SHIPPED_ATLAS_ROIS}-ROI atlas: give atlas_labels (a TSV "
+                    "with columns key, name naming the columns) or labels_dir to write generic ROI names to."
+                )
+            rows = "".join(f"{key}\tROI_{key:03d}\n" for key in range(1, num_rois + 1))
+            table = write_file_atomically(Path(labels_dir) / "roi_labels.tsv", "key\tname\n" + rows)
+            extractor = cls(atlas_files={"labels": str(table)}, **settings)
+        if extractor.feature_size != num_rois:
+            raise ValueError(
+                f"The atlas {sorted(str(f) for f in extractor.atlas.files.values())} has {extractor.feature_size} ROIs "
+                f"but the data have {num_rois} columns; give the label table of the atlas the data were parcellated with."
+            )
+        return extractor
+
     @property
     def atlas(self) -> Atlas:
         """The atlas inputs are parcellated with."""
@@ -156,8 +201,8 @@ class MnemoDynFeatureExtractor(SequenceFeatureExtractor):
         Returns:
             `BatchFeature` with `input_values` (B, T, R) float32 and `attention_mask` (B, T) (1 = real frame).
         """
-        items = _as_batch(inputs)
-        repetition_times = _per_item(repetition_time, len(items))
+        items = as_batch(inputs)
+        repetition_times = per_item(repetition_time, len(items))
         statistics = self._scaling_statistics() if self.do_normalize else None
         series = []
         for index, (item, item_tr) in enumerate(zip(items, repetition_times, strict=True)):
@@ -188,7 +233,7 @@ class MnemoDynFeatureExtractor(SequenceFeatureExtractor):
             repetition_time: the TR of every recording, for inputs whose header has none.
 
         Returns:
-            The feature extractor, with `roi_median` and `roi_iqr` set.
+            The feature extractor, with `roi_median` and `roi_iqr` set and `do_normalize` switched on.
         """
         sketch = RoiQuantileSketch(self.feature_size)
         num_recordings = 0
@@ -207,10 +252,21 @@ class MnemoDynFeatureExtractor(SequenceFeatureExtractor):
                 stacklevel=2,
             )
         self.roi_median, self.roi_iqr = median.tolist(), iqr.tolist()
+        self.do_normalize = True
         return self
 
     def save_pretrained(self, save_directory: str | os.PathLike, push_to_hub: bool = False, **kwargs) -> list[str]:
-        """Write `preprocessor_config.json` and copy the atlas files next to it (then push, if asked)."""
+        """Write `preprocessor_config.json` and copy the atlas files next to it (then push, if asked).
+
+        Raises:
+            ValueError: `do_normalize=True` without statistics: such an extractor would fail at its first call.
+        """
+        if self.do_normalize and self.roi_median is None:
+            raise ValueError(
+                "This feature extractor has do_normalize=True but no robust-scaling statistics, so a saved copy "
+                "would fail when used. Learn them first (extractor.fit(training_files)) or set do_normalize=False "
+                "before saving (the users of the folder then fit their own)."
+            )
         os.makedirs(save_directory, exist_ok=True)
         copied = []
         for path in self._atlas.files.values():
@@ -263,28 +319,10 @@ class MnemoDynFeatureExtractor(SequenceFeatureExtractor):
                 values = self._parcellator.cifti(recording.image, recording.brain_models, recording.source)
             else:
                 values = match_roi_columns(recording.values, recording.column_names, self.roi_names, recording.source)
-        values = _fill_missing_values(np.asarray(values, dtype=np.float64), self.roi_names, recording.source)
+        values = fill_missing_values(np.asarray(values, dtype=np.float64), self.roi_names, recording.source)
         if not self.do_resample or self.target_repetition_time is None:
             return values
-        if repetition_time is not None:
-            if not repetition_time > 0:
-                raise ValueError(
-                    f"{recording.source}: repetition_time must be positive seconds, got {repetition_time}."
-                )
-            header_tr = recording.repetition_time
-            if header_tr is not None and not np.isclose(header_tr, repetition_time, rtol=1e-3):
-                warnings.warn(
-                    f"{recording.source}: repetition_time={repetition_time} s was given but its header says "
-                    f"{header_tr:g} s; using {repetition_time} s.",
-                    stacklevel=3,
-                )
-        elif recording.repetition_time is None:
-            raise ValueError(
-                f"{recording.source}: missing repetition time (TR): {recording.repetition_time_note}. Expected the "
-                f"TR in seconds to resample to the model's {self.target_repetition_time} s: pass "
-                "repetition_time=<seconds>, or do_resample=False to keep the input's frames."
-            )
-        source_tr = repetition_time if repetition_time is not None else recording.repetition_time
+        source_tr = source_repetition_time(recording, repetition_time, self.target_repetition_time)
         return resample_frames(values, source_tr, self.target_repetition_time)
 
     def _scaling_statistics(self) -> tuple[np.ndarray, np.ndarray]:
@@ -297,44 +335,9 @@ class MnemoDynFeatureExtractor(SequenceFeatureExtractor):
         return np.asarray(self.roi_median), np.asarray(self.roi_iqr)
 
 
-def _as_batch(inputs: Any) -> list[Any]:
-    """One input or a batch -> a list of inputs (a (B, T, R) array or tensor is B inputs)."""
-    if isinstance(inputs, (list, tuple)):
-        if not inputs:
-            raise ValueError("Expected at least one input; got an empty list.")
-        return list(inputs)
-    if getattr(inputs, "ndim", None) == 3 and not hasattr(inputs, "affine"):  # an array/tensor, not an image
-        return list(inputs)
-    return [inputs]
-
-
-def _per_item(repetition_time: float | Sequence[float | None] | None, num_items: int) -> list[float | None]:
-    if repetition_time is None or np.isscalar(repetition_time):
-        return [repetition_time] * num_items
-    if len(repetition_time) != num_items:
-        raise ValueError(f"Got {len(repetition_time)} repetition times for {num_items} inputs; expected one per input.")
-    return list(repetition_time)
-
-
-def _fill_missing_values(series: np.ndarray, roi_names: Sequence[str], source: str) -> np.ndarray:
-    """Fill non-finite values of a (T, R) series: a ROI with none finite gets 0, others their finite-frame mean."""
-    missing = ~np.isfinite(series)
-    if not missing.any():
-        return series
-    empty = missing.all(axis=0)
-    partial = missing.any(axis=0) & ~empty
-    finite_mean = np.where(missing, 0.0, series).sum(axis=0) / np.maximum((~missing).sum(axis=0), 1)
-    messages = []
-    if empty.any():
-        names = [roi_names[i] for i in np.flatnonzero(empty)[:3]]
-        messages.append(
-            f"{int(empty.sum())} ROIs have no finite value (all-NaN parcel, e.g. {names}) and are filled with 0"
-        )
-    if partial.any():
-        names = [roi_names[i] for i in np.flatnonzero(partial)[:3]]
-        messages.append(
-            f"{int(partial.sum())} ROIs have missing frames (e.g. {names}), filled with the ROI's mean over its "
-            "finite frames"
-        )
-    warnings.warn(f"{source}: {'; '.join(messages)}.", stacklevel=4)
-    return np.where(missing, np.where(empty, 0.0, finite_mean), series)
+def load_fitted_extractor(folder: str | os.PathLike) -> MnemoDynFeatureExtractor | None:
+    """The feature extractor saved in a model folder when it carries robust-scaling statistics, else None."""
+    if not (Path(folder) / "preprocessor_config.json").is_file():
+        return None
+    extractor = MnemoDynFeatureExtractor.from_pretrained(folder)
+    return extractor if extractor.roi_median is not None else None

@@ -371,7 +371,8 @@ class MnemoDynModel(MnemoDynPreTrainedModel):
     def _validated_inputs(
         self, input_values, attention_mask
     ) -> tuple[torch.Tensor, torch.Tensor | None, list[int]]:
-        """Check shapes and values; return frames in the model's dtype, the float mask (or None) and lengths."""
+        """Check shapes (and values, with `config.validate_input_values`); return frames in the model's dtype, the
+        float mask (or None) and the lengths."""
         rois = self.config.num_rois
         values = torch.as_tensor(input_values)
         if values.ndim != 3:
@@ -402,13 +403,8 @@ class MnemoDynModel(MnemoDynPreTrainedModel):
             )
         parameter = next(self.parameters())
         values = values.to(device=parameter.device, dtype=parameter.dtype)
-        finite = torch.isfinite(values)
-        if not bool(finite.all()):
-            sample, frame, roi = (int(i) for i in (~finite).nonzero()[0])
-            raise ValueError(
-                f"input_values contains {int((~finite).sum())} NaN/Inf value(s), the first at sample {sample}, "
-                f"frame {frame}, ROI {roi}. Interpolate or drop bad frames, or fill empty parcels, before the model."
-            )
+        if self.config.validate_input_values:
+            _check_values(values, attention_mask)
         if attention_mask is None:
             return values, None, [frames] * values.shape[0]
         mask = torch.as_tensor(attention_mask, device=values.device)
@@ -416,14 +412,9 @@ class MnemoDynModel(MnemoDynPreTrainedModel):
             raise ValueError(
                 f"attention_mask must have shape (batch, frames) = {tuple(values.shape[:2])}, got {tuple(mask.shape)}."
             )
-        if not bool(((mask == 0) | (mask == 1)).all()):
-            raise ValueError("attention_mask must contain only 0 (padding) and 1 (real frame).")
-        if bool((mask[:, 1:] > mask[:, :-1]).any()):
-            raise ValueError(
-                "attention_mask must mark real frames first and padding last (right padding); "
-                "left padding or gaps inside a sequence are not supported."
-            )
         lengths = [int(n) for n in mask.sum(dim=1).tolist()]
+        if max(lengths) > frames:  # free once the lengths are on the host: catches masks that are not 0/1
+            raise ValueError("attention_mask must contain only 0 (padding) and 1 (real frame).")
         if min(lengths) < MIN_SEQUENCE_LENGTH:
             raise ValueError(
                 f"every sequence needs at least {MIN_SEQUENCE_LENGTH} real frames; attention_mask gives lengths {lengths}."
@@ -431,6 +422,29 @@ class MnemoDynModel(MnemoDynPreTrainedModel):
         if min(lengths) == frames:
             return values, None, lengths
         return values, mask.to(values.dtype), lengths
+
+
+def _check_values(values: torch.Tensor, attention_mask) -> None:
+    """The full value checks of `config.validate_input_values` (each a host-device sync)."""
+    finite = torch.isfinite(values)
+    if not bool(finite.all()):
+        sample, frame, roi = (int(i) for i in (~finite).nonzero()[0])
+        raise ValueError(
+            f"input_values contains {int((~finite).sum())} NaN/Inf value(s), the first at sample {sample}, "
+            f"frame {frame}, ROI {roi}. Interpolate or drop bad frames, or fill empty parcels, before the model."
+        )
+    if attention_mask is None:
+        return
+    mask = torch.as_tensor(attention_mask, device=values.device)
+    if mask.shape != values.shape[:2]:
+        return  # reported by the shape check
+    if not bool(((mask == 0) | (mask == 1)).all()):
+        raise ValueError("attention_mask must contain only 0 (padding) and 1 (real frame).")
+    if bool((mask[:, 1:] > mask[:, :-1]).any()):
+        raise ValueError(
+            "attention_mask must mark real frames first and padding last (right padding); "
+            "left padding or gaps inside a sequence are not supported."
+        )
 
 
 def masked_mean_and_std(hidden: torch.Tensor, frame_mask: torch.Tensor | None) -> torch.Tensor:

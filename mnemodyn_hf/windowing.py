@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 
-def window_starts(length: int, window: int, overlap: int) -> list[int]:
+def overlapping_window_starts(length: int, window: int, overlap: int) -> list[int]:
     """First frames of the windows covering `length` frames (one window at 0 when `length <= window`)."""
     if length <= window:
         return [0]
@@ -67,7 +67,7 @@ def apply_in_windows(
 
     padded_frames = max(frames, window)
     signal = F.pad(signal, (0, padded_frames - frames))
-    plan = [(sample, start) for sample, length in enumerate(lengths) for start in window_starts(length, window, overlap)]
+    plan = [(sample, start) for sample, length in enumerate(lengths) for start in overlapping_window_starts(length, window, overlap)]
     taper = cross_fade_weights(window, overlap, device=signal.device, dtype=signal.dtype)
     offsets = torch.arange(window, device=signal.device)
 
@@ -85,4 +85,4 @@ def apply_in_windows(
     return blended.view(batch, padded_frames, channels)[:, :frames].transpose(1, 2)
 
 
-__all__ = ["apply_in_windows", "cross_fade_weights", "window_starts"]
+__all__ = ["apply_in_windows", "cross_fade_weights", "overlapping_window_starts"]

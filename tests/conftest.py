@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from mnemodyn_hf import MnemoDynConfig
-from mnemodyn_hf.testing import make_real_dtseries, make_real_volume
+from mnemodyn_hf.data.sample_recordings import make_real_dtseries, make_real_volume
 
 #: Frames of the real test recordings (TR 1.4 s): enough for stable parcel correlations, small to build.
 REAL_FRAMES = 40

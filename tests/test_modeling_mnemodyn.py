@@ -149,6 +149,7 @@ def test_parameter_count_of_the_released_configuration():
 )
 def test_bad_inputs_raise_value_errors(values, mask, message):
     model = _model()
+    model.config.validate_input_values = True
     with pytest.raises(ValueError, match=message):
         model(values, attention_mask=mask)
 
@@ -156,8 +157,23 @@ def test_bad_inputs_raise_value_errors(values, mask, message):
 def test_inf_is_reported_with_its_position():
     x = torch.randn(1, 64, 12)
     x[0, 5, 3] = math.inf
+    model = _model()
+    model.config.validate_input_values = True
     with pytest.raises(ValueError, match="sample 0, frame 5, ROI 3"):
-        _model()(x)
+        model(x)
+
+
+def test_value_scans_are_off_by_default_and_the_cheap_checks_stay():
+    """Without `validate_input_values` the model skips the NaN scan and the per-entry mask checks (the extractor
+    and collator guarantee them); shape, ROI count, length and a mask that is not 0/1 are still caught."""
+    model = _model()
+    assert not model.config.validate_input_values
+    with torch.no_grad():
+        assert torch.isnan(model(torch.full((1, 64, 12), math.nan)).last_hidden_state).all()
+    with pytest.raises(ValueError, match="only 0 .* and 1"):
+        model(torch.randn(2, 64, 12), attention_mask=torch.full((2, 64), 2))
+    with pytest.raises(ValueError, match="has 11 ROIs"):
+        model(torch.randn(2, 64, 11))
 
 
 def test_new_models_start_near_the_identity():

@@ -1,14 +1,14 @@
 import pytest
 import torch
 
-from mnemodyn_hf.windowing import apply_in_windows, cross_fade_weights, window_starts
+from mnemodyn_hf.windowing import apply_in_windows, cross_fade_weights, overlapping_window_starts
 
 
 @pytest.mark.parametrize("length", [1, 49, 50, 51, 99, 100, 101, 1000, 4321])
 @pytest.mark.parametrize("overlap", [0, 5, 12, 49])
 def test_windows_cover_the_sequence_with_the_overlap(length, overlap):
     window = 50
-    starts = window_starts(length, window, overlap)
+    starts = overlapping_window_starts(length, window, overlap)
     assert starts[0] == 0
     if length <= window:
         assert starts == [0]

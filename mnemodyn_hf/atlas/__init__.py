@@ -5,13 +5,14 @@ volume); `load_atlas(cifti=..., volume=..., labels=...)` reads any other dlabel 
 `Parcellator` averages dense CIFTI series and 4-D NIfTI volumes into its parcels.
 """
 
-from .atlas import ATLAS_DATA_DIR, ATLAS_FORMS, DEFAULT_ATLAS_FILES, Atlas, load_atlas
+from .atlas import ATLAS_DATA_DIR, ATLAS_FORMS, DEFAULT_ATLAS_FILES, SHIPPED_ATLAS_ROIS, Atlas, load_atlas
 from .parcellation import ParcelAverager, Parcellator
 
 __all__ = [
     "ATLAS_DATA_DIR",
     "ATLAS_FORMS",
     "DEFAULT_ATLAS_FILES",
+    "SHIPPED_ATLAS_ROIS",
     "Atlas",
     "ParcelAverager",
     "Parcellator",

@@ -21,6 +21,9 @@ DEFAULT_ATLAS_FILES = {
     "labels": ATLAS_DATA_DIR / "Schaefer400_7N_TianS3_labels.tsv",
 }
 
+#: ROI count of the shipped atlas (50 Tian S3 + 400 Schaefer parcels); checked against the files in the tests.
+SHIPPED_ATLAS_ROIS = 450
+
 #: The forms an atlas can come in, as accepted by `load_atlas` (and stored in a feature extractor's config).
 ATLAS_FORMS = ("cifti", "volume", "labels")
 

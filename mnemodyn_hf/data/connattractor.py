@@ -38,7 +38,7 @@ import datasets
 import numpy as np
 import pandas as pd
 
-from ..robust_scaling import zscore_frames
+from ..preprocessing.robust_scaling import zscore_frames
 from .offline import CONNATTRACTOR_FIRST_TRIAL_ONSET, CONNATTRACTOR_TR, HEAT, REST, load_connattractor
 from .schema import cohort_features
 

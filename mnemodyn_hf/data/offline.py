@@ -24,7 +24,7 @@ import datasets
 import numpy as np
 import pandas as pd
 
-from ..robust_scaling import robust_scale, zscore_frames
+from ..preprocessing.robust_scaling import robust_scale, zscore_frames
 from .schema import cohort_features
 from .windows import NO_LABEL, window_runs
 
@@ -161,7 +161,7 @@ def load_brainspace_rest(
     import tempfile
 
     from ..feature_extraction_mnemodyn import MnemoDynFeatureExtractor
-    from ..testing import BRAINSPACE_REST_TR, make_real_dtseries, make_real_volume
+    from .sample_recordings import BRAINSPACE_REST_TR, make_real_dtseries, make_real_volume
     from .cohort import RunReader
 
     if form not in ("cifti", "nifti"):

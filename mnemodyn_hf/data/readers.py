@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..fmri_inputs import read_recording
+from ..preprocessing.fmri_inputs import read_recording
 
 #: File endings read without a feature extractor.
 ROI_TABLE_EXTENSIONS = (".npy", ".tsv", ".csv")
@@ -33,7 +33,7 @@ def is_roi_table(path: str | Path) -> bool:
 
 def read_roi_table(path: str | Path) -> np.ndarray:
     """Read a ROI table (`.npy`, `.tsv`, `.csv`) as a (T, R) float32 array, with the feature extractor's reader
-    (`mnemodyn_hf.fmri_inputs`: header row of ROI names optional, `n/a` cells read as NaN).
+    (`mnemodyn_hf.preprocessing.fmri_inputs`: header row of ROI names optional, `n/a` cells read as NaN).
 
     Raises:
         ValueError: the file is not a ROI table, is not 2-D, is empty, or holds values that are not numbers.

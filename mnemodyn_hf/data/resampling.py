@@ -5,12 +5,12 @@ from __future__ import annotations
 import datasets
 import numpy as np
 
-from ..temporal_resampling import resample_frames
+from ..preprocessing.temporal_resampling import resample_frames
 
 
 def resample_runs(cohort: datasets.Dataset, repetition_time: float) -> datasets.Dataset:
     """The cohort with each `bold` resampled from its own `tr` to `repetition_time` seconds (band-limited, see
-    `mnemodyn_hf.temporal_resampling`) and `tr` set to it. Other columns are kept.
+    `mnemodyn_hf.preprocessing.temporal_resampling`) and `tr` set to it. Other columns are kept.
 
     Raises:
         ValueError: a run has no TR (the message names it).

@@ -2,7 +2,7 @@
 
 `backbone_inputs` enforces the backbone's contract once, at the boundary: the ROI count must match, every run is
 resampled from its own TR to the backbone's `config.repetition_time` with the package's resampler, and normalised
-as in pretraining (the robust-scaling statistics saved beside the weights, when they cover these ROIs; otherwise a
+as in pretraining (by the fitted feature extractor saved beside the weights, when it covers these ROIs; otherwise a
 per-run z-score, said in the report). `embed` returns pooled outputs, one vector per run.
 """
 
@@ -17,8 +17,9 @@ import torch
 from tqdm.auto import tqdm
 
 from ..configuration_mnemodyn import MnemoDynConfig
-from ..robust_scaling import read_normalization_statistics, robust_scale, zscore_frames
-from ..temporal_resampling import resample_frames
+from ..feature_extraction_mnemodyn import load_fitted_extractor
+from ..preprocessing.robust_scaling import zscore_frames
+from ..preprocessing.temporal_resampling import resample_frames
 
 
 @dataclass(frozen=True)
@@ -52,12 +53,16 @@ def backbone_inputs(
             f"{len(missing)} run(s) have no repetition time (rows {missing[:5]}); the backbone runs at TR "
             f"{config.repetition_time} s and every run must be resampled to it. Fill the cohort's `tr` column (seconds)."
         )
-    statistics = read_normalization_statistics(backbone) if backbone is not None else None
+    extractor = load_fitted_extractor(backbone) if backbone is not None else None
     if not normalise:
         normalise_run, note = (lambda bold: bold), "none here: rows were normalised per run by their loader"  # noqa: E731
-    elif statistics is not None and len(statistics["roi_median"]) == config.num_rois:
-        normalise_run = lambda bold: robust_scale(bold, statistics["roi_median"], statistics["roi_iqr"])  # noqa: E731
-        note = "robust scaling with the backbone's pretraining statistics"
+    elif extractor is not None and extractor.feature_size == config.num_rois:
+        extractor.do_resample = False  # resampled below, from each run's own TR
+
+        def normalise_run(bold):
+            return extractor(bold)["input_values"][0]
+
+        note = "robust scaling by the backbone's feature extractor (its pretraining statistics)"
     else:
         normalise_run = zscore_frames
         note = "per-run z-score (the backbone carries no statistics for these ROIs)"

@@ -26,13 +26,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..fitted_reconstruction_baselines import SpatialConditionalMean
-from ..spatiotemporal_ridge import SpatioTemporalRidge
+from .spatial_predictors import SpatialConditionalMean
+from .spatiotemporal_ridge import SpatioTemporalRidge
 from ..modeling_pretraining import MASK_VALUE, MnemoDynForPreTraining, span_masks
-from ..reconstruction_baselines import linear_interpolation_fill, roi_mean_fill
-from ..robust_scaling import read_normalization_statistics, robust_scale
-from ..temporal_resampling import resample_frames
-from ..pretraining import r_squared_from_sums, scored_sums
+from ..training.trivial_predictors import linear_interpolation_fill, roi_mean_fill
+from ..feature_extraction_mnemodyn import load_fitted_extractor
+from ..training import r_squared_from_sums, read_pretraining_subjects, scored_sums
 from .statistics import NUM_BOOTSTRAP, bootstrap_ci, paired_bootstrap_p
 
 MASKINGS = ("per_roi", "whole_frame")
@@ -57,22 +56,25 @@ def model_fill(model: MnemoDynForPreTraining, values: torch.Tensor, hidden: torc
 
 def evaluate_reconstruction(model_folder: str | os.PathLike, runs: datasets.Dataset, *, seed: int = 0,
                             num_bootstrap: int = NUM_BOOTSTRAP) -> dict:  # fmt: skip
-    """Score the model folder's reconstruction on the runs of subjects outside its `train_subjects`.
+    """Score the model folder's reconstruction on the runs of subjects outside its pretraining subjects.
 
     Raises:
-        ValueError: the folder has no pretraining statistics, or every subject of `runs` was trained on.
+        ValueError: the folder is not a `mnemodyn pretrain` model folder (no subject split or fitted feature
+            extractor), or every subject of `runs` was trained on.
     """
-    statistics = read_normalization_statistics(model_folder)
-    if statistics is None or "train_subjects" not in statistics:
-        raise ValueError(f"{model_folder} carries no robust_scaling.json with train_subjects (a `mnemodyn pretrain` "
-                         "model/ folder does): the held-out subjects cannot be told apart.")  # fmt: skip
+    subjects, extractor = read_pretraining_subjects(model_folder), load_fitted_extractor(model_folder)
+    if subjects is None or extractor is None:
+        raise ValueError(
+            f"{model_folder} lacks the subject split (pretraining_subjects.json) or the fitted feature extractor "
+            "that a `mnemodyn pretrain` model/ folder carries: the held-out subjects cannot be told apart."
+        )
     model = MnemoDynForPreTraining.from_pretrained(model_folder).eval()
     config = model.config
     prepared = {"train": [], "held_out": []}
     for row in runs.with_format("numpy"):
-        bold = resample_frames(row["bold"], float(row["tr"]), config.repetition_time)
-        split = "train" if row["subject"] in statistics["train_subjects"] else "held_out"
-        prepared[split].append((row["subject"], robust_scale(bold, statistics["roi_median"], statistics["roi_iqr"])))
+        split = "train" if row["subject"] in subjects["train"] else "held_out"
+        scaled = extractor(row["bold"], repetition_time=float(row["tr"]))["input_values"][0]
+        prepared[split].append((row["subject"], scaled))
     if not prepared["held_out"]:
         raise ValueError("Every subject of these runs was in the model's pretraining set; give held-out runs.")
     window = config.context_length

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..checkpointing import write_file_atomically
+from ..atomic_files import write_file_atomically
+from ..plotting import plots_available, pyplot
 
 REPORT_FILE, PREDICTIONS_FILE, FIGURE_FILE = "report.json", "predictions.csv", "report.png"
 
@@ -22,7 +23,8 @@ def write_evaluation(report: dict, predictions: dict[str, np.ndarray], output_di
     folder.mkdir(parents=True, exist_ok=True)
     write_file_atomically(folder / REPORT_FILE, json.dumps(_jsonable(report), indent=2))
     write_file_atomically(folder / PREDICTIONS_FILE, _predictions_csv(predictions, report.get("classes")))
-    _write_figure(report, folder / FIGURE_FILE)
+    if plots_available():
+        _write_figure(report, folder / FIGURE_FILE)
     return folder
 
 
@@ -59,11 +61,7 @@ def _predictions_csv(predictions: dict[str, np.ndarray], classes) -> str:
 
 
 def _write_figure(report: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     methods = list(report["methods"])
     values = [report["methods"][m]["value"] for m in methods]
     lows = [report["methods"][m]["ci95"][0] for m in methods]
@@ -99,14 +97,13 @@ def summary_table(report: dict) -> str:
 
 
 def write_reconstruction(report: dict, output_dir: str | os.PathLike) -> Path:
-    """`report.json` and `report.png` (R^2 per predictor, one group of bars per masking) of a reconstruction run."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """`report.json` and `report.png` (R^2 per predictor, one group of bars per masking; with the plots extra) of a
+    reconstruction run."""
     folder = Path(output_dir)
     write_file_atomically(folder / REPORT_FILE, json.dumps(_jsonable(report), indent=2))
+    if not plots_available():
+        return folder
+    plt = pyplot()
     maskings = list(report["maskings"])
     names = list(report["maskings"][maskings[0]]["methods"])
     figure, axis = plt.subplots(figsize=(9, 4))

@@ -144,7 +144,7 @@ def test_atlas_errors_name_the_file(tmp_path, atlas):
 def test_a_label_table_alone_reads_parcellated_tables_but_refuses_images(tmp_path):
     """An atlas without a spatial form (e.g. data parcellated elsewhere): ROI tables by name, never images."""
     from mnemodyn_hf import MnemoDynFeatureExtractor
-    from mnemodyn_hf.testing import make_real_dtseries
+    from mnemodyn_hf.data.sample_recordings import make_real_dtseries
 
     labels = tmp_path / "labels.tsv"
     labels.write_text("key\tname\n2\tbeta\n1\talpha\n3\tgamma\n")

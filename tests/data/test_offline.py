@@ -125,7 +125,7 @@ def test_connattractor_heat_windows_are_the_downstream_task():
 
 def test_connattractor_heat_windows_use_given_pretraining_statistics():
     from mnemodyn_hf.data import load_connattractor, load_connattractor_heat_windows
-    from mnemodyn_hf.robust_scaling import robust_scale
+    from mnemodyn_hf.preprocessing.robust_scaling import robust_scale
 
     median, iqr = np.linspace(-1, 1, 122), np.full(122, 3.0)
     windows = load_connattractor_heat_windows(subjects=["01"], robust_scaling=(median, iqr)).with_format("numpy")

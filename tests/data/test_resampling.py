@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from mnemodyn_hf.data import load_abide_pcp, resample_runs
-from mnemodyn_hf.temporal_resampling import resample_frames, resampled_length
+from mnemodyn_hf.preprocessing.temporal_resampling import resample_frames, resampled_length
 
 
 def test_every_run_reaches_one_tr_and_keeps_its_other_columns(shared_data):

@@ -3,7 +3,7 @@ from sklearn.covariance import ledoit_wolf
 
 from mnemodyn_hf.evaluation import TangentConnectivity, pearson_connectivity
 from mnemodyn_hf.evaluation.connectivity import _ledoit_wolf
-from mnemodyn_hf.robust_scaling import zscore_frames
+from mnemodyn_hf.preprocessing.robust_scaling import zscore_frames
 
 
 def test_covariances_are_scikit_learns_ledoit_wolf_and_a_constant_roi_stays_finite(abide_small):

@@ -12,8 +12,8 @@ import torch
 from transformers import AutoFeatureExtractor
 
 from mnemodyn_hf import MnemoDynConfig, MnemoDynFeatureExtractor, MnemoDynModel
-from mnemodyn_hf.robust_scaling import centre_frames
-from mnemodyn_hf.temporal_resampling import resample_frames
+from mnemodyn_hf.preprocessing.robust_scaling import centre_frames
+from mnemodyn_hf.preprocessing.temporal_resampling import resample_frames
 
 from .synthetic import GRID_4MM_AFFINE, GRID_4MM_SHAPE, random_volume, write_ptseries
 

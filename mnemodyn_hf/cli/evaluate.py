@@ -1,0 +1,66 @@
+"""`mnemodyn evaluate BACKBONE --task NAME -o DIR` (or `--cohort DIR --label COL --task-type T`)."""
+
+from __future__ import annotations
+
+import argparse
+
+#: Names of the evaluation tasks (kept here so `mnemodyn --help` imports nothing heavy; a test keeps it equal to
+#: the registry in `mnemodyn_hf.evaluation.tasks`).
+TASK_NAMES = (
+    "abide-age",
+    "abide-dx",
+    "abide-sex",
+    "connattractor-heat",
+    "hcp-reconstruction",
+    "rpn-age",
+    "rpn-pain",
+    "rpn-sex",
+)
+HELP = "score a backbone on a named task or a saved cohort beside FC, pooled-input and random baselines"
+DESCRIPTION = (
+    "Outer folds by subject or site; linear probe, frozen backbone + MLP head and full fine-tuning of the backbone "
+    "beside Pearson and tangent FC, the pooled input and a random backbone on the same folds; 95%% CIs by a subject "
+    "bootstrap and paired p-values against the linear probe. Writes report.json, predictions.csv and report.png. "
+    "Tasks: " + ", ".join(TASK_NAMES) + "."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("backbone", help="a saved MnemoDyn folder (e.g. <pretraining run>/model)")
+    parser.add_argument("--task", choices=TASK_NAMES, help="a named task (see docs/evaluation.md)")
+    parser.add_argument("--data", help="the task's data folder (default: $MNEMODYN_SHARED_DATA/<cohort folder>)")
+    parser.add_argument("--split", help="a split policy the task allows (default: its first)")
+    parser.add_argument("--cohort", help="instead of --task: a Dataset.save_to_disk cohort folder")
+    parser.add_argument("--label", help="with --cohort: the label column")
+    parser.add_argument("--task-type", choices=("classification", "regression"), help="with --cohort")
+    parser.add_argument("--groups", help="with --cohort: leave-one-group-out folds over this column (e.g. site)")
+    parser.add_argument("--methods", nargs="+", help="a subset of the methods (default: all)")
+    parser.add_argument("--head-epochs", type=int, default=40, help="MLP head epochs (early stopping)")
+    parser.add_argument("--finetune-epochs", type=int, default=6, help="full fine-tuning epochs")
+    parser.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples for CIs and p-values")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("-o", "--output-dir", required=True, help="folder for report.json, predictions.csv, report.png")
+
+
+def run(args: argparse.Namespace) -> None:
+    from ..evaluation import DEFAULT_METHODS, EvaluationSettings, HeadSettings, evaluate_cohort, evaluate_task
+    from ..evaluation.report import reconstruction_table, summary_table
+
+    if (args.task is None) == (args.cohort is None):
+        raise SystemExit("error: give either --task NAME or --cohort DIR --label COL --task-type TYPE.")
+    heads = HeadSettings(head_epochs=args.head_epochs, finetune_epochs=args.finetune_epochs)
+    methods = tuple(args.methods or DEFAULT_METHODS)
+    settings = EvaluationSettings(methods=methods, num_bootstrap=args.bootstrap, seed=args.seed, heads=heads)
+    if args.task is not None:
+        report = evaluate_task(
+            args.task, args.backbone, args.output_dir, data=args.data, split=args.split, settings=settings
+        )
+    else:
+        if args.label is None or args.task_type is None:
+            raise SystemExit("error: --cohort needs --label COL and --task-type classification|regression.")
+        report = evaluate_cohort(
+            args.cohort, args.label, args.task_type, args.backbone, args.output_dir, groups=args.groups,
+            settings=settings,
+        )  # fmt: skip
+    print(reconstruction_table(report) if "maskings" in report else summary_table(report))
+    print(f"report: {args.output_dir} (report.json, predictions.csv; report.png with the plots extra)")

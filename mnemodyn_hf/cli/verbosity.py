@@ -1,0 +1,34 @@
+"""What the terminal shows: progress bars and each command's summary; `-v` adds the libraries' own log messages."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+
+@contextlib.contextmanager
+def quiet_libraries(enabled: bool = True) -> Iterator[None]:
+    """Lower transformers' and datasets' loggers to errors and hide transformers' own loading / saving bars while
+    the block runs (restored after); the commands' progress bars stay. Warnings a command expects are handled
+    where they arise, never filtered here."""
+    if not enabled:
+        yield
+        return
+    import datasets
+    import transformers
+
+    levels = (transformers.logging.get_verbosity(), datasets.logging.get_verbosity())
+    bars = transformers.logging.is_progress_bar_enabled()
+    transformers.logging.set_verbosity_error()
+    datasets.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        transformers.logging.set_verbosity(levels[0])
+        datasets.logging.set_verbosity(levels[1])
+        if bars:
+            transformers.logging.enable_progress_bar()
+
+
+__all__ = ["quiet_libraries"]

