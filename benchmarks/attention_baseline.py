@@ -20,9 +20,12 @@ class AttentionBaseline(nn.Module):
     def __init__(self, num_rois: int = 450, hidden_size: int = 768, num_layers: int = 12, num_heads: int = 12):
         super().__init__()
         config = ViTMAEConfig(
-            hidden_size=hidden_size, num_hidden_layers=num_layers, num_attention_heads=num_heads,
-            intermediate_size=4 * hidden_size, attn_implementation="sdpa",
-        )  # fmt: skip
+            hidden_size=hidden_size,
+            num_hidden_layers=num_layers,
+            num_attention_heads=num_heads,
+            intermediate_size=4 * hidden_size,
+            attn_implementation="sdpa",
+        )
         self.patch_embedding = nn.Linear(PATCH_FRAMES, hidden_size)
         self.roi_embedding = nn.Parameter(torch.zeros(num_rois, hidden_size))
         self.layers = nn.ModuleList(ViTMAELayer(config) for _ in range(num_layers))

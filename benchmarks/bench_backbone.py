@@ -29,11 +29,31 @@ from mnemodyn_hf import MnemoDynConfig, MnemoDynModel
 
 SIZES = {
     # the authors' released model (reference_implementation.md §1.10)
-    "released": dict(num_rois=450, num_layers=4, projection_size=100, bottleneck_size=3, latent_channels=300,
-                     wavelet_levels=5, operator_kernel_size=5, num_regions=4, num_coarse_layers=4, context_length=490),
-    "tiny": dict(num_rois=24, num_layers=2, projection_size=8, bottleneck_size=3, latent_channels=8,
-                 wavelet_levels=3, operator_kernel_size=5, num_regions=4, num_coarse_layers=2, context_length=64),
-}  # fmt: skip
+    "released": dict(
+        num_rois=450,
+        num_layers=4,
+        projection_size=100,
+        bottleneck_size=3,
+        latent_channels=300,
+        wavelet_levels=5,
+        operator_kernel_size=5,
+        num_regions=4,
+        num_coarse_layers=4,
+        context_length=490,
+    ),
+    "tiny": dict(
+        num_rois=24,
+        num_layers=2,
+        projection_size=8,
+        bottleneck_size=3,
+        latent_channels=8,
+        wavelet_levels=3,
+        operator_kernel_size=5,
+        num_regions=4,
+        num_coarse_layers=2,
+        context_length=64,
+    ),
+}
 IMPLEMENTATIONS = ("literal_reference_port", "mnemodyn")  # the pair compared by default
 ALL_IMPLEMENTATIONS = IMPLEMENTATIONS + ("attention_baseline",)
 MODES = ("forward", "train_step")
@@ -50,7 +70,7 @@ class PeakMemory:
     def __init__(self, device: torch.device):
         self.device = device
 
-    def __enter__(self) -> "PeakMemory":
+    def __enter__(self) -> PeakMemory:
         if self.device.type == "cuda":
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
@@ -81,7 +101,9 @@ class PeakMemory:
         return self.peak - self.base
 
 
-def build(implementation: str, size: str, device: torch.device, dtype: torch.dtype, cp_rank: int | None = None) -> torch.nn.Module:
+def build(
+    implementation: str, size: str, device: torch.device, dtype: torch.dtype, cp_rank: int | None = None
+) -> torch.nn.Module:
     """The model under test. The MnemoDyn implementations hold identical (converted-layout) weights."""
     torch.manual_seed(0)
     if implementation == "attention_baseline":
@@ -101,8 +123,18 @@ def _forward(model: torch.nn.Module, x: torch.Tensor, layers: int | None) -> tor
     return out if isinstance(out, torch.Tensor) else out.last_hidden_state
 
 
-def measure(implementation: str, mode: str, size: str, batch: int, frames: int, repeats: int,
-            device: str, dtype: str, layers: int | None = None, cp_rank: int | None = None) -> dict:  # fmt: skip
+def measure(
+    implementation: str,
+    mode: str,
+    size: str,
+    batch: int,
+    frames: int,
+    repeats: int,
+    device: str,
+    dtype: str,
+    layers: int | None = None,
+    cp_rank: int | None = None,
+) -> dict:
     """Seconds per call and peak memory of one (implementation, mode) in this process.
 
     `layers` runs only the first layers of the attention baseline (for extrapolating very long inputs);
@@ -143,32 +175,75 @@ def measure(implementation: str, mode: str, size: str, batch: int, frames: int, 
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
     return {
-        "implementation": implementation, "mode": mode, "frames": frames, "batch": batch, "layers_run": layers,
+        "implementation": implementation,
+        "mode": mode,
+        "frames": frames,
+        "batch": batch,
+        "layers_run": layers,
         "cp_rank": cp_rank,
-        "seconds": min(times), "seconds_all": times,
-        "sequences_per_second": batch / min(times), "peak_memory_bytes": memory.above_base,
+        "seconds": min(times),
+        "seconds_all": times,
+        "sequences_per_second": batch / min(times),
+        "peak_memory_bytes": memory.above_base,
         "parameters": sum(p.numel() for p in model.parameters()),
         "max_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-    }  # fmt: skip
+    }
 
 
-def run_worker(implementation: str, mode: str, size: str, batch: int, frames: int, repeats: int = 1,
-               device: str = "cpu", dtype: str = "float32", layers: int | None = None,
-               cp_rank: int | None = None) -> dict:  # fmt: skip
+def run_worker(
+    implementation: str,
+    mode: str,
+    size: str,
+    batch: int,
+    frames: int,
+    repeats: int = 1,
+    device: str = "cpu",
+    dtype: str = "float32",
+    layers: int | None = None,
+    cp_rank: int | None = None,
+) -> dict:
     """`measure` in a fresh subprocess (so its peak memory is its own)."""
     root = Path(__file__).resolve().parents[1]
-    command = [sys.executable, "-m", "benchmarks.bench_backbone", "--worker", implementation, mode, "--size", size,
-               "--batch", str(batch), "--frames", str(frames), "--repeats", str(repeats), "--device", device,
-               "--dtype", dtype] + (["--layers", str(layers)] if layers else []) + (
-               ["--cp-rank", str(cp_rank)] if cp_rank else [])  # fmt: skip
+    command = (
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.bench_backbone",
+            "--worker",
+            implementation,
+            mode,
+            "--size",
+            size,
+            "--batch",
+            str(batch),
+            "--frames",
+            str(frames),
+            "--repeats",
+            str(repeats),
+            "--device",
+            device,
+            "--dtype",
+            dtype,
+        ]
+        + (["--layers", str(layers)] if layers else [])
+        + (["--cp-rank", str(cp_rank)] if cp_rank else [])
+    )
     done = subprocess.run(command, cwd=root, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"benchmark worker failed: {' '.join(command)}\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def run(size: str = "released", batch: int = 4, frames: int = 490, repeats: int = 2, device: str = "cpu",
-        dtype: str = "float32", implementations=IMPLEMENTATIONS, modes=MODES) -> dict:  # fmt: skip
+def run(
+    size: str = "released",
+    batch: int = 4,
+    frames: int = 490,
+    repeats: int = 2,
+    device: str = "cpu",
+    dtype: str = "float32",
+    implementations=IMPLEMENTATIONS,
+    modes=MODES,
+) -> dict:
     """Measure every (implementation, mode) in its own subprocess; return results with ratios."""
     results = [
         run_worker(implementation, mode, size, batch, frames, repeats, device, dtype)
@@ -185,15 +260,28 @@ def run(size: str = "released", batch: int = 4, frames: int = 490, repeats: int 
                 "memory_fraction": ours["peak_memory_bytes"] / max(base["peak_memory_bytes"], 1),
             }
     return {
-        "benchmark": "backbone", "size": size, "batch": batch, "frames": frames, "repeats": repeats,
-        "device": device, "dtype": dtype, "results": results, "ratios": ratios, "machine": machine_description(),
+        "benchmark": "backbone",
+        "size": size,
+        "batch": batch,
+        "frames": frames,
+        "repeats": repeats,
+        "device": device,
+        "dtype": dtype,
+        "results": results,
+        "ratios": ratios,
+        "machine": machine_description(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-    }  # fmt: skip
+    }
 
 
 def machine_description() -> dict:
-    info = {"platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
-            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads()}  # fmt: skip
+    info = {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+    }
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name()
     info["load_average_1min"] = round(os.getloadavg()[0], 2)  # other work on the machine makes timings noisy
@@ -211,8 +299,10 @@ def format_table(report: dict) -> str:
             f"{r['peak_memory_bytes'] / 2**20:.0f} |"
         )
     for mode, ratio in report["ratios"].items():
-        lines.append(f"\n{mode}: mnemodyn is {ratio['speedup']:.2f}x faster and uses "
-                     f"{ratio['memory_fraction']:.3f} of the literal port's peak memory.")  # fmt: skip
+        lines.append(
+            f"\n{mode}: mnemodyn is {ratio['speedup']:.2f}x faster and uses "
+            f"{ratio['memory_fraction']:.3f} of the literal port's peak memory."
+        )
     return "\n".join(lines)
 
 
@@ -231,8 +321,21 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.worker:
         frames = args.frames or SIZES[args.size]["context_length"]
-        print(json.dumps(measure(*args.worker, args.size, args.batch, frames, args.repeats, args.device, args.dtype,
-                                 args.layers, args.cp_rank)))
+        print(
+            json.dumps(
+                measure(
+                    *args.worker,
+                    args.size,
+                    args.batch,
+                    frames,
+                    args.repeats,
+                    args.device,
+                    args.dtype,
+                    args.layers,
+                    args.cp_rank,
+                )
+            )
+        )
         return
     frames = args.frames or SIZES[args.size]["context_length"]
     report = run(args.size, args.batch, frames, args.repeats, args.device, args.dtype)

@@ -149,9 +149,16 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the Arrow files")
     args = parser.parse_args()
 
-    print(json.dumps({"machine": f"{platform.node()} {os.cpu_count()} CPUs "
-                      f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM", "torch": torch.__version__,
-                      "datasets": datasets.__version__}))
+    print(
+        json.dumps(
+            {
+                "machine": f"{platform.node()} {os.cpu_count()} CPUs "
+                f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM",
+                "torch": torch.__version__,
+                "datasets": datasets.__version__,
+            }
+        )
+    )
     began = time.perf_counter()
     files = write_synthetic_cohort(args.folder, args.sequences, args.frames, args.rois)
     on_disk = sum(os.path.getsize(f) for f in files) / 2**20
@@ -160,8 +167,14 @@ def main() -> None:
         runs = [(workers, False) for workers in args.num_workers] + ([(0, True)] if args.control else [])
         for num_workers, in_memory in runs:
             report = stream_in_fresh_process(files, args.batch_size, num_workers, in_memory)
-            print(json.dumps({key: round(value, 2) if isinstance(value, float) else value
-                              for key, value in asdict(report).items()}))
+            print(
+                json.dumps(
+                    {
+                        key: round(value, 2) if isinstance(value, float) else value
+                        for key, value in asdict(report).items()
+                    }
+                )
+            )
     finally:
         if not args.keep:
             shutil.rmtree(args.folder, ignore_errors=True)

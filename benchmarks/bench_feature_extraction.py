@@ -1,6 +1,7 @@
 """Parcellation speed and memory: the feature extractor against nilearn and wb_command on the same data.
 
-The data: brainspace's real rest run on the 91,282 grayordinates (`mnemodyn_hf.data.sample_recordings.make_real_dtseries`, 652
+The data: brainspace's real rest run on the 91,282 grayordinates
+(`mnemodyn_hf.data.sample_recordings.make_real_dtseries`, 652
 frames), extended to `--frames` frames by playing it back and forth; optionally the same run as a real-derived
 MNI152NLin6Asym 2 mm 4-D NIfTI (`--volume-frames`). Each measurement runs in a fresh subprocess. Memory comes from
 the kernel's peak resident-set size (VmHWM, reset just before the measured call) minus the RSS just before it, so it
@@ -190,8 +191,17 @@ def run(frames: int = 1200, volume_frames: int = 200, repeats: int = 3, folder: 
                 if result is not None:
                     results.append(result)
                 continue
-            command = [sys.executable, "-m", "benchmarks.bench_feature_extraction", "--measure", method,
-                       "--paths", json.dumps(paths), "--repeats", str(repeats)]  # fmt: skip
+            command = [
+                sys.executable,
+                "-m",
+                "benchmarks.bench_feature_extraction",
+                "--measure",
+                method,
+                "--paths",
+                json.dumps(paths),
+                "--repeats",
+                str(repeats),
+            ]
             completed = subprocess.run(
                 command, check=True, capture_output=True, text=True, cwd=Path(__file__).parent.parent
             )

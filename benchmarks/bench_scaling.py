@@ -32,8 +32,14 @@ def loglog_slope(x, y) -> float:
     return float(np.polyfit(np.log(x), np.log(y), 1)[0])
 
 
-def run(size: str = "released", frames=FRAMES, probe_frames=ATTENTION_PROBE_FRAMES,
-        full_attention_frames: int = ATTENTION_FULL_FRAMES, compare_frames=(490, 4096), repeats: int = 1) -> dict:  # fmt: skip
+def run(
+    size: str = "released",
+    frames=FRAMES,
+    probe_frames=ATTENTION_PROBE_FRAMES,
+    full_attention_frames: int = ATTENTION_FULL_FRAMES,
+    compare_frames=(490, 4096),
+    repeats: int = 1,
+) -> dict:
     ours = [run_worker("mnemodyn", "forward", size, 1, t, repeats) for t in frames]
     tail = [r for r in ours if r["frames"] >= min(SLOPE_FROM, max(frames))]
     slopes = {}
@@ -64,15 +70,29 @@ def run(size: str = "released", frames=FRAMES, probe_frames=ATTENTION_PROBE_FRAM
     for t in compare_frames:
         mine = ours_at.get(t) or run_worker("mnemodyn", "forward", size, 1, t, repeats)
         seconds, how = attention_seconds(t)
-        comparison.append({"frames": t, "tokens": AttentionBaseline.num_tokens(t, rois), "mnemodyn_seconds": mine["seconds"],
-                           "attention_seconds": seconds, "attention_how": how, "throughput_ratio": seconds / mine["seconds"],
-                           "mnemodyn_peak_memory_bytes": mine["peak_memory_bytes"]})  # fmt: skip
+        comparison.append(
+            {
+                "frames": t,
+                "tokens": AttentionBaseline.num_tokens(t, rois),
+                "mnemodyn_seconds": mine["seconds"],
+                "attention_seconds": seconds,
+                "attention_how": how,
+                "throughput_ratio": seconds / mine["seconds"],
+                "mnemodyn_peak_memory_bytes": mine["peak_memory_bytes"],
+            }
+        )
     return {
-        "benchmark": "scaling", "size": size, "mnemodyn": ours, "slopes": slopes, "attention_full": full,
-        "attention_one_layer_probes": probes, "attention_fit_seconds_per_layer": {"per_token_squared": coefficients[0],
-        "per_token": coefficients[1]}, "comparison": comparison, "machine": machine_description(),
+        "benchmark": "scaling",
+        "size": size,
+        "mnemodyn": ours,
+        "slopes": slopes,
+        "attention_full": full,
+        "attention_one_layer_probes": probes,
+        "attention_fit_seconds_per_layer": {"per_token_squared": coefficients[0], "per_token": coefficients[1]},
+        "comparison": comparison,
+        "machine": machine_description(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-    }  # fmt: skip
+    }
 
 
 def format_table(report: dict) -> str:
@@ -81,12 +101,19 @@ def format_table(report: dict) -> str:
         lines.append(f"| {r['frames']:,} | {r['seconds']:.3f} | {r['peak_memory_bytes'] / 2**20:.0f} |")
     if report["slopes"]:
         s = report["slopes"]
-        lines.append(f"\nLog-log slope from {s['from_frames']:,} frames: time {s['time']:.2f}, memory {s['memory']:.2f}.")
-    lines += ["", "| frames | tokens (attention) | MnemoDyn s | attention s | how | MnemoDyn throughput / attention |",
-              "|---|---|---|---|---|---|"]  # fmt: skip
+        lines.append(
+            f"\nLog-log slope from {s['from_frames']:,} frames: time {s['time']:.2f}, memory {s['memory']:.2f}."
+        )
+    lines += [
+        "",
+        "| frames | tokens (attention) | MnemoDyn s | attention s | how | MnemoDyn throughput / attention |",
+        "|---|---|---|---|---|---|",
+    ]
     for c in report["comparison"]:
-        lines.append(f"| {c['frames']:,} | {c['tokens']:,} | {c['mnemodyn_seconds']:.3f} | {c['attention_seconds']:.1f} | "
-                     f"{c['attention_how']} | {c['throughput_ratio']:.1f}x |")  # fmt: skip
+        lines.append(
+            f"| {c['frames']:,} | {c['tokens']:,} | {c['mnemodyn_seconds']:.3f} | {c['attention_seconds']:.1f} | "
+            f"{c['attention_how']} | {c['throughput_ratio']:.1f}x |"
+        )
     return "\n".join(lines)
 
 
@@ -101,10 +128,21 @@ def plot(report: dict, path: Path) -> None:
     left.loglog(frames, [r["seconds"] for r in report["mnemodyn"]], "o-", label="MnemoDyn (measured)")
     measured = [c for c in report["comparison"] if c["attention_how"] == "measured"]
     extrapolated = [c for c in report["comparison"] if c["attention_how"] == "extrapolated"]
-    left.loglog([c["frames"] for c in measured], [c["attention_seconds"] for c in measured], "s", color="C3",
-                label="ViT-MAE 12L (measured)")  # fmt: skip
-    left.loglog([c["frames"] for c in extrapolated], [c["attention_seconds"] for c in extrapolated], "s", color="C3",
-                mfc="none", label="ViT-MAE 12L (extrapolated)")  # fmt: skip
+    left.loglog(
+        [c["frames"] for c in measured],
+        [c["attention_seconds"] for c in measured],
+        "s",
+        color="C3",
+        label="ViT-MAE 12L (measured)",
+    )
+    left.loglog(
+        [c["frames"] for c in extrapolated],
+        [c["attention_seconds"] for c in extrapolated],
+        "s",
+        color="C3",
+        mfc="none",
+        label="ViT-MAE 12L (extrapolated)",
+    )
     left.set(xlabel="frames", ylabel="seconds / sequence (batch 1)", title="inference time")
     left.legend()
     right.loglog(frames, [max(r["peak_memory_bytes"], 1) / 2**20 for r in report["mnemodyn"]], "o-")

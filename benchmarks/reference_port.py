@@ -81,8 +81,12 @@ class LiteralLayer(nn.Module):
         field = layer.velocity_field
         self.input_projection, self.bottleneck = field.input_projection, field.bottleneck
         self.feature_expansion, self.output_projection = field.feature_expansion, layer.output_projection
-        self.dense_weights = nn.ParameterList(nn.Parameter(m.weight.detach().clone()) for m in layer.operator.coarse_layers)
-        self.dense_biases = nn.ParameterList(nn.Parameter(m.bias.detach().clone()) for m in layer.operator.coarse_layers)
+        self.dense_weights = nn.ParameterList(
+            nn.Parameter(m.weight.detach().clone()) for m in layer.operator.coarse_layers
+        )
+        self.dense_biases = nn.ParameterList(
+            nn.Parameter(m.bias.detach().clone()) for m in layer.operator.coarse_layers
+        )
         lengths = config.band_lengths
         self.conv_layers = nn.ModuleList(
             LiteralRegionConv(conv.weight.detach(), conv.bias.detach(), lengths[level + 1])

@@ -177,27 +177,40 @@ class MnemoDynConfig(PreTrainedConfig):
 
     def _check_values(self) -> None:
         positive = (
-            "num_rois", "num_layers", "projection_size", "bottleneck_size", "latent_channels", "wavelet_levels",
-            "num_regions", "operator_kernel_size", "max_chunk_elements", "mask_span_frames",
-        )  # fmt: skip
+            "num_rois",
+            "num_layers",
+            "projection_size",
+            "bottleneck_size",
+            "latent_channels",
+            "wavelet_levels",
+            "num_regions",
+            "operator_kernel_size",
+            "max_chunk_elements",
+            "mask_span_frames",
+        )
         for name in positive:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"MnemoDynConfig.{name} must be a positive integer, got {value!r}.")
         if self.operator_cp_rank is not None and self.operator_cp_rank < 1:
-            raise ValueError(f"MnemoDynConfig.operator_cp_rank must be a positive integer or None, got {self.operator_cp_rank}.")
+            raise ValueError(
+                f"MnemoDynConfig.operator_cp_rank must be a positive integer or None, got {self.operator_cp_rank}."
+            )
         if self.head_pooling not in HEAD_POOLINGS:
             raise ValueError(f"MnemoDynConfig.head_pooling={self.head_pooling!r} is not one of {HEAD_POOLINGS}.")
         if not 0 <= self.head_dropout < 1:
             raise ValueError(f"MnemoDynConfig.head_dropout must be in [0, 1), got {self.head_dropout}.")
         if self.adapter_input_rois is not None and self.adapter_input_rois < 1:
-            raise ValueError(f"MnemoDynConfig.adapter_input_rois must be a positive integer or None, got {self.adapter_input_rois}.")
+            raise ValueError(
+                f"MnemoDynConfig.adapter_input_rois must be a positive integer or None, got {self.adapter_input_rois}."
+            )
         for name in ("head_hidden_size", "num_targets"):
             if getattr(self, name) < 1:
                 raise ValueError(f"MnemoDynConfig.{name} must be a positive integer, got {getattr(self, name)}.")
         if not 0 <= self.num_unfrozen_layers <= self.num_layers:
             raise ValueError(
-                f"MnemoDynConfig.num_unfrozen_layers={self.num_unfrozen_layers} must be in [0, num_layers={self.num_layers}]."
+                f"MnemoDynConfig.num_unfrozen_layers={self.num_unfrozen_layers} must be in "
+                f"[0, num_layers={self.num_layers}]."
             )
         if self.num_coarse_layers < 0:
             raise ValueError(f"MnemoDynConfig.num_coarse_layers must be >= 0, got {self.num_coarse_layers}.")
@@ -209,7 +222,8 @@ class MnemoDynConfig(PreTrainedConfig):
             )
         if self.activation not in SUPPORTED_ACTIVATIONS:
             raise ValueError(
-                f"MnemoDynConfig.activation={self.activation!r} is not supported; choose one of {SUPPORTED_ACTIVATIONS}."
+                f"MnemoDynConfig.activation={self.activation!r} is not supported; "
+                f"choose one of {SUPPORTED_ACTIVATIONS}."
             )
         if self.context_length < 2**self.wavelet_levels:
             raise ValueError(
@@ -231,9 +245,7 @@ class MnemoDynConfig(PreTrainedConfig):
         if not self.repetition_time > 0:
             raise ValueError(f"MnemoDynConfig.repetition_time must be > 0 seconds, got {self.repetition_time}.")
         if self.roi_names is not None and len(self.roi_names) != self.num_rois:
-            raise ValueError(
-                f"MnemoDynConfig.roi_names has {len(self.roi_names)} names but num_rois={self.num_rois}."
-            )
+            raise ValueError(f"MnemoDynConfig.roi_names has {len(self.roi_names)} names but num_rois={self.num_rois}.")
 
         if self.pretraining_objective not in PRETRAINING_OBJECTIVES:
             raise ValueError(

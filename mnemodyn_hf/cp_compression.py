@@ -8,7 +8,9 @@ from .modeling_mnemodyn import MnemoDynCPRegionConv, MnemoDynPreTrainedModel, Mn
 
 
 @torch.no_grad()
-def compress_operators(model: MnemoDynPreTrainedModel, rank: int, n_iter_max: int = 200, seed: int = 0) -> dict[str, float]:
+def compress_operators(
+    model: MnemoDynPreTrainedModel, rank: int, n_iter_max: int = 200, seed: int = 0
+) -> dict[str, float]:
     """Replace every full [`MnemoDynRegionConv`] of `model` by a rank-`rank` [`MnemoDynCPRegionConv`] fitted
     with `tensorly.decomposition.parafac` (ALS, SVD initialisation), in place; `model.config.operator_cp_rank`
     is set so the result saves and loads with `save_pretrained` / `from_pretrained`.

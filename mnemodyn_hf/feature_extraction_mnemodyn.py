@@ -15,9 +15,9 @@ from tqdm.auto import tqdm
 from transformers import BatchFeature, SequenceFeatureExtractor
 from transformers.utils import cached_file
 
+from .atlas import ATLAS_FORMS, SHIPPED_ATLAS_ROIS, Atlas, Parcellator, load_atlas
 from .atomic_files import write_file_atomically
 from .configuration_mnemodyn import DEFAULT_REPETITION_TIME
-from .atlas import ATLAS_FORMS, SHIPPED_ATLAS_ROIS, Atlas, Parcellator, load_atlas
 from .preprocessing.fmri_inputs import (
     as_batch,
     match_roi_columns,
@@ -29,7 +29,6 @@ from .preprocessing.fmri_inputs import (
 from .preprocessing.missing_values import fill_missing_values
 from .preprocessing.robust_scaling import ZERO_IQR_TOLERANCE, RoiQuantileSketch, centre_frames, robust_scale
 from .preprocessing.temporal_resampling import resample_frames
-
 
 #: Arguments of `from_pretrained` that locate files, forwarded to fetch the atlas files next to the config.
 _FILE_LOCATION_KWARGS = ("cache_dir", "force_download", "proxies", "token", "local_files_only", "revision", "subfolder")
@@ -47,7 +46,8 @@ class MnemoDynFeatureExtractor(SequenceFeatureExtractor):
        A ROI with no finite value is filled with 0 and a ROI with missing frames with its mean over its finite
        frames, with a warning.
     2. **Resampling** from the input's TR to `target_repetition_time` (`do_resample`): band-limited windowed-sinc
-       interpolation, anti-aliased (see `mnemodyn_hf.preprocessing.temporal_resampling`). The input's TR comes from the header
+       interpolation, anti-aliased (see `mnemodyn_hf.preprocessing.temporal_resampling`). The input's TR comes from
+       the header
        (NIfTI pixdim[4] in its xyzt time unit; CIFTI series step) or from the caller (`repetition_time=`, which
        wins); a missing TR is an error, never a guess.
     3. **Robust scaling** (`do_normalize`): each recording is centred on its temporal mean, then
@@ -164,7 +164,8 @@ class MnemoDynFeatureExtractor(SequenceFeatureExtractor):
         if extractor.feature_size != num_rois:
             raise ValueError(
                 f"The atlas {sorted(str(f) for f in extractor.atlas.files.values())} has {extractor.feature_size} ROIs "
-                f"but the data have {num_rois} columns; give the label table of the atlas the data were parcellated with."
+                f"but the data have {num_rois} columns; give the label table of the atlas the data were parcellated "
+                "with."
             )
         return extractor
 

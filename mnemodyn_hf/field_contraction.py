@@ -51,7 +51,9 @@ class _ChunkedFieldContraction(torch.autograd.Function):
                 field = ctx.activation(pre_activation)
             grad_out = grad_velocity[rows]
             if need_derivative:
-                grad_derivative[rows] = torch.bmm(field.detach().view(-1, num_rois, channels), grad_out.unsqueeze(2)).squeeze(2)
+                grad_derivative[rows] = torch.bmm(
+                    field.detach().view(-1, num_rois, channels), grad_out.unsqueeze(2)
+                ).squeeze(2)
             grad_field = (derivative[rows].unsqueeze(2) * grad_out.unsqueeze(1)).view_as(field)
             (grad_pre,) = torch.autograd.grad(field, pre_activation, grad_field)
             del field, grad_field
@@ -89,10 +91,17 @@ def contract_vector_field(
     if torch.is_autocast_enabled(code.device.type):
         with torch.autocast(device_type=code.device.type, enabled=False):
             return _ChunkedFieldContraction.apply(
-                code.float(), derivative.float(), weight.float(), bias.float(), activation, derivative.shape[1],
+                code.float(),
+                derivative.float(),
+                weight.float(),
+                bias.float(),
+                activation,
+                derivative.shape[1],
                 frames_per_chunk,
-            )  # fmt: skip
-    return _ChunkedFieldContraction.apply(code, derivative, weight, bias, activation, derivative.shape[1], frames_per_chunk)
+            )
+    return _ChunkedFieldContraction.apply(
+        code, derivative, weight, bias, activation, derivative.shape[1], frames_per_chunk
+    )
 
 
 __all__ = ["contract_vector_field"]

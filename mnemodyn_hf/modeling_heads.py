@@ -104,7 +104,9 @@ class MnemoDynForSequenceClassification(_MnemoDynTaskModel):
     ```python
     >>> import torch
     >>> from mnemodyn_hf import MnemoDynConfig, MnemoDynForSequenceClassification
-    >>> config = MnemoDynConfig(num_rois=10, num_layers=1, latent_channels=8, context_length=64, wavelet_levels=3, num_labels=2)
+    >>> config = MnemoDynConfig(
+    ...     num_rois=10, num_layers=1, latent_channels=8, context_length=64, wavelet_levels=3, num_labels=2
+    ... )
     >>> model = MnemoDynForSequenceClassification(config)
     >>> out = model(torch.randn(4, 80, 10), labels=torch.tensor([0, 1, 1, 0]))
     >>> out.logits.shape

@@ -132,7 +132,9 @@ class MnemoDynCPRegionConv(nn.Module):
 
     def rebuild_kernel(self) -> torch.Tensor:
         """The full kernel (regions, out, in, taps) these factors stand for."""
-        return torch.einsum("rq,oq,iq,tq->roit", self.region_factors, self.output_factors, self.input_factors, self.tap_factors)
+        return torch.einsum(
+            "rq,oq,iq,tq->roit", self.region_factors, self.output_factors, self.input_factors, self.tap_factors
+        )
 
     def forward(self, signal: torch.Tensor) -> torch.Tensor:
         """(N, C, L) -> (N, C, L)."""
@@ -230,7 +232,9 @@ class MnemoDynLayer(nn.Module):
         self.output_projection.init_std = config.initializer_range  # each layer starts near the identity
         self.context_length = config.context_length
         self.window_overlap = config.effective_window_overlap
-        self.windows_per_chunk = max(1, config.max_chunk_elements // (2 * config.latent_channels * config.context_length))
+        self.windows_per_chunk = max(
+            1, config.max_chunk_elements // (2 * config.latent_channels * config.context_length)
+        )
 
     def forward(
         self, hidden: torch.Tensor, path_derivative: torch.Tensor, frame_mask: torch.Tensor | None, lengths: list[int]
@@ -249,9 +253,13 @@ class MnemoDynLayer(nn.Module):
         if frame_mask is not None:
             velocity = velocity * frame_mask[..., None]
         evolved = apply_in_windows(
-            self.operator, velocity.transpose(1, 2), lengths, self.context_length, self.window_overlap,
+            self.operator,
+            velocity.transpose(1, 2),
+            lengths,
+            self.context_length,
+            self.window_overlap,
             self.windows_per_chunk,
-        )  # fmt: skip
+        )
         return self.output_projection(evolved.transpose(1, 2))
 
 
@@ -314,7 +322,8 @@ class MnemoDynModel(MnemoDynPreTrainedModel):
     ```python
     >>> import torch
     >>> from mnemodyn_hf import MnemoDynConfig, MnemoDynModel
-    >>> model = MnemoDynModel(MnemoDynConfig(num_rois=10, num_layers=2, latent_channels=8, context_length=64, wavelet_levels=3))
+    >>> config = MnemoDynConfig(num_rois=10, num_layers=2, latent_channels=8, context_length=64, wavelet_levels=3)
+    >>> model = MnemoDynModel(config)
     >>> out = model(torch.randn(2, 100, 10))
     >>> out.last_hidden_state.shape, out.pooler_output.shape
     (torch.Size([2, 100, 10]), torch.Size([2, 20]))
@@ -368,9 +377,7 @@ class MnemoDynModel(MnemoDynPreTrainedModel):
             return tuple(value for value in (hidden, pooled, all_hidden) if value is not None)
         return MnemoDynModelOutput(last_hidden_state=hidden, pooler_output=pooled, hidden_states=all_hidden)
 
-    def _validated_inputs(
-        self, input_values, attention_mask
-    ) -> tuple[torch.Tensor, torch.Tensor | None, list[int]]:
+    def _validated_inputs(self, input_values, attention_mask) -> tuple[torch.Tensor, torch.Tensor | None, list[int]]:
         """Check shapes (and values, with `config.validate_input_values`); return frames in the model's dtype, the
         float mask (or None) and the lengths."""
         rois = self.config.num_rois
@@ -392,7 +399,9 @@ class MnemoDynModel(MnemoDynPreTrainedModel):
                 else f" Parcellate with the model's atlas ({rois} ROIs) or use a model configured for "
                 f"num_rois={values.shape[-1]}."
             )
-            raise ValueError(f"input_values has {values.shape[-1]} ROIs on its last axis, the model expects {rois}.{hint}")
+            raise ValueError(
+                f"input_values has {values.shape[-1]} ROIs on its last axis, the model expects {rois}.{hint}"
+            )
         if values.is_complex() or values.dtype == torch.bool:
             raise ValueError(f"input_values must be real numbers, got dtype {values.dtype}.")
         frames = values.shape[1]
@@ -417,7 +426,8 @@ class MnemoDynModel(MnemoDynPreTrainedModel):
             raise ValueError("attention_mask must contain only 0 (padding) and 1 (real frame).")
         if min(lengths) < MIN_SEQUENCE_LENGTH:
             raise ValueError(
-                f"every sequence needs at least {MIN_SEQUENCE_LENGTH} real frames; attention_mask gives lengths {lengths}."
+                f"every sequence needs at least {MIN_SEQUENCE_LENGTH} real frames; attention_mask gives lengths "
+                f"{lengths}."
             )
         if min(lengths) == frames:
             return values, None, lengths

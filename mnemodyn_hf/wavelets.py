@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _filters(wavelet: str) -> tuple[np.ndarray, np.ndarray]:
     w = pywt.Wavelet(wavelet)
     analysis = np.stack([w.dec_lo[::-1], w.dec_hi[::-1]])[:, None, :]  # (2, 1, F), flipped for conv1d
@@ -76,7 +76,9 @@ def idwt(approximation: torch.Tensor, detail: torch.Tensor, synthesis_filters: t
         (..., 2n) reconstruction.
     """
     if approximation.shape != detail.shape:
-        raise ValueError(f"idwt needs bands of equal shape, got {tuple(approximation.shape)} and {tuple(detail.shape)}.")
+        raise ValueError(
+            f"idwt needs bands of equal shape, got {tuple(approximation.shape)} and {tuple(detail.shape)}."
+        )
     lead, half = approximation.shape[:-1], approximation.shape[-1]
     length = 2 * half
     bands = torch.stack([approximation.reshape(-1, half), detail.reshape(-1, half)], dim=1)  # (M, 2, n)

@@ -67,7 +67,11 @@ def apply_in_windows(
 
     padded_frames = max(frames, window)
     signal = F.pad(signal, (0, padded_frames - frames))
-    plan = [(sample, start) for sample, length in enumerate(lengths) for start in overlapping_window_starts(length, window, overlap)]
+    plan = [
+        (sample, start)
+        for sample, length in enumerate(lengths)
+        for start in overlapping_window_starts(length, window, overlap)
+    ]
     taper = cross_fade_weights(window, overlap, device=signal.device, dtype=signal.dtype)
     offsets = torch.arange(window, device=signal.device)
 

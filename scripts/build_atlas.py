@@ -50,21 +50,55 @@ EXPECTED_SHA256 = {
 
 #: Tian S3 structures in label order (keys 1-25 right hemisphere, 26-50 left), Tian's short names.
 TIAN_S3_STRUCTURES = (
-    "HIP-head-m", "HIP-head-l", "HIP-body", "HIP-tail", "THA-VPm", "THA-VPl", "THA-VAi", "THA-VAs", "THA-DAm",
-    "THA-DAl", "PUT-VA", "PUT-DA", "PUT-VP", "PUT-DP", "CAU-VA", "CAU-DA", "CAU-body", "CAU-tail", "lAMY", "mAMY",
-    "THA-DP", "NAc-shell", "NAc-core", "pGP", "aGP",
-)  # fmt: skip
+    "HIP-head-m",
+    "HIP-head-l",
+    "HIP-body",
+    "HIP-tail",
+    "THA-VPm",
+    "THA-VPl",
+    "THA-VAi",
+    "THA-VAs",
+    "THA-DAm",
+    "THA-DAl",
+    "PUT-VA",
+    "PUT-DA",
+    "PUT-VP",
+    "PUT-DP",
+    "CAU-VA",
+    "CAU-DA",
+    "CAU-body",
+    "CAU-tail",
+    "lAMY",
+    "mAMY",
+    "THA-DP",
+    "NAc-shell",
+    "NAc-core",
+    "pGP",
+    "aGP",
+)
 NUM_SUBCORTICAL = 2 * len(TIAN_S3_STRUCTURES)
 
 #: Colours (RGB 0-255) of the label table: Yeo-2011 7-network colours for the cortex, one per subcortical structure.
 NETWORK_COLOURS = {
-    "Vis": (120, 18, 134), "SomMot": (70, 130, 180), "DorsAttn": (0, 118, 14), "SalVentAttn": (196, 58, 250),
-    "Limbic": (220, 248, 164), "Cont": (230, 148, 34), "Default": (205, 62, 78),
-}  # fmt: skip
+    "Vis": (120, 18, 134),
+    "SomMot": (70, 130, 180),
+    "DorsAttn": (0, 118, 14),
+    "SalVentAttn": (196, 58, 250),
+    "Limbic": (220, 248, 164),
+    "Cont": (230, 148, 34),
+    "Default": (205, 62, 78),
+}
 STRUCTURE_COLOURS = {
-    "HIP": (255, 192, 32), "THA": (0, 118, 190), "PUT": (236, 13, 176), "CAU": (122, 186, 220),
-    "lAMY": (103, 255, 255), "mAMY": (60, 200, 200), "NAc": (255, 165, 0), "pGP": (13, 48, 255), "aGP": (80, 100, 255),
-}  # fmt: skip
+    "HIP": (255, 192, 32),
+    "THA": (0, 118, 190),
+    "PUT": (236, 13, 176),
+    "CAU": (122, 186, 220),
+    "lAMY": (103, 255, 255),
+    "mAMY": (60, 200, 200),
+    "NAc": (255, 165, 0),
+    "pGP": (13, 48, 255),
+    "aGP": (80, 100, 255),
+}
 
 
 def package_dir(name: str) -> Path:

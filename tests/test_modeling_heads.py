@@ -11,20 +11,41 @@ from mnemodyn_hf.modeling_heads import pool_frames
 @pytest.fixture(scope="module")
 def heat_windows():
     """Real heat-vs-rest windows (10 frames, 20 s) of connattractor subjects, each run z-scored on its own."""
-    return load_connattractor_heat_windows(subjects=["01", "02", "03", "04"]).rename_column("heat", "labels").with_format("numpy")
+    return (
+        load_connattractor_heat_windows(subjects=["01", "02", "03", "04"])
+        .rename_column("heat", "labels")
+        .with_format("numpy")
+    )
 
 
 def _config(**overrides) -> MnemoDynConfig:
-    values = dict(num_rois=122, num_layers=2, projection_size=16, latent_channels=8, context_length=32,
-                  wavelet_levels=3, repetition_time=2.0, head_hidden_size=32)  # fmt: skip
+    values = dict(
+        num_rois=122,
+        num_layers=2,
+        projection_size=16,
+        latent_channels=8,
+        context_length=32,
+        wavelet_levels=3,
+        repetition_time=2.0,
+        head_hidden_size=32,
+    )
     values.update(overrides)
     return MnemoDynConfig(**values)
 
 
 def _train(model, dataset, tmp_path):
-    args = TrainingArguments(output_dir=str(tmp_path / "run"), per_device_train_batch_size=16, max_steps=6,
-                             learning_rate=1e-2, report_to=[], use_cpu=True, save_strategy="no",
-                             remove_unused_columns=False, logging_steps=3, seed=0)  # fmt: skip
+    args = TrainingArguments(
+        output_dir=str(tmp_path / "run"),
+        per_device_train_batch_size=16,
+        max_steps=6,
+        learning_rate=1e-2,
+        report_to=[],
+        use_cpu=True,
+        save_strategy="no",
+        remove_unused_columns=False,
+        logging_steps=3,
+        seed=0,
+    )
     trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=MnemoDynDataCollator())
     return trainer, trainer.train()
 
@@ -79,7 +100,9 @@ def test_freezing_keeps_only_the_head_and_the_requested_last_layers_trainable():
     trainable = {name for name, p in frozen.named_parameters() if p.requires_grad}
     assert trainable and all(name.startswith("head.") for name in trainable)
     partly = MnemoDynForSequenceClassification(_config(num_labels=3, num_unfrozen_layers=1))
-    trainable = {name.split(".")[2] for name, p in partly.named_parameters() if p.requires_grad and name.startswith("mnemodyn.")}
+    trainable = {
+        name.split(".")[2] for name, p in partly.named_parameters() if p.requires_grad and name.startswith("mnemodyn.")
+    }
     assert trainable == {"1"}  # only the last of the 2 layers
     full = MnemoDynForSequenceClassification(_config(num_labels=3, freeze_backbone=False))
     assert all(p.requires_grad for p in full.parameters())
@@ -119,7 +142,10 @@ def test_task_models_load_a_saved_backbone(tmp_path):
 
     backbone = MnemoDynModel(_config())
     backbone.save_pretrained(tmp_path / "backbone")
-    for cls, overrides in ((MnemoDynForSequenceClassification, {"num_labels": 2}), (MnemoDynForRegression, {"num_targets": 1})):
+    for cls, overrides in (
+        (MnemoDynForSequenceClassification, {"num_labels": 2}),
+        (MnemoDynForRegression, {"num_targets": 1}),
+    ):
         task = cls.from_pretrained(tmp_path / "backbone", **overrides)
         for key, value in backbone.state_dict().items():
             assert torch.equal(task.mnemodyn.state_dict()[key], value), key

@@ -15,18 +15,36 @@ LAYERS = (
     ("atomic_files", "plotting", "configuration_mnemodyn"),
     ("atlas", "preprocessing"),
     ("feature_extraction_mnemodyn",),
-    ("wavelets", "path_derivative", "field_contraction", "windowing", "modeling_mnemodyn", "modeling_heads",
-     "modeling_pretraining", "cp_compression", "__init__"),
+    (
+        "wavelets",
+        "path_derivative",
+        "field_contraction",
+        "windowing",
+        "modeling_mnemodyn",
+        "modeling_heads",
+        "modeling_pretraining",
+        "cp_compression",
+        "pipeline_mnemodyn",
+        "__init__",
+    ),
     ("data",),
     ("hub",),
     ("training",),
     ("evaluation",),
     ("apps",),
     ("cli",),
-)  # fmt: skip
+)
 #: What `trust_remote_code` copies into a Hub folder: flat modules importing only each other.
-REMOTE_CODE = {"configuration_mnemodyn", "modeling_mnemodyn", "modeling_heads", "modeling_pretraining", "wavelets",
-               "path_derivative", "field_contraction", "windowing"}  # fmt: skip
+REMOTE_CODE = {
+    "configuration_mnemodyn",
+    "modeling_mnemodyn",
+    "modeling_heads",
+    "modeling_pretraining",
+    "wavelets",
+    "path_derivative",
+    "field_contraction",
+    "windowing",
+}
 #: Modules allowed past 350 lines, and why.
 LONG_MODULES = {
     "modeling_mnemodyn": "the backbone's modules (field, derivative, operator, layer, model) read as one unit and "

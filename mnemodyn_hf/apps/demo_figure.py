@@ -30,8 +30,13 @@ def plot_demo(metrics_csv: Path, reconstruction: dict, downstream: dict, path: P
     time_axis = np.arange(len(reconstruction["target"])) * reconstruction["repetition_time"]
     masked = reconstruction["scored_mask"][:, roi]
     axes[1].plot(time_axis, reconstruction["target"][:, roi], color="k", linewidth=1, label="BOLD (robust-scaled)")
-    axes[1].plot(time_axis, np.where(masked, reconstruction["reconstruction"][:, roi], np.nan), color="C3",
-                 linewidth=1.2, label="reconstruction of masked frames")  # fmt: skip
+    axes[1].plot(
+        time_axis,
+        np.where(masked, reconstruction["reconstruction"][:, roi], np.nan),
+        color="C3",
+        linewidth=1.2,
+        label="reconstruction of masked frames",
+    )
     axes[1].fill_between(time_axis, *axes[1].get_ylim(), where=masked, color="C3", alpha=0.08, step="mid")
     axes[1].set(xlabel="time (s)", title=f"Masked window, held-out subject, ROI {roi + 1}")
     axes[1].legend(fontsize=8)
@@ -41,8 +46,13 @@ def plot_demo(metrics_csv: Path, reconstruction: dict, downstream: dict, path: P
     width = 0.8 / len(names)
     for index, name in enumerate(names):
         values = [downstream["maskings"][m]["methods"][name]["value"] for m in maskings]
-        axes[2].bar(np.arange(len(maskings)) + (index - len(names) / 2 + 0.5) * width, values, width, label=name,
-                    color="black" if name == "mnemodyn" else f"C{index}")  # fmt: skip
+        axes[2].bar(
+            np.arange(len(maskings)) + (index - len(names) / 2 + 0.5) * width,
+            values,
+            width,
+            label=name,
+            color="black" if name == "mnemodyn" else f"C{index}",
+        )
     axes[2].axhline(0, color="black", linewidth=0.8)
     axes[2].set_xticks(range(len(maskings)), [f"{m} masks" for m in maskings])
     axes[2].set(ylabel="R^2 of hidden entries", title="Held-out subjects: model vs predictors, same masks")

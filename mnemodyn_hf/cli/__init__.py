@@ -39,7 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mnemodyn",
         description="MnemoDyn for Hugging Face: an attention-free foundation model for parcellated fMRI.",
-        epilog="A typical path:\n" + "\n".join(__doc__.splitlines()[3:11]) + "\n`mnemodyn COMMAND --help` explains each.",
+        epilog="A typical path:\n"
+        + "\n".join(__doc__.splitlines()[3:11])
+        + "\n`mnemodyn COMMAND --help` explains each.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="show the libraries' messages and warnings")

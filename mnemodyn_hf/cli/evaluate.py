@@ -59,8 +59,13 @@ def run(args: argparse.Namespace) -> None:
         if args.label is None or args.task_type is None:
             raise SystemExit("error: --cohort needs --label COL and --task-type classification|regression.")
         report = evaluate_cohort(
-            args.cohort, args.label, args.task_type, args.backbone, args.output_dir, groups=args.groups,
+            args.cohort,
+            args.label,
+            args.task_type,
+            args.backbone,
+            args.output_dir,
+            groups=args.groups,
             settings=settings,
-        )  # fmt: skip
+        )
     print(reconstruction_table(report) if "maskings" in report else summary_table(report))
     print(f"report: {args.output_dir} (report.json, predictions.csv; report.png with the plots extra)")

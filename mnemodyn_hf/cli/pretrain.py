@@ -22,7 +22,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     from ..training import arguments_from_namespace, pretrain
 
+    from accelerate import PartialState
+
     folder = pretrain(arguments_from_namespace(args))
+    if not PartialState().is_main_process:  # under `accelerate launch`, one process reports and uploads
+        return
     print(f"model: {folder} (weights, config, fitted feature extractor, metrics, model card)")
     if args.push_to_hub:
         from ..hub import push_folder

@@ -45,8 +45,14 @@ ABIDE_LABELS = {
     "fiq": datasets.Value("float32"),  # full-scale IQ
     "zero_rois": datasets.List(datasets.Value("int32")),  # indices of all-zero ROI columns (no coverage)
 }
-_NUMERIC = {"dx": int, "n_zero_rois_cc200": int, "age": float, "func_mean_fd": float, "func_perc_fd": float,
-            "fiq": float}  # fmt: skip
+_NUMERIC = {
+    "dx": int,
+    "n_zero_rois_cc200": int,
+    "age": float,
+    "func_mean_fd": float,
+    "func_perc_fd": float,
+    "fiq": float,
+}
 _REQUIRED = ("subject_id", "site", "tr", "n_timepoints", *(label for label in ABIDE_LABELS if label != "zero_rois"))
 
 
@@ -92,7 +98,11 @@ def load_abide_pcp(
         worst = max(with_zeros, key=lambda subject: len(with_zeros[subject]))
         logger.warning(
             "%d of %d ABIDE runs have all-zero ROI columns (no coverage), at most %d (%s); mask the ROIs listed "
-            "in `zero_rois`.", len(with_zeros), len(table), len(with_zeros[worst]), worst
+            "in `zero_rois`.",
+            len(with_zeros),
+            len(table),
+            len(with_zeros[worst]),
+            worst,
         )
     rows = [_labels(record) | {"zero_rois": zero_rois[record["subject_id"]]} for record in table.to_dict("records")]
     return datasets.Dataset.from_generator(

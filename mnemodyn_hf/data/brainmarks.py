@@ -10,7 +10,7 @@ folder with `train` / `validation` / `test` splits. Its columns map to ours as f
 | `tr`: `Value("float32")` | `tr` | same |
 | `sub` | `subject` | renamed (a metadata change only) |
 | `site` (ABIDE, ADHD-200) | `site` | added as "" where absent, like `session` and `run` |
-| `path`, `n_frames`, `start`, `end`, `dataset`, targets | kept | extra columns; Brainmarks keeps most targets in a separate JSON map keyed by `sub` |
+| `path`, `n_frames`, `start`, `end`, `dataset`, targets | kept | extra columns (most targets: a JSON map by `sub`) |
 """
 
 from __future__ import annotations

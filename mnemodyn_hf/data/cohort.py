@@ -177,8 +177,9 @@ def _manifest(source, *, file_column, label_columns, pattern) -> pd.DataFrame:
         return table_manifest(source, file_column=file_column, label_columns=label_columns)
     if Path(source).is_dir():
         if file_column != "path" or label_columns is not None:
-            raise ValueError("`file_column` / `label_columns` apply to tables; a BIDS-like folder labels come from "
-                             "participants.tsv.")
+            raise ValueError(
+                "`file_column` / `label_columns` apply to tables; a BIDS-like folder labels come from participants.tsv."
+            )
         return bids_manifest(source, pattern=pattern)
     raise FileNotFoundError(f"{source} is neither a cohort table nor a BIDS-like folder.")
 
@@ -194,9 +195,11 @@ def _read_runs(
     key = _cache_key(manifest, reader)
     num_proc = min(num_proc, len(table)) if num_proc and num_proc > 1 else None
     cache_file = cache_dir / f"cohort-{key}.arrow"
-    shard_files = [cache_file] if num_proc is None else [
-        cache_dir / f"cohort-{key}_{rank:05d}_of_{num_proc:05d}.arrow" for rank in range(num_proc)
-    ]
+    shard_files = (
+        [cache_file]
+        if num_proc is None
+        else [cache_dir / f"cohort-{key}_{rank:05d}_of_{num_proc:05d}.arrow" for rank in range(num_proc)]
+    )
 
     if all(shard.is_file() for shard in shard_files):
         logger.info("Cohort found in cache: %s", cache_file)

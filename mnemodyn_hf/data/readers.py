@@ -58,8 +58,10 @@ def extract_run(feature_extractor: Any, path: str | Path) -> np.ndarray:
     outputs = feature_extractor(str(path), return_tensors="np")
     values = np.asarray(outputs["input_values"])
     if values.ndim != 3 or values.shape[0] != 1:
-        raise ValueError(f"{Path(path).name}: the feature extractor returned input_values of shape {values.shape}, "
-                         "expected (1, T, R).")
+        raise ValueError(
+            f"{Path(path).name}: the feature extractor returned input_values of shape {values.shape}, "
+            "expected (1, T, R)."
+        )
     mask = outputs.get("attention_mask")
     frames = values[0] if mask is None else values[0][np.asarray(mask)[0].astype(bool)]
     return np.ascontiguousarray(frames, dtype=np.float32)

@@ -25,7 +25,9 @@ def resample_runs(cohort: datasets.Dataset, repetition_time: float) -> datasets.
         bold = resample_frames(np.asarray(row["bold"], np.float64), float(row["tr"]), repetition_time)
         return {"bold": bold.astype(np.float32), "tr": repetition_time}
 
-    return cohort.with_format("numpy").map(resample, desc=f"Resampling runs to TR {repetition_time} s").with_format(None)
+    return (
+        cohort.with_format("numpy").map(resample, desc=f"Resampling runs to TR {repetition_time} s").with_format(None)
+    )
 
 
 __all__ = ["resample_runs"]

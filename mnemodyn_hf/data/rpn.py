@@ -112,14 +112,20 @@ def load_rpn_signature(path: str | os.PathLike, *, cache_dir: str | os.PathLike 
     runs = pd.read_csv(folder / RPN_RUNS, dtype={"run": str, "site": str})
     unknown = sorted(set(runs["site"]) - set(RPN_REPETITION_TIME))
     if unknown:
-        raise ValueError(f"{folder / RPN_RUNS} names site(s) {unknown}; known: {sorted(RPN_REPETITION_TIME)} "
-                         "(add their TR to RPN_REPETITION_TIME).")  # fmt: skip
+        raise ValueError(
+            f"{folder / RPN_RUNS} names site(s) {unknown}; known: {sorted(RPN_REPETITION_TIME)} "
+            "(add their TR to RPN_REPETITION_TIME)."
+        )
     labels = subject_labels(folder, sorted(set(runs["site"]) | {RPN_REFERENCE_SITE}))
     rows = _check_runs(folder, runs, labels)
     without_row = [row["run"] for row in rows if (row["site"], row["subject_number"]) not in labels]
     if without_row:
-        logger.warning("%d of %d RPN runs have no row in their site's table (labels null): %s", len(without_row),
-                       len(rows), ", ".join(without_row))  # fmt: skip
+        logger.warning(
+            "%d of %d RPN runs have no row in their site's table (labels null): %s",
+            len(without_row),
+            len(rows),
+            ", ".join(without_row),
+        )
     return datasets.Dataset.from_generator(
         _rpn_runs,
         features=cohort_features(RPN_NUM_ROIS, RPN_LABELS),
@@ -188,10 +194,12 @@ def composite_pain_sensitivity(thresholds: pd.DataFrame, reference: pd.DataFrame
     z-scored with the mean and SD (`ddof`) of `reference`'s column of the same name (NaNs skipped).
     """
     scores = np.stack(
-        [sign * (thresholds[name] - reference[name].mean()) / reference[name].std(ddof=ddof)
-         for name, sign in zip(_THRESHOLDS, _SIGNS)],
+        [
+            sign * (thresholds[name] - reference[name].mean()) / reference[name].std(ddof=ddof)
+            for name, sign in zip(_THRESHOLDS, _SIGNS)
+        ],
         axis=1,
-    )  # fmt: skip
+    )
     counts = np.isfinite(scores).sum(axis=1)
     return np.where(counts > 0, np.nansum(scores, axis=1) / np.maximum(counts, 1), np.nan)
 
@@ -202,25 +210,35 @@ def _check_runs(folder: Path, runs: pd.DataFrame, labels: dict) -> list[dict]:
         keys, listed = set(arrays.files), set(runs["run"])
         for missing, where, other in ((listed - keys, RPN_ARRAYS, RPN_RUNS), (keys - listed, RPN_RUNS, RPN_ARRAYS)):
             if missing:
-                raise ValueError(f"{len(missing)} run(s) of {folder / other} are not in {folder / where}: "
-                                 f"{sorted(missing)}. Add them there or remove them from {other}.")  # fmt: skip
+                raise ValueError(
+                    f"{len(missing)} run(s) of {folder / other} are not in {folder / where}: "
+                    f"{sorted(missing)}. Add them there or remove them from {other}."
+                )
         rows = []
         for record in runs.to_dict("records"):
             run, site, number = record["run"], record["site"], int(record["subject_number"])
             shape = arrays[run].shape
             if shape[1:] != (RPN_NUM_ROIS + 1,) or shape[0] != int(record["frames"]):
-                raise ValueError(f"{folder / RPN_ARRAYS}:{run} has shape {shape}; {RPN_RUNS} says "
-                                 f"({record['frames']}, {RPN_NUM_ROIS + 1}).")  # fmt: skip
+                raise ValueError(
+                    f"{folder / RPN_ARRAYS}:{run} has shape {shape}; {RPN_RUNS} says "
+                    f"({record['frames']}, {RPN_NUM_ROIS + 1})."
+                )
             has_fd = str(record["has_fd"]).strip().lower() in ("true", "1")
             if has_fd and run not in displacement.files:
                 raise ValueError(f"{RPN_RUNS} says {run} has FD, but {folder / RPN_FD} lacks it.")
             fd = displacement[run] if has_fd else None
-            rows.append({
-                "tr": RPN_REPETITION_TIME[site], "subject": f"{site}-{number:03d}", "session": "", "run": run,
-                "site": site, "subject_number": number,
-                "mean_fd": float(np.mean(fd)) if fd is not None and len(fd) else None,
-                **labels.get((site, number), dict.fromkeys(_TABLE_LABELS)),
-            })  # fmt: skip
+            rows.append(
+                {
+                    "tr": RPN_REPETITION_TIME[site],
+                    "subject": f"{site}-{number:03d}",
+                    "session": "",
+                    "run": run,
+                    "site": site,
+                    "subject_number": number,
+                    "mean_fd": float(np.mean(fd)) if fd is not None and len(fd) else None,
+                    **labels.get((site, number), dict.fromkeys(_TABLE_LABELS)),
+                }
+            )
     return rows
 
 

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from .spatial_predictors import ledoit_wolf_covariance
 from ..preprocessing.robust_scaling import zscore_frames
+from .spatial_predictors import ledoit_wolf_covariance
 
 #: Correlations are clipped to +-(1 - FISHER_CLIP) before the Fisher z transform (arctanh of 1 is infinite).
 FISHER_CLIP = 1e-6

@@ -32,9 +32,12 @@ class PreparedInputs:
 
 
 def backbone_inputs(
-    series: Sequence[np.ndarray], repetition_times: Sequence[float | None], backbone: str | os.PathLike | None,
-    config: MnemoDynConfig, normalise: bool = True,
-) -> PreparedInputs:  # fmt: skip
+    series: Sequence[np.ndarray],
+    repetition_times: Sequence[float | None],
+    backbone: str | os.PathLike | None,
+    config: MnemoDynConfig,
+    normalise: bool = True,
+) -> PreparedInputs:
     """Resample every run to `config.repetition_time` and normalise it (see the module docstring).
 
     Raises:
@@ -51,7 +54,8 @@ def backbone_inputs(
     if missing:
         raise ValueError(
             f"{len(missing)} run(s) have no repetition time (rows {missing[:5]}); the backbone runs at TR "
-            f"{config.repetition_time} s and every run must be resampled to it. Fill the cohort's `tr` column (seconds)."
+            f"{config.repetition_time} s and every run must be resampled to it. Fill the cohort's `tr` column "
+            "(seconds)."
         )
     extractor = load_fitted_extractor(backbone) if backbone is not None else None
     if not normalise:

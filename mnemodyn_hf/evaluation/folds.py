@@ -3,9 +3,9 @@
 | policy | folds |
 |---|---|
 | `leave-site-out` | one fold per site: train on the other sites, test on it |
-| `site-stratified-5fold` | 5 folds of subjects, each site (and, for classification, each class within a site) spread evenly |
+| `site-stratified-5fold` | 5 folds of subjects, each site (and each class within a site) spread evenly |
 | `subject-5fold` | 5 folds of subjects (stratified by class when the label is constant within subjects) |
-| `external-sites` | train on the task's training sites, test on each other site in turn (a published external validation) |
+| `external-sites` | train on the task's training sites, test on each other site in turn (external validation) |
 """
 
 from __future__ import annotations
@@ -58,16 +58,22 @@ def make_folds(
             raise ValueError("external-sites needs the training sites (the task's `train_sites`).")
         train = np.isin(sites, list(train_sites))
         if not train.any() or train.all():
-            raise ValueError(f"external-sites: training sites {list(train_sites)} leave no training or no test "
-                             f"rows among sites {sorted(set(sites))}.")  # fmt: skip
-        folds = [Fold(site, np.flatnonzero(train), np.flatnonzero(sites == site)) for site in sorted(set(sites[~train]))]
+            raise ValueError(
+                f"external-sites: training sites {list(train_sites)} leave no training or no test "
+                f"rows among sites {sorted(set(sites))}."
+            )
+        folds = [
+            Fold(site, np.flatnonzero(train), np.flatnonzero(sites == site)) for site in sorted(set(sites[~train]))
+        ]
     else:
         strata = _strata(policy, subjects, sites, labels)
-        assignment = assign_subjects(list(subjects), dict.fromkeys(map(str, range(NUM_FOLDS)), 1 / NUM_FOLDS),
-                                     labels=strata, seed=seed)  # fmt: skip
+        assignment = assign_subjects(
+            list(subjects), dict.fromkeys(map(str, range(NUM_FOLDS)), 1 / NUM_FOLDS), labels=strata, seed=seed
+        )
         fold_of_row = np.array([int(assignment[s]) for s in subjects])
-        folds = [Fold(str(k), np.flatnonzero(fold_of_row != k), np.flatnonzero(fold_of_row == k))
-                 for k in range(NUM_FOLDS)]  # fmt: skip
+        folds = [
+            Fold(str(k), np.flatnonzero(fold_of_row != k), np.flatnonzero(fold_of_row == k)) for k in range(NUM_FOLDS)
+        ]
     for fold in folds:
         check_fold_disjoint(fold, subjects)
     return folds

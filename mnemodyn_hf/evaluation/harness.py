@@ -86,15 +86,18 @@ def evaluate_backbone(
     if unknown:
         raise ValueError(f"Unknown methods {unknown}; choose from {DEFAULT_METHODS}.")
     if label not in cohort.column_names:
-        raise ValueError(f"The cohort has no label column {label!r}; its columns are {cohort.column_names}. Pass "
-                         "--label with one of them.")  # fmt: skip
+        raise ValueError(
+            f"The cohort has no label column {label!r}; its columns are {cohort.column_names}. Pass "
+            "--label with one of them."
+        )
     with_label = [i for i, value in enumerate(cohort[label]) if value is not None and value == value]
     dropped = len(cohort) - len(with_label)
     cohort = cohort.select(with_label) if dropped else cohort
     y, classes = encode_labels(list(cohort[label]), task_type)
     subjects = np.asarray(cohort["subject"], dtype=object)
-    folds = make_folds(split, subjects, cohort["site"], y if classes else None, train_sites=train_sites,
-                       seed=settings.seed)  # fmt: skip
+    folds = make_folds(
+        split, subjects, cohort["site"], y if classes else None, train_sites=train_sites, seed=settings.seed
+    )
     if classes:
         for fold in folds:
             present = sorted(set(y[fold.train]))
@@ -116,8 +119,9 @@ def evaluate_backbone(
         fold_of_row[fold.test] = fold.name
         groups = subjects[fold.train]
         for method in methods:
-            scores[method][fold.test] = _fold_scores(method, fold, features, bold, y, groups, task_type, backbone,
-                                                     config, settings)  # fmt: skip
+            scores[method][fold.test] = _fold_scores(
+                method, fold, features, bold, y, groups, task_type, backbone, config, settings
+            )
     tested = np.array([name is not None for name in fold_of_row])  # external-sites: training sites are never tested
     scores = {method: values[tested] for method, values in scores.items()}
     targets, tested_folds = y[tested], fold_of_row[tested]
@@ -126,13 +130,29 @@ def evaluate_backbone(
         scores = {method: _centre_within_folds(values, tested_folds) for method, values in scores.items()}
     report, predictions = _summarise(scores, targets, subjects[tested], tested_folds, task_type, settings)
     report["scored_within_folds"] = bool(score_within_folds and task_type == "regression")
-    report.update({
-        "label": label, "task_type": task_type, "classes": classes, "split": split, "backbone": str(backbone),
-        "backbone_repetition_time": config.repetition_time, "reference_method": REFERENCE_METHOD,
-        "rows": len(y), "subjects": len(set(subjects)), "dropped_rows_without_label": dropped,
-        "folds": [{"name": f.name, "train_subjects": len(set(subjects[f.train])),
-                   "test_subjects": len(set(subjects[f.test]))} for f in folds], **notes,
-    })  # fmt: skip
+    report.update(
+        {
+            "label": label,
+            "task_type": task_type,
+            "classes": classes,
+            "split": split,
+            "backbone": str(backbone),
+            "backbone_repetition_time": config.repetition_time,
+            "reference_method": REFERENCE_METHOD,
+            "rows": len(y),
+            "subjects": len(set(subjects)),
+            "dropped_rows_without_label": dropped,
+            "folds": [
+                {
+                    "name": f.name,
+                    "train_subjects": len(set(subjects[f.train])),
+                    "test_subjects": len(set(subjects[f.test])),
+                }
+                for f in folds
+            ],
+            **notes,
+        }
+    )
     return report, predictions
 
 
@@ -153,12 +173,15 @@ def _fold_free_features(cohort, bold, backbone, config, settings, normalise) -> 
         if methods & {"mnemodyn_linear_probe", "mnemodyn_head"}:
             with quiet_transformers():
                 model = MnemoDynModel.from_pretrained(backbone)
-            features["embedding"] = embed(model, prepared.series, settings.embedding_batch_size, "Embedding (pretrained)")
+            features["embedding"] = embed(
+                model, prepared.series, settings.embedding_batch_size, "Embedding (pretrained)"
+            )
         if "random_backbone" in methods:
             torch.manual_seed(settings.seed)
             random_model = MnemoDynModel(config)
-            features["random_backbone"] = embed(random_model, prepared.series, settings.embedding_batch_size,
-                                                "Embedding (random)")  # fmt: skip
+            features["random_backbone"] = embed(
+                random_model, prepared.series, settings.embedding_batch_size, "Embedding (random)"
+            )
         if "pooled_input" in methods:
             features["pooled_input"] = pooled_input(prepared.series)
     if "fc_pearson" in methods:
@@ -169,13 +192,28 @@ def _fold_free_features(cohort, bold, backbone, config, settings, normalise) -> 
 def _fold_scores(method, fold, features, bold, y, groups, task_type, backbone, config, settings) -> np.ndarray:
     """Test scores of one method on one fold (class-1 probability for binary tasks)."""
     if method == "mnemodyn_head":
-        scores = frozen_head_scores(config, features["embedding"][fold.train],
-                                    y[fold.train], groups, features["embedding"][fold.test], task_type,
-                                    settings.heads, settings.seed)  # fmt: skip
+        scores = frozen_head_scores(
+            config,
+            features["embedding"][fold.train],
+            y[fold.train],
+            groups,
+            features["embedding"][fold.test],
+            task_type,
+            settings.heads,
+            settings.seed,
+        )
     elif method == "mnemodyn_finetune":
         series = features["backbone_series"]
-        scores = finetuned_scores(backbone, [series[i] for i in fold.train], y[fold.train], groups,
-                                  [series[i] for i in fold.test], task_type, settings.heads, settings.seed)  # fmt: skip
+        scores = finetuned_scores(
+            backbone,
+            [series[i] for i in fold.train],
+            y[fold.train],
+            groups,
+            [series[i] for i in fold.test],
+            task_type,
+            settings.heads,
+            settings.seed,
+        )
     else:
         if method == "fc_tangent":
             tangent = TangentConnectivity()
@@ -212,12 +250,22 @@ def _summarise(scores, y, subjects, fold_of_row, task_type, settings) -> tuple[d
         ci = bootstrap_ci(metric, unit_y, values, unit_group, num=settings.num_bootstrap, seed=settings.seed)
         p = None
         if reference is not None and method != REFERENCE_METHOD:
-            p = paired_bootstrap_p(metric, unit_y, reference, values, unit_group, num=settings.num_bootstrap,
-                                   seed=settings.seed)  # fmt: skip
-        results[method] = {"metric": metric_name, "value": metric(unit_y, values), "ci95": list(ci), "p_vs_model": p,
-                           "mean_over_folds": float(np.mean(finite)) if finite else None, "folds": per_fold}  # fmt: skip
-    report = {"methods": results, "unit": "subject" if subject_level else "row (label varies within subjects)",
-              "units": len(unit_y)}  # fmt: skip
+            p = paired_bootstrap_p(
+                metric, unit_y, reference, values, unit_group, num=settings.num_bootstrap, seed=settings.seed
+            )
+        results[method] = {
+            "metric": metric_name,
+            "value": metric(unit_y, values),
+            "ci95": list(ci),
+            "p_vs_model": p,
+            "mean_over_folds": float(np.mean(finite)) if finite else None,
+            "folds": per_fold,
+        }
+    report = {
+        "methods": results,
+        "unit": "subject" if subject_level else "row (label varies within subjects)",
+        "units": len(unit_y),
+    }
     predictions = {"unit": unit_group, "fold": unit_fold, "label": unit_y, **pooled}
     return report, predictions
 

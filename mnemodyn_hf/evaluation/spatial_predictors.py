@@ -65,8 +65,10 @@ def _as_runs(series_list: SeriesList, rois: int | None = None) -> list[torch.Ten
     """Validate training runs: a non-empty list of finite (T, R) arrays with one R -> float64 tensors."""
     if isinstance(series_list, (torch.Tensor, np.ndarray)) and np.ndim(series_list) == 2:
         raise TypeError("fit takes a LIST of (T, R) runs; wrap a single run as [run].")
-    runs = [torch.as_tensor(np.asarray(run) if not isinstance(run, torch.Tensor) else run).to(torch.float64).cpu()
-            for run in series_list]  # fmt: skip
+    runs = [
+        torch.as_tensor(np.asarray(run) if not isinstance(run, torch.Tensor) else run).to(torch.float64).cpu()
+        for run in series_list
+    ]
     if not runs:
         raise ValueError("fit needs at least one training run (a (T, R) array).")
     shapes = [tuple(run.shape) for run in runs]
@@ -186,9 +188,12 @@ class SpatialConditionalMean:
             first, last = int(pattern_bounds[group]), int(pattern_bounds[group + 1])
             rows = slice(frame_bounds[group], frame_bounds[group + 1])
             out[rows] = self._solve_group(
-                sorted_centred[rows], patterns[pattern_order[first:last]], frame_rank[rows] - first,
-                precision_side=group_key > rois, k=group_key % (rois + 1),
-            )  # fmt: skip
+                sorted_centred[rows],
+                patterns[pattern_order[first:last]],
+                frame_rank[rows] - first,
+                precision_side=group_key > rois,
+                k=group_key % (rois + 1),
+            )
         result = torch.empty_like(out)
         result[frame_order] = out
         return result

@@ -2,7 +2,6 @@
 masked-reconstruction baseline fitted on training subjects (see `fitted_reconstruction_baselines` for the
 conventions of `fit` / `fill`)."""
 
-
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
@@ -233,9 +232,13 @@ class SpatioTemporalRidge:
             scale = torch.where(scale > 1e-9, scale, torch.ones((), dtype=torch.float64))
             moment = (features.mT @ targets[..., None])[..., 0] - count[:, None] * mean * target_mean[:, None]
             block = {
-                "count": count, "mean": mean, "scale": scale, "target_mean": target_mean,
-                "gram": gram / (scale[:, :, None] * scale[:, None, :]), "moment": moment / scale,
-            }  # fmt: skip
+                "count": count,
+                "mean": mean,
+                "scale": scale,
+                "target_mean": target_mean,
+                "gram": gram / (scale[:, :, None] * scale[:, None, :]),
+                "moment": moment / scale,
+            }
             for name, value in block.items():
                 parts.setdefault(name, []).append(value)
         return {name: torch.cat(values) for name, values in parts.items()}

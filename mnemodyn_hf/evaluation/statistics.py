@@ -64,7 +64,9 @@ def bootstrap_ci(metric, targets, scores, groups, *, num: int = NUM_BOOTSTRAP, s
     return float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))
 
 
-def paired_bootstrap_p(metric, targets, scores_a, scores_b, groups, *, num: int = NUM_BOOTSTRAP, seed: int = 0) -> float:
+def paired_bootstrap_p(
+    metric, targets, scores_a, scores_b, groups, *, num: int = NUM_BOOTSTRAP, seed: int = 0
+) -> float:
     """Two-sided bootstrap p-value of metric(a) - metric(b) != 0, both scored on the same subject resamples."""
     targets, scores_a, scores_b = np.asarray(targets), np.asarray(scores_a), np.asarray(scores_b)
     differences = []

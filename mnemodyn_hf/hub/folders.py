@@ -53,7 +53,9 @@ def add_remote_code(folder: str | os.PathLike) -> dict[str, str]:
     folder = Path(folder)
     config_path = folder / "config.json"
     if not config_path.is_file():
-        raise FileNotFoundError(f"{folder} has no config.json: give a folder written by save_pretrained or mnemodyn convert.")
+        raise FileNotFoundError(
+            f"{folder} has no config.json: give a folder written by save_pretrained or mnemodyn convert."
+        )
     for cls in (MnemoDynForPreTraining, MnemoDynForSequenceClassification):  # each copies its relative imports too
         custom_object_save(cls, folder)
     config = json.loads(config_path.read_text())
@@ -114,7 +116,9 @@ def hub_folder_problems(folder: str | os.PathLike) -> list[str]:
         if config.get("model_type") != "mnemodyn":
             problems.append(f"config.json has model_type {config.get('model_type')!r}, not 'mnemodyn'")
         if config.get("auto_map") != AUTO_MAP:
-            problems.append("config.json has no auto_map for the modeling code (run `mnemodyn card` or add_remote_code)")
+            problems.append(
+                "config.json has no auto_map for the modeling code (run `mnemodyn card` or add_remote_code)"
+            )
         for entry in AUTO_MAP.values():
             if not (folder / f"{entry.split('.')[0]}.py").is_file():
                 problems.append(f"{entry.split('.')[0]}.py (remote code named in auto_map) is missing")
@@ -136,11 +140,18 @@ def hub_folder_problems(folder: str | os.PathLike) -> list[str]:
 
 def uploaded_files(folder: str | os.PathLike) -> list[str]:
     """The top-level files of `folder` a model repo needs (see `UPLOADED_SUFFIXES`), sorted."""
-    return sorted(path.name for path in Path(folder).iterdir() if path.is_file() and path.name.endswith(UPLOADED_SUFFIXES))
+    return sorted(
+        path.name for path in Path(folder).iterdir() if path.is_file() and path.name.endswith(UPLOADED_SUFFIXES)
+    )
 
 
-def push_folder(folder: str | os.PathLike, repo_id: str, private: bool = False, token: str | None = None,
-                commit_message: str = "Upload MnemoDyn with mnemodyn_hf") -> str:  # fmt: skip
+def push_folder(
+    folder: str | os.PathLike,
+    repo_id: str,
+    private: bool = False,
+    token: str | None = None,
+    commit_message: str = "Upload MnemoDyn with mnemodyn_hf",
+) -> str:
     """Check `folder` is Hub-ready, create `repo_id` if needed and upload its model files (`uploaded_files`: never
     its subfolders); returns the commit URL.
 
@@ -154,8 +165,9 @@ def push_folder(folder: str | os.PathLike, repo_id: str, private: bool = False, 
     files = uploaded_files(folder)
     api = HfApi(token=token)
     api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
-    commit = api.upload_folder(repo_id=repo_id, repo_type="model", folder_path=str(folder), allow_patterns=files,
-                               commit_message=commit_message)  # fmt: skip
+    commit = api.upload_folder(
+        repo_id=repo_id, repo_type="model", folder_path=str(folder), allow_patterns=files, commit_message=commit_message
+    )
     return str(getattr(commit, "commit_url", commit))
 
 

@@ -38,7 +38,15 @@ DOWNSTREAM_REPORT_FILE = "downstream_report.json"
 
 #: Hub licence identifiers a MnemoDyn card may use (weights derived from the authors' release are CC BY-NC 4.0).
 LICENSES = ("apache-2.0", "mit", "cc-by-4.0", "cc-by-sa-4.0", "cc-by-nc-4.0", "cc-by-nc-sa-4.0", "cc-by-nc-nd-4.0")
-REQUIRED_SECTIONS = ("Intended use", "Training data", "Preprocessing", "Evaluation", "Limitations", "Licence", "Citation")
+REQUIRED_SECTIONS = (
+    "Intended use",
+    "Training data",
+    "Preprocessing",
+    "Evaluation",
+    "Limitations",
+    "Licence",
+    "Citation",
+)
 
 ATLAS_450 = (
     "the 450-ROI atlas of the reference implementation: Tian S3 subcortex (keys 1-50) + Schaefer-400 7-network "
@@ -119,8 +127,11 @@ def _normalisation_text(folder: Path, facts: ModelCardFacts) -> str:
 def downstream_rows(report: dict) -> list[tuple[str, str, str, str]]:
     """(method, metric, "value [low, high]", p) rows of an evaluation report (`mnemodyn evaluate`); a masked
     reconstruction report gives one row per masking and predictor."""
-    groups = {"": report["methods"]} if "methods" in report else {
-        f"{masking} masks: ": result["methods"] for masking, result in report["maskings"].items()}  # fmt: skip
+    groups = (
+        {"": report["methods"]}
+        if "methods" in report
+        else {f"{masking} masks: ": result["methods"] for masking, result in report["maskings"].items()}
+    )
     rows = []
     for prefix, methods in groups.items():
         for name, result in methods.items():
@@ -133,31 +144,52 @@ def downstream_rows(report: dict) -> list[tuple[str, str, str, str]]:
 def _model_results(report: dict) -> list[tuple[str, str, float]]:
     """(task name, metric, value) of the model's own read-outs in a report, for the model-index."""
     if "methods" in report:
-        return [(f"{report.get('description', report['task'])} ({name})", result["metric"], result["value"])
-                for name, result in report["methods"].items() if name.startswith("mnemodyn")]  # fmt: skip
-    return [(f"{report.get('description', report['task'])} ({masking} masks)", "r2", result["methods"]["mnemodyn"]["value"])
-            for masking, result in report["maskings"].items()]  # fmt: skip
+        return [
+            (f"{report.get('description', report['task'])} ({name})", result["metric"], result["value"])
+            for name, result in report["methods"].items()
+            if name.startswith("mnemodyn")
+        ]
+    return [
+        (f"{report.get('description', report['task'])} ({masking} masks)", "r2", result["methods"]["mnemodyn"]["value"])
+        for masking, result in report["maskings"].items()
+    ]
 
 
 def _eval_results(facts: ModelCardFacts, pretraining: dict | None, downstream: dict | None) -> list[EvalResult]:
     results = []
     if pretraining and "val/r2_model" in pretraining:
-        results.append(EvalResult(
-            task_type="masked-reconstruction" if facts.pretraining_objective != "denoising" else "denoising",
-            task_name=f"{facts.pretraining_objective or 'masked'} reconstruction of held-out subjects",
-            dataset_type=(facts.datasets or ["custom"])[0], dataset_name=(facts.datasets or ["custom"])[0],
-            dataset_split="validation", metric_type="r_squared", metric_name="R^2 on the scored entries",
-            metric_value=round(float(pretraining["val/r2_model"]), 4),
-        ))  # fmt: skip
+        results.append(
+            EvalResult(
+                task_type="masked-reconstruction" if facts.pretraining_objective != "denoising" else "denoising",
+                task_name=f"{facts.pretraining_objective or 'masked'} reconstruction of held-out subjects",
+                dataset_type=(facts.datasets or ["custom"])[0],
+                dataset_name=(facts.datasets or ["custom"])[0],
+                dataset_split="validation",
+                metric_type="r_squared",
+                metric_name="R^2 on the scored entries",
+                metric_value=round(float(pretraining["val/r2_model"]), 4),
+            )
+        )
     if downstream:
         dataset = downstream.get("dataset", downstream.get("task", "custom"))
-        task_type = "time-series-classification" if downstream.get("task_type") == "classification" else (
-            "masked-reconstruction" if "maskings" in downstream else "time-series-regression")  # fmt: skip
+        task_type = (
+            "time-series-classification"
+            if downstream.get("task_type") == "classification"
+            else ("masked-reconstruction" if "maskings" in downstream else "time-series-regression")
+        )
         for task_name, metric, value in _model_results(downstream):
-            results.append(EvalResult(
-                task_type=task_type, task_name=task_name, dataset_type=dataset, dataset_name=dataset,
-                dataset_split="held-out subjects", metric_type=metric, metric_name=metric, metric_value=round(float(value), 4),
-            ))  # fmt: skip
+            results.append(
+                EvalResult(
+                    task_type=task_type,
+                    task_name=task_name,
+                    dataset_type=dataset,
+                    dataset_name=dataset,
+                    dataset_split="held-out subjects",
+                    metric_type=metric,
+                    metric_name=metric,
+                    metric_value=round(float(value), 4),
+                )
+            )
     return results
 
 
@@ -165,11 +197,13 @@ def build_model_card(folder: str | os.PathLike) -> ModelCard:
     """Render the card of a saved MnemoDyn folder from the facts files it holds (see the module docstring)."""
     folder = Path(folder)
     if not (folder / "config.json").is_file():
-        raise FileNotFoundError(f"{folder} has no config.json: give a folder written by save_pretrained or mnemodyn convert.")
+        raise FileNotFoundError(
+            f"{folder} has no config.json: give a folder written by save_pretrained or mnemodyn convert."
+        )
     if not (folder / CARD_FACTS_FILE).is_file():
         raise FileNotFoundError(
-            f"{folder} has no {CARD_FACTS_FILE}: `mnemodyn pretrain` and `mnemodyn convert` write it; for another folder "
-            f"pass --name, --summary and --training-data to `mnemodyn card`."
+            f"{folder} has no {CARD_FACTS_FILE}: `mnemodyn pretrain` and `mnemodyn convert` write it; for another "
+            "folder pass --name, --summary and --training-data to `mnemodyn card`."
         )
     facts = ModelCardFacts.load(folder)
     config = MnemoDynConfig.from_pretrained(folder)
@@ -177,10 +211,15 @@ def build_model_card(folder: str | os.PathLike) -> ModelCard:
     downstream = _read_json(folder / DOWNSTREAM_REPORT_FILE)
     results = _eval_results(facts, pretraining, downstream)
     data = ModelCardData(
-        license=facts.license, library_name="transformers", pipeline_tag="feature-extraction",
-        tags=["mnemodyn", "fmri", "neuroscience", "time-series", *facts.tags], datasets=facts.datasets or None,
-        base_model=facts.base_model, model_name=facts.model_name if results else None, eval_results=results or None,
-    )  # fmt: skip
+        license=facts.license,
+        library_name="transformers",
+        pipeline_tag="feature-extraction",
+        tags=["mnemodyn", "fmri", "neuroscience", "time-series", *facts.tags],
+        datasets=facts.datasets or None,
+        base_model=facts.base_model,
+        model_name=facts.model_name if results else None,
+        eval_results=results or None,
+    )
     from .. import __version__
 
     preprocessor = _read_json(folder / "preprocessor_config.json")
@@ -198,11 +237,15 @@ def build_model_card(folder: str | os.PathLike) -> ModelCard:
         extractor_fitted=(preprocessor or {}).get("roi_median") is not None,
         example_file="sub-01_bold.dtseries.nii" if config.num_rois == SHIPPED_ATLAS_ROIS else "sub-01_rois.tsv",
         training_data=facts.training_data,
-        atlas=facts.atlas or (ATLAS_450 if config.num_rois == SHIPPED_ATLAS_ROIS else f"{config.num_rois} ROIs (see training data)"),
+        atlas=facts.atlas
+        or (ATLAS_450 if config.num_rois == SHIPPED_ATLAS_ROIS else f"{config.num_rois} ROIs (see training data)"),
         normalisation=_normalisation_text(folder, facts),
         pretraining_objective=facts.pretraining_objective or "masked",
-        pretraining_rows=[(k.removeprefix("val/"), float(v)) for k, v in sorted((pretraining or {}).items())
-                          if isinstance(v, (int, float)) and math.isfinite(v)],  # fmt: skip
+        pretraining_rows=[
+            (k.removeprefix("val/"), float(v))
+            for k, v in sorted((pretraining or {}).items())
+            if isinstance(v, (int, float)) and math.isfinite(v)
+        ],
         downstream_title=(downstream or {}).get("description", "Downstream"),
         downstream_protocol=_protocol_text(downstream or {}),
         downstream_rows=downstream_rows(downstream) if downstream else [],
@@ -213,8 +256,10 @@ def build_model_card(folder: str | os.PathLike) -> ModelCard:
 
 def _protocol_text(report: dict) -> str:
     if "maskings" in report:
-        return (f"masked reconstruction of {report['windows']} windows of held-out subjects "
-                f"{report['held_out_subjects']}, every predictor on the same masks.")  # fmt: skip
+        return (
+            f"masked reconstruction of {report['windows']} windows of held-out subjects "
+            f"{report['held_out_subjects']}, every predictor on the same masks."
+        )
     if "methods" in report:
         return f"{report['split']} folds over {report['subjects']} subjects (scored per {report['unit']})."
     return ""

@@ -94,8 +94,12 @@ def pretrain(args: PretrainingArguments) -> Path:
     if args.report_to:
         hparams = {key: value for key, value in dataclasses.asdict(args).items() if value is not None}
         accelerator.init_trackers("pretraining", config={**hparams, "num_processes": accelerator.num_processes})
-    bar = tqdm(total=args.max_steps, initial=progress.step, disable=not accelerator.is_local_main_process,
-               desc=f"Pretraining ({args.objective})")  # fmt: skip
+    bar = tqdm(
+        total=args.max_steps,
+        initial=progress.step,
+        disable=not accelerator.is_local_main_process,
+        desc=f"Pretraining ({args.objective})",
+    )
     metrics: dict[str, float] = {}
     step_losses: list[torch.Tensor] = []
     model.train()
@@ -121,8 +125,11 @@ def pretrain(args: PretrainingArguments) -> Path:
             progress.step += 1
             loss = accelerator.reduce(torch.stack(step_losses).mean(), reduction="mean")
             step_losses = []
-            logged = {"train/loss": float(loss), "train/grad_norm": float(grad_norm),
-                      "train/learning_rate": scheduler.get_last_lr()[0]}  # fmt: skip
+            logged = {
+                "train/loss": float(loss),
+                "train/grad_norm": float(grad_norm),
+                "train/learning_rate": scheduler.get_last_lr()[0],
+            }
             if progress.step % args.eval_every == 0 or progress.step == args.max_steps:
                 metrics = validate(model, validation_loader, accelerator, config.noise_std)
                 logged.update(metrics)

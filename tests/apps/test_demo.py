@@ -25,13 +25,23 @@ def test_demo_runs_on_real_data_and_its_outputs_reload(tmp_path):
     assert model.config.num_rois == extractor.feature_size == 94 and extractor.roi_median is not None
     assert not (folder / "robust_scaling.json").exists()  # the extractor is the one record of the preprocessing
     with torch.no_grad():
-        out = model(**extractor([np.random.default_rng(0).normal(size=(300, 94))], repetition_time=0.72, return_tensors="pt"))
+        out = model(
+            **extractor([np.random.default_rng(0).normal(size=(300, 94))], repetition_time=0.72, return_tensors="pt")
+        )
     assert out.pooler_output.shape == (1, 188)
     report = json.loads((folder / "downstream_report.json").read_text())
     assert set(report["maskings"]) == {"per_roi", "whole_frame"} and len(report["held_out_subjects"]) == 2
     for result in report["maskings"].values():
-        assert set(result["methods"]) == {"mnemodyn", "zero", "roi_mean", "interpolation", "spatial_conditional_mean",
-                                          "spatiotemporal_ridge"}  # fmt: skip
-    assert summary["per_roi_masks_r2_strongest_baseline"].endswith(f"({report['maskings']['per_roi']['strongest_baseline']})")
+        assert set(result["methods"]) == {
+            "mnemodyn",
+            "zero",
+            "roi_mean",
+            "interpolation",
+            "spatial_conditional_mean",
+            "spatiotemporal_ridge",
+        }
+    assert summary["per_roi_masks_r2_strongest_baseline"].endswith(
+        f"({report['maskings']['per_roi']['strongest_baseline']})"
+    )
     assert (folder / "demo.png").stat().st_size > 30_000 and (folder / "embeddings.npz").is_file()
     assert (folder / "parcellated" / "brainspace_rest_rois.tsv").is_file()

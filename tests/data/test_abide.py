@@ -14,8 +14,18 @@ import pytest
 from mnemodyn_hf.data import check_cohort_features, load_abide_pcp, shared_data_dir
 
 #: The data README's TR (s) per site.
-README_TR = {"KKI": 2.5, "LEUVEN_1": 1.656, "LEUVEN_2": 1.656, "MAX_MUN": 3.0, "OHSU": 2.5, "OLIN": 1.5,
-             "PITT": 1.5, "SBL": 2.2, "UCLA_1": 3.0, "UCLA_2": 3.0}  # fmt: skip
+README_TR = {
+    "KKI": 2.5,
+    "LEUVEN_1": 1.656,
+    "LEUVEN_2": 1.656,
+    "MAX_MUN": 3.0,
+    "OHSU": 2.5,
+    "OLIN": 1.5,
+    "PITT": 1.5,
+    "SBL": 2.2,
+    "UCLA_1": 3.0,
+    "UCLA_2": 3.0,
+}
 
 
 @pytest.fixture(scope="module")
@@ -126,18 +136,34 @@ def write_abide(folder: Path, subjects: dict[str, np.ndarray]) -> Path:
     """A small ABIDE-like folder: the arrays of `subjects` (as float16) and a consistent phenotype row each."""
     folder.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(folder / "cc200_float16.npz", **{key: x.astype(np.float16) for key, x in subjects.items()})
-    rows = [{"subject_id": key, "site": key.split("_")[0].upper(), "tr": 2.0, "dx": index % 2, "sex": "M",
-             "age": 10.5, "n_timepoints": len(value), "func_mean_fd": 0.1, "func_perc_fd": 1.0,
-             "n_zero_rois_cc200": int((value == 0).all(0).sum()), "in_pcp_1035": True, "eye_status": "open",
-             "handedness": "R", "fiq": 100.0} for index, (key, value) in enumerate(subjects.items())]  # fmt: skip
+    rows = [
+        {
+            "subject_id": key,
+            "site": key.split("_")[0].upper(),
+            "tr": 2.0,
+            "dx": index % 2,
+            "sex": "M",
+            "age": 10.5,
+            "n_timepoints": len(value),
+            "func_mean_fd": 0.1,
+            "func_perc_fd": 1.0,
+            "n_zero_rois_cc200": int((value == 0).all(0).sum()),
+            "in_pcp_1035": True,
+            "eye_status": "open",
+            "handedness": "R",
+            "fiq": 100.0,
+        }
+        for index, (key, value) in enumerate(subjects.items())
+    ]
     pd.DataFrame(rows).to_csv(folder / "phenotypes.csv", index=False)
     return folder
 
 
 def toy_subjects(seed: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
-    subjects = {f"{site}_{number:07d}": rng.normal(size=(20, 200)) for site, number in (("Kki", 1), ("Kki", 2),
-                                                                                           ("Pitt", 3))}  # fmt: skip
+    subjects = {
+        f"{site}_{number:07d}": rng.normal(size=(20, 200)) for site, number in (("Kki", 1), ("Kki", 2), ("Pitt", 3))
+    }
     subjects["Pitt_0000003"][:, [5, 17]] = 0
     return subjects
 

@@ -26,10 +26,17 @@ def _brainmarks_split(subjects: list[str], rois: int = 6, seed: int = 0) -> data
         }
     )
     rows = [
-        {"sub": sub, "site": "NYU", "dataset": "NYU_1", "path": f"NYU_1/sub-{sub}/func/bold.nii.gz", "n_frames": 12,
-         "tr": 2.0, "bold": rng.standard_normal((12, rois)).astype(np.float16),
-         "mean": rng.standard_normal((1, rois)).astype(np.float32),
-         "std": rng.uniform(1, 2, (1, rois)).astype(np.float32)}
+        {
+            "sub": sub,
+            "site": "NYU",
+            "dataset": "NYU_1",
+            "path": f"NYU_1/sub-{sub}/func/bold.nii.gz",
+            "n_frames": 12,
+            "tr": 2.0,
+            "bold": rng.standard_normal((12, rois)).astype(np.float16),
+            "mean": rng.standard_normal((1, rois)).astype(np.float32),
+            "std": rng.uniform(1, 2, (1, rois)).astype(np.float32),
+        }
         for sub in subjects
     ]
     return datasets.Dataset.from_list(rows, features=features)
@@ -54,8 +61,9 @@ def test_a_brainmarks_cohort_loads_unchanged(tmp_path):
     original = source["train"].with_format("numpy")[0]
     row = train.with_format("numpy")[0]
     np.testing.assert_array_equal(row["bold"], original["bold"])
-    np.testing.assert_array_equal(row["bold"] * row["std"] + row["mean"], original["bold"] * original["std"]
-                                  + original["mean"])
+    np.testing.assert_array_equal(
+        row["bold"] * row["std"] + row["mean"], original["bold"] * original["std"] + original["mean"]
+    )
     assert all(f["filename"].startswith(str(tmp_path)) for f in train.cache_files)  # memory-mapped from the folder
     # and it flows through the rest of the data path
     assert len(window_runs(train, 4)) == 9

@@ -119,7 +119,7 @@ def test_a_file_with_another_roi_count_is_reported(tmp_path):
 def _write_runs(folder: Path, subjects: list[str]) -> list[str]:
     rng = np.random.default_rng(0)
     names = []
-    for index, subject in enumerate(subjects):
+    for index in range(len(subjects)):
         name = f"run{index}.{'csv' if index % 2 else 'npy'}"
         bold = rng.standard_normal((20 + index, 4)).astype(np.float32)
         np.save(folder / name, bold) if name.endswith(".npy") else np.savetxt(folder / name, bold, delimiter=",")
@@ -148,11 +148,22 @@ def test_a_table_with_a_file_column_and_typed_labels(tmp_path, suffix):
     else:
         table.to_csv(path, sep="\t" if suffix == ".tsv" else ",", index=False)
 
-    cohort = load_cohort(path, file_column="file", label_columns=["patient", "score", "visits"],
-                         cache_dir=tmp_path / "cache")
+    cohort = load_cohort(
+        path, file_column="file", label_columns=["patient", "score", "visits"], cache_dir=tmp_path / "cache"
+    )
 
-    assert cohort.column_names == ["bold", "tr", "subject", "session", "run", "site", "path", "patient", "score",
-                                   "visits"]
+    assert cohort.column_names == [
+        "bold",
+        "tr",
+        "subject",
+        "session",
+        "run",
+        "site",
+        "path",
+        "patient",
+        "score",
+        "visits",
+    ]
     assert cohort.features["patient"] == datasets.Value("bool")
     assert cohort.features["score"] == datasets.Value("float64")
     assert cohort.features["visits"] == datasets.Value("int64")
@@ -172,8 +183,9 @@ def test_missing_repetition_time_teaches_the_three_ways_to_give_it(tmp_path):
 
 def test_split_fractions_and_split_column_give_leak_free_splits(toy_bids, tmp_path):
     root = toy_bids.root
-    splits = load_cohort(root, cache_dir=tmp_path / "cache", split={"train": 0.5, "test": 0.5},
-                         stratify_by="sex", seed=3)
+    splits = load_cohort(
+        root, cache_dir=tmp_path / "cache", split={"train": 0.5, "test": 0.5}, stratify_by="sex", seed=3
+    )
     assert set(splits) == {"train", "test"} and sum(map(len, splits.values())) == 12
     assert not set(splits["train"]["subject"]) & set(splits["test"]["subject"])
     for split in splits.values():  # 2 F and 2 M subjects: one of each per split

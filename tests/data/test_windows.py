@@ -38,9 +38,17 @@ def _runs():
     features = cohort_features(2, {"age": datasets.Value("int64"), "state": datasets.List(datasets.Value("int8"))})
     bold = [np.arange(2 * n, dtype=np.float32).reshape(n, 2) for n in (7, 4)]
     return datasets.Dataset.from_dict(
-        {"bold": bold, "tr": [2.0, 1.0], "subject": ["a", "b"], "session": ["1", ""], "run": ["1", "2"],
-         "site": ["x", "y"], "path": ["p", "q"], "age": [30, 40],
-         "state": [[0, 0, 1, 1, 1, -1, -1], [1, 0, 0, 1]]},
+        {
+            "bold": bold,
+            "tr": [2.0, 1.0],
+            "subject": ["a", "b"],
+            "session": ["1", ""],
+            "run": ["1", "2"],
+            "site": ["x", "y"],
+            "path": ["p", "q"],
+            "age": [30, 40],
+            "state": [[0, 0, 1, 1, 1, -1, -1], [1, 0, 0, 1]],
+        },
         features=features,
     )
 
@@ -51,7 +59,12 @@ def test_windows_keep_ids_labels_and_mask_padding():
     assert windows.features["state"] == datasets.Value("int8")
     rows = list(windows.with_format("numpy"))
     assert [(r["subject"], r["run"], r["age"], r["window_start"]) for r in rows] == [
-        ("a", "1", 30, 0), ("a", "1", 30, 2), ("a", "1", 30, 4), ("b", "2", 40, 0), ("b", "2", 40, 2)]
+        ("a", "1", 30, 0),
+        ("a", "1", 30, 2),
+        ("a", "1", 30, 4),
+        ("b", "2", 40, 0),
+        ("b", "2", 40, 2),
+    ]
     # run a: [0 0 1] [1 1 1] [1 -1 -1]; run b: [1 0 0] [0 1 | pad]
     assert [int(r["state"]) for r in rows] == [0, 1, NO_LABEL, 0, NO_LABEL]
     np.testing.assert_array_equal(rows[1]["bold"], np.arange(4, 10, dtype=np.float32).reshape(3, 2))

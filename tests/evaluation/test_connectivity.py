@@ -21,7 +21,9 @@ def test_tangent_vectors_agree_with_nilearns_and_are_fitted_on_training_runs_onl
     from nilearn.connectome import ConnectivityMeasure
     from threadpoolctl import threadpool_limits
 
-    runs = [zscore_frames(run[:, :60]) for run in abide_small.with_format("numpy")["bold"][:16]]  # 60 ROIs: nilearn is slow
+    runs = [
+        zscore_frames(run[:, :60]) for run in abide_small.with_format("numpy")["bold"][:16]
+    ]  # 60 ROIs: nilearn is slow
     tangent = TangentConnectivity()
     train, test = tangent.fit_transform(runs[:12]), tangent.transform(runs[12:])
     reference = ConnectivityMeasure(kind="tangent", vectorize=True, discard_diagonal=True, standardize=False)

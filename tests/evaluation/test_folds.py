@@ -29,7 +29,9 @@ def test_leave_site_out_holds_out_one_site_per_fold_and_site_stratified_spreads_
     assert all(set(np.asarray(sites)[f.test]) == {f.name} for f in lso)
     stratified = make_folds("site-stratified-5fold", subjects, sites, labels)
     for fold in stratified:  # 10 subjects per site -> 2 per site in every fold
-        counts = {site: len(set(np.asarray(subjects)[fold.test][np.asarray(sites)[fold.test] == site])) for site in "abcd"}
+        counts = {
+            site: len(set(np.asarray(subjects)[fold.test][np.asarray(sites)[fold.test] == site])) for site in "abcd"
+        }
         assert set(counts.values()) == {2}
 
 

@@ -19,8 +19,16 @@ def _evaluate(cohort, backbone, **kwargs):
 
 def test_every_method_is_scored_on_the_same_folds_with_a_ci_and_a_paired_p(abide_small, backbone_200, tmp_path):
     report, predictions = _evaluate(abide_small, backbone_200, controls={"motion": column_control("func_mean_fd")})
-    expected = {"mnemodyn_linear_probe", "mnemodyn_head", "mnemodyn_finetune", "fc_pearson", "fc_tangent",
-                "pooled_input", "random_backbone", "control_motion"}  # fmt: skip
+    expected = {
+        "mnemodyn_linear_probe",
+        "mnemodyn_head",
+        "mnemodyn_finetune",
+        "fc_pearson",
+        "fc_tangent",
+        "pooled_input",
+        "random_backbone",
+        "control_motion",
+    }
     assert set(report["methods"]) == expected
     assert [fold["name"] for fold in report["folds"]] == ["OHSU", "OLIN", "SBL"]
     assert report["unit"] == "subject" and report["units"] == report["subjects"] == len(abide_small)
@@ -79,8 +87,9 @@ def test_an_roi_count_the_backbone_cannot_read_is_an_error(abide_small, tmp_path
 
 def test_a_subject_in_two_folds_is_an_error(abide_small, backbone_200):
     first_olin = abide_small["site"].index("OLIN")
-    renamed = abide_small.map(lambda row, i: {"subject": abide_small[0]["subject"] if i == first_olin else row["subject"]},
-                              with_indices=True)  # fmt: skip
+    renamed = abide_small.map(
+        lambda row, i: {"subject": abide_small[0]["subject"] if i == first_olin else row["subject"]}, with_indices=True
+    )
     with pytest.raises(ValueError, match="Subject leakage"):
         _evaluate(renamed, backbone_200, settings=EvaluationSettings(methods=("fc_pearson",)))
 
@@ -101,17 +110,29 @@ def test_connattractor_heat_cannot_be_solved_from_position_or_signal_spread(tmp_
     torch.manual_seed(0)
     MnemoDynModel(tiny_config(num_rois=122, repetition_time=2.0)).save_pretrained(tmp_path / "mist")
     spec = get_task("connattractor-heat")
-    report, _ = evaluate_backbone(spec.load(None), label=spec.label, task_type=spec.task_type, backbone=tmp_path / "mist",
-                                  split=spec.splits[0], controls=spec.controls, normalise=False,
-                                  settings=EvaluationSettings(methods=(), num_bootstrap=200))  # fmt: skip
+    report, _ = evaluate_backbone(
+        spec.load(None),
+        label=spec.label,
+        task_type=spec.task_type,
+        backbone=tmp_path / "mist",
+        split=spec.splits[0],
+        controls=spec.controls,
+        normalise=False,
+        settings=EvaluationSettings(methods=(), num_bootstrap=200),
+    )
     assert report["unit"].startswith("row") and report["subjects"] == 33
     for control in ("control_position", "control_sd"):
         assert report["methods"][control]["value"] <= 0.60, control  # measured 0.54 / 0.55 (old windows: 1.00 / 0.70)
 
 
 def test_external_sites_score_only_the_held_out_sites(abide_small, backbone_200):
-    report, predictions = _evaluate(abide_small, backbone_200, split="external-sites", train_sites=("OLIN", "SBL"),
-                                    settings=EvaluationSettings(methods=("fc_pearson",), num_bootstrap=200))  # fmt: skip
+    report, predictions = _evaluate(
+        abide_small,
+        backbone_200,
+        split="external-sites",
+        train_sites=("OLIN", "SBL"),
+        settings=EvaluationSettings(methods=("fc_pearson",), num_bootstrap=200),
+    )
     held_out = sum(site == "OHSU" for site in abide_small["site"])
     assert report["units"] == held_out and len(predictions["fc_pearson"]) == held_out
     assert np.isfinite(report["methods"]["fc_pearson"]["value"]) and set(predictions["fold"]) == {"OHSU"}

@@ -26,8 +26,11 @@ def test_classification_metrics_agree_with_scikit_learn(classes):
     assert got["accuracy"] == pytest.approx(skm.accuracy_score(labels, logits.argmax(1)))
     assert got["macro_f1"] == pytest.approx(skm.f1_score(labels, logits.argmax(1), average="macro"))
     probabilities = torch.softmax(torch.tensor(logits), 1).numpy()
-    expected_auc = (skm.roc_auc_score(labels, probabilities[:, 1]) if classes == 2
-                    else skm.roc_auc_score(labels, probabilities, multi_class="ovr", average="macro"))  # fmt: skip
+    expected_auc = (
+        skm.roc_auc_score(labels, probabilities[:, 1])
+        if classes == 2
+        else skm.roc_auc_score(labels, probabilities, multi_class="ovr", average="macro")
+    )
     assert got["roc_auc"] == pytest.approx(expected_auc)
 
 
@@ -39,7 +42,9 @@ def test_regression_metrics_agree_with_scikit_learn_and_report_original_units():
     assert got["mse"] == pytest.approx(skm.mean_squared_error(targets, predictions))
     assert got["mae"] == pytest.approx(skm.mean_absolute_error(targets, predictions))
     assert got["r2"] == pytest.approx(skm.r2_score(targets, predictions))
-    assert got["pearson_r"] == pytest.approx(np.mean([np.corrcoef(targets[:, k], predictions[:, k])[0, 1] for k in (0, 1)]))
+    assert got["pearson_r"] == pytest.approx(
+        np.mean([np.corrcoef(targets[:, k], predictions[:, k])[0, 1] for k in (0, 1)])
+    )
     mean, std = targets.mean(0), targets.std(0)  # a model trained on z-scored targets
     compute = metrics_for_trainer("regression", mean, std)
     in_years = compute(EvalPrediction(predictions=(predictions - mean) / std, label_ids=(targets - mean) / std))
@@ -78,7 +83,9 @@ def test_fc_with_the_linear_read_out_separates_real_cohorts_on_held_out_subjects
 
 
 def test_embed_returns_pooled_vectors_of_any_lengths_in_eval_mode():
-    model = MnemoDynModel(MnemoDynConfig(num_rois=5, num_layers=1, latent_channels=4, context_length=32, wavelet_levels=3))
+    model = MnemoDynModel(
+        MnemoDynConfig(num_rois=5, num_layers=1, latent_channels=4, context_length=32, wavelet_levels=3)
+    )
     model.train()
     series = [np.random.randn(n, 5).astype(np.float32) for n in (10, 40, 33)]
     vectors = embed(model, series, batch_size=2)

@@ -136,8 +136,10 @@ def test_caller_tr_overrides_the_header_with_a_warning(resampling, tmp_path):
 
 def test_switching_resampling_off_keeps_the_frames():
     values = series(30)
-    for extractor in (MnemoDynFeatureExtractor(do_resample=False, do_normalize=False),
-                      MnemoDynFeatureExtractor(target_repetition_time=None, do_normalize=False)):  # fmt: skip
+    for extractor in (
+        MnemoDynFeatureExtractor(do_resample=False, do_normalize=False),
+        MnemoDynFeatureExtractor(target_repetition_time=None, do_normalize=False),
+    ):
         np.testing.assert_allclose(extractor(values)["input_values"][0], values, rtol=1e-6)
 
 
@@ -284,8 +286,9 @@ def test_a_user_atlas_travels_with_the_saved_folder(tmp_path):
     (tmp_path / "halves.tsv").write_text("key\tname\n2\tright\n5\tleft\n")
     extractor = MnemoDynFeatureExtractor(
         atlas_files={"volume": str(tmp_path / "halves.nii.gz"), "labels": str(tmp_path / "halves.tsv")},
-        do_resample=False, do_normalize=False,
-    )  # fmt: skip
+        do_resample=False,
+        do_normalize=False,
+    )
     extractor.save_pretrained(tmp_path / "saved")
     (tmp_path / "halves.nii.gz").unlink()
     loaded = MnemoDynFeatureExtractor.from_pretrained(tmp_path / "saved")
@@ -306,8 +309,15 @@ def test_mismatched_roi_names_are_an_error():
 
 
 def test_outputs_feed_the_model():
-    config = MnemoDynConfig(num_layers=1, projection_size=8, latent_channels=4, wavelet_levels=2, num_regions=2,
-                            num_coarse_layers=1, context_length=32)  # fmt: skip
+    config = MnemoDynConfig(
+        num_layers=1,
+        projection_size=8,
+        latent_channels=4,
+        wavelet_levels=2,
+        num_regions=2,
+        num_coarse_layers=1,
+        context_length=32,
+    )
     model = MnemoDynModel(config).eval()
     extractor = MnemoDynFeatureExtractor(target_repetition_time=config.repetition_time, do_normalize=False)
     batch = extractor([series(30), series(20, seed=1)], repetition_time=1.0, return_tensors="pt")

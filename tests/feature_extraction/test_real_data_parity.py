@@ -12,7 +12,6 @@ from nilearn.maskers import NiftiLabelsMasker
 
 from mnemodyn_hf import MnemoDynFeatureExtractor
 from mnemodyn_hf.atlas import DEFAULT_ATLAS_FILES
-
 from tests.conftest import REAL_FRAMES
 
 

@@ -13,7 +13,9 @@ CARD_SOURCES = sorted(path.parent for path in MODEL_CARDS.glob("*/model_card.jso
 
 def test_the_shipped_card_sources_include_ukb_and_hcp():
     assert {path.name for path in CARD_SOURCES} >= {"mnemodyn-ukb", "mnemodyn-hcp"}
-    assert (MODEL_CARDS / "template.md").read_text() == (Path(__file__).resolve().parents[2] / "mnemodyn_hf" / "hub" / "model_card_template.md").read_text()
+    assert (MODEL_CARDS / "template.md").read_text() == (
+        Path(__file__).resolve().parents[2] / "mnemodyn_hf" / "hub" / "model_card_template.md"
+    ).read_text()
 
 
 @pytest.mark.parametrize("source", CARD_SOURCES, ids=lambda path: path.name)
@@ -49,8 +51,20 @@ def test_validation_names_every_problem():
         validate_model_card(broken)
     with pytest.raises(ValueError, match="unrendered template"):
         validate_model_card(good + "\n{{ summary }}\n")
-    metric = {"model-index": [{"name": "x", "results": [{"task": {"type": "t"}, "dataset": {"type": "d", "name": "d"},
-                                                          "metrics": [{"type": "auc", "value": "high"}]}]}]}  # fmt: skip
+    metric = {
+        "model-index": [
+            {
+                "name": "x",
+                "results": [
+                    {
+                        "task": {"type": "t"},
+                        "dataset": {"type": "d", "name": "d"},
+                        "metrics": [{"type": "auc", "value": "high"}],
+                    }
+                ],
+            }
+        ]
+    }
     import yaml
 
     header, body = good.split("---\n", 2)[1:]

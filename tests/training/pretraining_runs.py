@@ -32,10 +32,18 @@ def tiny_options(output_dir: Path, **overrides) -> dict:
     model_config = output_dir.parent / f"{output_dir.name}-model.json"
     model_config.write_text(json.dumps(TINY_MODEL))
     options = dict(
-        output_dir=str(output_dir), model_config=str(model_config), window_frames=128, window_stride=128,
-        per_device_batch_size=4, max_steps=4, warmup_steps=2, eval_every=100, checkpoint_every=100,
-        report_to="csv", learning_rate=3e-3,
-    )  # fmt: skip
+        output_dir=str(output_dir),
+        model_config=str(model_config),
+        window_frames=128,
+        window_stride=128,
+        per_device_batch_size=4,
+        max_steps=4,
+        warmup_steps=2,
+        eval_every=100,
+        checkpoint_every=100,
+        report_to="csv",
+        learning_rate=3e-3,
+    )
     options.update(overrides)
     return options
 
@@ -67,10 +75,24 @@ def run_launched(num_processes: int, options: dict, timeout: float = 240) -> sub
     -m mnemodyn_hf.training ...`. (`accelerate launch --cpu --num_processes N` starts a single process unless
     given an MPI hostfile; see docs/pretraining.md.)"""
     command = [
-        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(num_processes),
-        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-        "--main_process_port", str(free_port()), "-m", "mnemodyn_hf.training", *as_flags(options),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        str(num_processes),
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        str(free_port()),
+        "-m",
+        "mnemodyn_hf.training",
+        *as_flags(options),
+    ]
     environment = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=environment)
 

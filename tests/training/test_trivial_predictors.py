@@ -95,10 +95,12 @@ def test_spatial_conditional_mean_is_the_gaussian_conditional_mean_on_both_solve
     visible[0, 0], visible[0, 1] = False, True
     visible[1, :5] = visible[1, 5]  # one pattern shared by several frames
     filled = model.fill(values, visible)
-    expected = torch.stack([
-        torch.stack([brute_force_conditional_mean(model, values[b, t], visible[b, t]) for t in range(40)])
-        for b in range(3)
-    ])  # fmt: skip
+    expected = torch.stack(
+        [
+            torch.stack([brute_force_conditional_mean(model, values[b, t], visible[b, t]) for t in range(40)])
+            for b in range(3)
+        ]
+    )
     torch.testing.assert_close(filled, expected, rtol=1e-10, atol=1e-10)
     torch.testing.assert_close(filled[0, 0], model.mean_)  # nothing visible: the mean
     assert torch.equal(filled[visible], values[visible]) and torch.equal(filled[0, 1], values[0, 1])
@@ -118,7 +120,7 @@ def test_spatial_conditional_mean_recovers_low_rank_gaussian_data_exactly():
     values = (torch.randn(2, 50, rank, generator=generator, dtype=torch.float64) @ loading.T + mean).float()
     for hidden_share in (0.3, 0.7):  # precision side, then covariance side
         visible = torch.rand(2, 50, rois, generator=generator) >= hidden_share
-        visible[..., :rank + 2] = True  # at least rank + 2 visible ROIs per frame
+        visible[..., : rank + 2] = True  # at least rank + 2 visible ROIs per frame
         torch.testing.assert_close(model.fill(values, visible), values, rtol=0, atol=2e-4)
 
 
@@ -198,9 +200,14 @@ def test_spatial_conditional_mean_beats_the_roi_mean_on_held_out_hcp(hcp, spatia
     filled = spatial.fill(windows, visible)
     assert filled.shape == windows.shape and filled.dtype == torch.float32
     assert torch.equal(filled[visible], windows[visible])
-    scores = {name: pooled_r2(fill(windows, visible), windows, ~visible)
-              for name, fill in (("roi_mean", roi_mean_fill), ("interpolation", linear_interpolation_fill),
-                                 ("spatial", spatial.fill))}  # fmt: skip
+    scores = {
+        name: pooled_r2(fill(windows, visible), windows, ~visible)
+        for name, fill in (
+            ("roi_mean", roi_mean_fill),
+            ("interpolation", linear_interpolation_fill),
+            ("spatial", spatial.fill),
+        )
+    }
     # measured: roi_mean -0.055, interpolation -0.013, spatial 0.536
     assert scores["spatial"] > 0.45 and scores["spatial"] > scores["roi_mean"] + 0.4, scores
     assert scores["spatial"] > scores["interpolation"] + 0.4, scores
@@ -232,10 +239,12 @@ def test_whole_frame_masks_give_the_mean_spatially_and_neighbouring_frames_help(
     model = SpatioTemporalRidge().fit(training, mask_function(whole_frame_visible))
     ridge = model.fill(windows, visible)
     assert torch.equal(ridge[visible], windows[visible])
-    scores = {"roi_mean": pooled_r2(roi_mean_fill(windows, visible), windows, ~visible),
-              "interpolation": pooled_r2(linear_interpolation_fill(windows, visible), windows, ~visible),
-              "spatial": pooled_r2(filled, windows, ~visible),
-              "ridge": pooled_r2(ridge, windows, ~visible)}  # fmt: skip
+    scores = {
+        "roi_mean": pooled_r2(roi_mean_fill(windows, visible), windows, ~visible),
+        "interpolation": pooled_r2(linear_interpolation_fill(windows, visible), windows, ~visible),
+        "spatial": pooled_r2(filled, windows, ~visible),
+        "ridge": pooled_r2(ridge, windows, ~visible),
+    }
     # measured: roi_mean -0.067, interpolation -0.142, spatial -0.002 (the mean, as nothing is visible), ridge 0.096
     assert abs(scores["spatial"]) < 0.02, scores
     assert scores["ridge"] > 0.05 and scores["ridge"] > max(scores["roi_mean"], scores["interpolation"]) + 0.1, scores
