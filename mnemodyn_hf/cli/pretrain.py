@@ -20,9 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from ..training import arguments_from_namespace, pretrain
-
     from accelerate import PartialState
+
+    from ..training import arguments_from_namespace, pretrain
 
     folder = pretrain(arguments_from_namespace(args))
     if not PartialState().is_main_process:  # under `accelerate launch`, one process reports and uploads

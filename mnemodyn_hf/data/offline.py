@@ -203,11 +203,11 @@ def load_connattractor_heat_windows(
     heat-vs-rest task that position cannot solve use `mnemodyn_hf.data.connattractor.load_connattractor_heat_epochs`
     (event-locked heat epochs vs inter-trial rest epochs, interleaved trial by trial).
 
-    Normalisation, per run: with `robust_scaling=(median, iqr)` (the pretraining corpus statistics, e.g. from a
-    pretrained model's `robust_scaling.json`), the pretraining's robust scaling; otherwise a z-score with the run's
-    own temporal mean and standard deviation. Either way nothing is fitted on the downstream subjects. Runs are then
-    cut into windows of `window` frames (2 s each) labelled by the majority of their frames; rating and mixed
-    windows are dropped. `subjects` (e.g. `["01", ..., "22"]`) restricts the cohort.
+    Normalisation, per run: with `robust_scaling=(median, iqr)` (the pretraining corpus statistics, e.g. the
+    `roi_median` / `roi_iqr` of a pretrained model's feature extractor), the pretraining's robust scaling; otherwise
+    a z-score with the run's own temporal mean and standard deviation. Either way nothing is fitted on the
+    downstream subjects. Runs are then cut into windows of `window` frames (2 s each) labelled by the majority of
+    their frames; rating and mixed windows are dropped. `subjects` (e.g. `["01", ..., "22"]`) restricts the cohort.
     """
     runs = load_connattractor(haemodynamic_delay=haemodynamic_delay)
     if subjects is not None:
