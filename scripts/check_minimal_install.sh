@@ -15,6 +15,11 @@ else
 fi
 echo "[minimal install] pip install . (no extras) into $VENV"
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
-"$VENV/bin/python" -m pip install -q "$TORCH_SPEC" 2>&1 | grep -v "^WARNING: Location" || true
-"$VENV/bin/python" -m pip install -q . 2>&1 | grep -v "^WARNING: Location" || true
+for spec in "$TORCH_SPEC" .; do
+  if ! "$VENV/bin/python" -m pip install -q "$spec" >>"$VENV/pip.log" 2>&1; then
+    tail -n 40 "$VENV/pip.log"
+    echo "[minimal install] pip install $spec failed"
+    exit 1
+  fi
+done
 "$VENV/bin/python" scripts/minimal_install_smoke.py

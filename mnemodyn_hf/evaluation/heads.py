@@ -170,71 +170,38 @@ def _train(
     """Train with selection on `validation`; the best epoch is in memory when this returns (checkpoints deleted)."""
     metric = "roc_auc" if task == "classification" else "r2"
     with tempfile.TemporaryDirectory(prefix="mnemodyn-head-") as folder:
-        trainer = _trainer(
-            model,
-            train,
-            validation,
-            task,
-            targets,
-            epochs,
-            learning_rate,
-            settings,
-            collator,
-            seed,
-            compute_loss_func,
-            folder,
-            metric,
+        args = TrainingArguments(
+            output_dir=folder,
+            num_train_epochs=epochs,
+            per_device_train_batch_size=settings.batch_size,
+            per_device_eval_batch_size=64,
+            learning_rate=learning_rate,
+            weight_decay=settings.weight_decay,
+            eval_strategy="epoch",
+            save_strategy="epoch",
+            save_total_limit=1,
+            load_best_model_at_end=True,
+            metric_for_best_model=metric,
+            greater_is_better=True,
+            remove_unused_columns=False,
+            report_to=[],
+            use_cpu=not torch.cuda.is_available(),
+            seed=seed,
+            logging_strategy="no",
+            disable_tqdm=True,
         )
+        trainer = Trainer(
+            model=model,
+            args=args,
+            train_dataset=train,
+            eval_dataset=validation,
+            data_collator=collator,
+            compute_metrics=metrics_for_trainer(task, targets.mean, targets.std),
+            callbacks=[EarlyStoppingCallback(settings.early_stopping_patience)],
+            compute_loss_func=compute_loss_func,
+        )
+        trainer.remove_callback(PrinterCallback)  # no per-epoch metric dicts on the terminal
         trainer.train()
-    return trainer
-
-
-def _trainer(
-    model,
-    train,
-    validation,
-    task,
-    targets,
-    epochs,
-    learning_rate,
-    settings,
-    collator,
-    seed,
-    compute_loss_func,
-    folder,
-    metric,
-) -> Trainer:
-    args = TrainingArguments(
-        output_dir=folder,
-        num_train_epochs=epochs,
-        per_device_train_batch_size=settings.batch_size,
-        per_device_eval_batch_size=64,
-        learning_rate=learning_rate,
-        weight_decay=settings.weight_decay,
-        eval_strategy="epoch",
-        save_strategy="epoch",
-        save_total_limit=1,
-        load_best_model_at_end=True,
-        metric_for_best_model=metric,
-        greater_is_better=True,
-        remove_unused_columns=False,
-        report_to=[],
-        use_cpu=not torch.cuda.is_available(),
-        seed=seed,
-        logging_strategy="no",
-        disable_tqdm=True,
-    )
-    trainer = Trainer(
-        model=model,
-        args=args,
-        train_dataset=train,
-        eval_dataset=validation,
-        data_collator=collator,
-        compute_metrics=metrics_for_trainer(task, targets.mean, targets.std),
-        callbacks=[EarlyStoppingCallback(settings.early_stopping_patience)],
-        compute_loss_func=compute_loss_func,
-    )
-    trainer.remove_callback(PrinterCallback)  # no per-epoch metric dicts on the terminal
     return trainer
 
 

