@@ -18,6 +18,10 @@ SUPPORTED_WAVELETS = tuple(name for name in pywt.wavelist(kind="discrete") if na
 HEAD_POOLINGS = ("mean", "mean_std", "max")
 #: Objectives of `MnemoDynForPreTraining` (see `mnemodyn_hf.modeling_pretraining`).
 PRETRAINING_OBJECTIVES = ("masked", "denoising", "jepa")
+#: Where the masked objectives hide entries (see `MnemoDynConfig.mask_layout`).
+MASK_LAYOUTS = ("per_roi", "whole_frame", "forecast", "mixed")
+#: Reconstruction heads of `MnemoDynForPreTraining` (see `MnemoDynConfig.reconstruction_head`).
+RECONSTRUCTION_HEADS = ("frame_mlp", "per_roi")
 
 #: The shortest sequence the backbone accepts: the path derivative needs two frames.
 MIN_SEQUENCE_LENGTH = 2
@@ -119,6 +123,17 @@ class MnemoDynConfig(PreTrainedConfig):
         Expected fraction of each ROI's frames hidden by the `"masked"` and `"jepa"` objectives (paper: ~70 %).
     mask_span_frames (`int`, *optional*, defaults to 30):
         Length in frames of each masked span (spans may overlap and merge; the reference used 30).
+    mask_layout (`str`, *optional*, defaults to `"per_roi"`):
+        Where the masked objectives hide entries: `"per_roi"` (spans drawn independently in every ROI, so the other
+        ROIs of the same frame stay visible and a spatial predictor can fill them), `"whole_frame"` (the same spans
+        hide every ROI at once: only the temporal context is left), `"forecast"` (the last `mask_span_frames` real
+        frames of every window, all ROIs: predict the future from the past) or `"mixed"` (each sample draws one
+        of the three from its corruption seed).
+    reconstruction_head (`str`, *optional*, defaults to `"frame_mlp"`):
+        The pretraining head: `"frame_mlp"` (a residual MLP over all ROIs of a frame and the visibility mask,
+        which can impute hidden ROIs from visible ones by itself) or `"per_roi"` (an affine map of each ROI's
+        backbone output: it mixes neither ROIs nor frames, so every prediction of a hidden entry comes from the
+        backbone).
     noise_std (`float`, *optional*, defaults to 0.5):
         Standard deviation of the Gaussian noise of the `"denoising"` objective, in normalised (robust-scaled)
         units.
@@ -168,6 +183,8 @@ class MnemoDynConfig(PreTrainedConfig):
     pretraining_objective: str = "masked"
     mask_ratio: float = 0.7
     mask_span_frames: int = 30
+    mask_layout: str = "per_roi"
+    reconstruction_head: str = "frame_mlp"
     noise_std: float = 0.5
     ema_decay: float = 0.996
 
@@ -196,6 +213,9 @@ class MnemoDynConfig(PreTrainedConfig):
             raise ValueError(
                 f"MnemoDynConfig.operator_cp_rank must be a positive integer or None, got {self.operator_cp_rank}."
             )
+        for name, allowed in (("mask_layout", MASK_LAYOUTS), ("reconstruction_head", RECONSTRUCTION_HEADS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"MnemoDynConfig.{name}={getattr(self, name)!r} is not one of {allowed}.")
         if self.head_pooling not in HEAD_POOLINGS:
             raise ValueError(f"MnemoDynConfig.head_pooling={self.head_pooling!r} is not one of {HEAD_POOLINGS}.")
         if not 0 <= self.head_dropout < 1:
@@ -282,9 +302,11 @@ class MnemoDynConfig(PreTrainedConfig):
 
 __all__ = [
     "HEAD_POOLINGS",
+    "MASK_LAYOUTS",
     "MIN_SEQUENCE_LENGTH",
     "MnemoDynConfig",
     "PRETRAINING_OBJECTIVES",
+    "RECONSTRUCTION_HEADS",
     "SUPPORTED_ACTIVATIONS",
     "SUPPORTED_WAVELETS",
 ]

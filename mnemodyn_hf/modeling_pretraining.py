@@ -4,11 +4,15 @@ Why not plain reconstruction: the backbone is residual (output = input + updates
 input is solved by the identity (the reference's released model learned exactly that). Every objective here
 hides or corrupts what it scores:
 
-* `"masked"`: spans of `mask_span_frames` frames are hidden independently in every ROI (about `mask_ratio` of
-  each ROI's frames); hidden entries are replaced by the **mask token `MASK_VALUE` = 0.0**, the corpus median of
-  the centred signal in robust-scaled units (so the token carries no information about the hidden value), and the
+* `"masked"`: entries are hidden by the `mask_layout` (`hidden_entry_masks`): spans of `mask_span_frames` frames
+  independently in every ROI (`"per_roi"`, about `mask_ratio` of each ROI's frames), the same spans over all ROIs
+  (`"whole_frame"`), the last `mask_span_frames` frames (`"forecast"`), or one of the three per sample
+  (`"mixed"`). Hidden entries are replaced by the **mask token `MASK_VALUE` = 0.0**, the corpus median of the
+  centred signal in robust-scaled units (so the token carries no information about the hidden value), and the
   loss is the MSE on the hidden entries only. A model that copies its input predicts 0 there and scores an
-  R^2 <= 0 (the identity trap is closed).
+  R^2 <= 0 (the identity trap is closed). Per-ROI masks can be filled frame by frame from the visible ROIs (a
+  spatial regression); whole-frame and forecast masks leave only the temporal context, which is what the wavelet
+  operator models.
 * `"denoising"`: Gaussian noise of `noise_std` (normalised units) is added to every real entry; the loss is the MSE
   against the clean signal on all real entries.
 * `"jepa"`: the same span masks give a context (visible entries) and a target (hidden entries). An EMA copy of the
@@ -91,6 +95,36 @@ def span_masks(seeds: torch.Tensor, num_frames: int, num_rois: int, mask_ratio: 
     return torch.stack(masks)
 
 
+def hidden_entry_masks(
+    seeds: torch.Tensor,
+    lengths: torch.Tensor,
+    num_frames: int,
+    num_rois: int,
+    layout: str,
+    ratio: float,
+    span: int,
+) -> torch.Tensor:
+    """The entries the masked objectives hide (see `MnemoDynConfig.mask_layout`): (B,) seeds and real-frame counts
+    -> (B, num_frames, num_rois) bool, True = hidden; padded frames are never hidden.
+
+    `"mixed"` gives sample b the layout `("per_roi", "whole_frame", "forecast")[seed_b % 3]`.
+    """
+    frames = num_frames
+    layouts = ("per_roi", "whole_frame", "forecast")
+    chosen = [layouts[int(seed) % 3] if layout == "mixed" else layout for seed in seeds.tolist()]
+    masks = torch.zeros(len(seeds), frames, num_rois, dtype=torch.bool)
+    for index, (seed, length, layout) in enumerate(zip(seeds[:, None], lengths.tolist(), chosen)):
+        if layout == "per_roi":
+            masks[index] = span_masks(seed, frames, num_rois, ratio, span)[0]
+        elif layout == "whole_frame":
+            masks[index] = span_masks(seed, frames, 1, ratio, span)[0].expand(frames, num_rois)
+        else:  # forecast: the last `span` real frames (at most half the run, so a past is always visible)
+            horizon = min(span, int(length) // 2)
+            masks[index, int(length) - horizon : int(length)] = True
+    frame_index = torch.arange(frames)[None, :, None]
+    return masks & (frame_index < lengths.cpu()[:, None, None])
+
+
 def gaussian_noise(seeds: torch.Tensor, num_frames: int, num_rois: int) -> torch.Tensor:
     """Standard normal noise, one (T, R) draw per seed: (B,) -> (B, T, R), float32 on the CPU."""
     generators = [torch.Generator().manual_seed(int(seed)) for seed in seeds.tolist()]
@@ -124,6 +158,25 @@ class MnemoDynReconstructionHead(nn.Module):
         return hidden + update
 
 
+class MnemoDynPerRoiHead(nn.Module):
+    """Per-ROI affine head: (hidden, visible) -> scale_r * hidden + shift_r, (B, T, R).
+
+    It mixes neither ROIs nor frames and ignores `visible`, so a hidden entry can only be predicted from what the
+    backbone put in that ROI's output at that frame: the whole reconstruction is the backbone's work.
+    """
+
+    def __init__(self, config: MnemoDynConfig):
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(config.num_rois))
+        self.shift = nn.Parameter(torch.zeros(config.num_rois))
+
+    def forward(self, hidden: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
+        return hidden * self.scale + self.shift
+
+
+RECONSTRUCTION_HEAD_CLASSES = {"frame_mlp": MnemoDynReconstructionHead, "per_roi": MnemoDynPerRoiHead}
+
+
 class MnemoDynForPreTraining(MnemoDynPreTrainedModel):
     """
     MnemoDyn backbone (`self.mnemodyn`) with a reconstruction head and the objective of
@@ -145,7 +198,7 @@ class MnemoDynForPreTraining(MnemoDynPreTrainedModel):
     def __init__(self, config: MnemoDynConfig):
         super().__init__(config)
         self.mnemodyn = MnemoDynModel(config)
-        self.head = MnemoDynReconstructionHead(config)
+        self.head = RECONSTRUCTION_HEAD_CLASSES[config.reconstruction_head](config)
         self.target_encoder = None
         if config.pretraining_objective == "jepa":
             self.target_encoder = MnemoDynModel(config)
@@ -206,9 +259,18 @@ class MnemoDynForPreTraining(MnemoDynPreTrainedModel):
             visible = torch.ones_like(clean)
             scored = real.expand_as(clean)
         else:
-            hidden_entries = span_masks(
-                corruption_seeds.cpu(), frames, rois, self.config.mask_ratio, self.config.mask_span_frames
-            ).to(clean.device)
+            lengths = real[..., 0].sum(1).cpu()
+            config = self.config
+            hidden_entries = hidden_entry_masks(
+                corruption_seeds.cpu(),
+                lengths,
+                frames,
+                rois,
+                config.mask_layout,
+                config.mask_ratio,
+                config.mask_span_frames,
+            )
+            hidden_entries = hidden_entries.to(clean.device)
             corrupted = torch.where(hidden_entries, torch.full_like(clean, MASK_VALUE), clean)
             visible = (~hidden_entries).to(clean.dtype)
             scored = hidden_entries & real
@@ -244,8 +306,10 @@ __all__ = [
     "MASK_VALUE",
     "MnemoDynForPreTraining",
     "MnemoDynForPreTrainingOutput",
+    "MnemoDynPerRoiHead",
     "MnemoDynReconstructionHead",
     "gaussian_noise",
+    "hidden_entry_masks",
     "pooled_r_squared",
     "span_masks",
 ]

@@ -3,7 +3,13 @@ import torch
 from transformers import AutoModel, AutoModelForPreTraining
 
 from mnemodyn_hf import MnemoDynForPreTraining, MnemoDynModel
-from mnemodyn_hf.modeling_pretraining import MASK_VALUE, gaussian_noise, span_masks
+from mnemodyn_hf.modeling_pretraining import (
+    MASK_VALUE,
+    MnemoDynPerRoiHead,
+    gaussian_noise,
+    hidden_entry_masks,
+    span_masks,
+)
 
 from .conftest import tiny_config
 
@@ -148,3 +154,37 @@ def test_a_bf16_autocast_training_step_runs_with_an_fp32_loss():
     out.loss.backward()
     gradients = [parameter.grad for parameter in model.parameters() if parameter.grad is not None]
     assert gradients and all(torch.isfinite(gradient).all() for gradient in gradients)
+
+
+@pytest.mark.parametrize("layout", ["per_roi", "whole_frame", "forecast", "mixed"])
+def test_mask_layouts_hide_what_they_name_and_never_padding(layout):
+    seeds = torch.arange(6)
+    lengths = torch.tensor([64, 64, 40, 64, 50, 64])
+    masks = hidden_entry_masks(seeds, lengths, 64, 12, layout, 0.5, 8)
+    assert masks.shape == (6, 64, 12)
+    for sample, length in enumerate(lengths.tolist()):
+        assert not masks[sample, length:].any()  # padding is never scored
+        drawn = ("per_roi", "whole_frame", "forecast")[sample % 3] if layout == "mixed" else layout
+        frames_hidden = masks[sample].any(dim=1)
+        if drawn in ("whole_frame", "forecast"):  # a hidden frame hides every ROI
+            assert torch.equal(masks[sample][frames_hidden], torch.ones_like(masks[sample][frames_hidden]))
+        if drawn == "forecast":
+            assert torch.equal(torch.nonzero(frames_hidden).flatten(), torch.arange(length - 8, length))
+        if drawn == "per_roi":
+            assert not masks[sample].all(dim=1).all()  # ROIs are masked independently
+
+
+def test_the_per_roi_head_leaves_the_reconstruction_to_the_backbone():
+    """With the per-ROI head, a model whose backbone adds nothing (zero output projections) predicts a constant
+    per ROI on hidden entries: R^2 <= 0, so whatever R^2 a trained model reaches is the backbone's."""
+    config = tiny_config(reconstruction_head="per_roi", mask_layout="whole_frame")
+    model = MnemoDynForPreTraining(config).eval()
+    assert isinstance(model.head, MnemoDynPerRoiHead)
+    for layer in model.mnemodyn.layers:
+        torch.nn.init.zeros_(layer.output_projection.weight)
+        torch.nn.init.zeros_(layer.output_projection.bias)
+    with torch.no_grad():
+        out = model(torch.randn(4, 64, config.num_rois), corruption_seeds=torch.arange(4))
+    assert out.r_squared <= 0.0
+    hidden = out.reconstruction[out.scored_mask]
+    assert torch.allclose(hidden, torch.zeros_like(hidden))  # the mask token, scaled by 1 and shifted by 0

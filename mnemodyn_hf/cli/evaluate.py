@@ -8,6 +8,7 @@ import argparse
 #: the registry in `mnemodyn_hf.evaluation.tasks`).
 TASK_NAMES = (
     "abide-age",
+    "abide-reconstruction",
     "abide-dx",
     "abide-sex",
     "connattractor-heat",

@@ -20,6 +20,7 @@ from ..configuration_mnemodyn import MnemoDynConfig
 from ..feature_extraction_mnemodyn import load_fitted_extractor
 from ..preprocessing.robust_scaling import zscore_frames
 from ..preprocessing.temporal_resampling import resample_frames
+from .connectivity import pearson_connectivity
 
 
 @dataclass(frozen=True)
@@ -83,9 +84,27 @@ def pooled_input(series: Sequence[np.ndarray]) -> np.ndarray:
     return np.stack([np.concatenate([s.mean(axis=0), s.std(axis=0)]) for s in series])
 
 
+#: What `embed` can return per run (see its docstring).
+POOLINGS = ("mean_std", "correlation", "latent_mean_std")
+
+
+@dataclass(frozen=True)
+class BackboneStates:
+    """A frozen backbone's states for each run, over its real frames: `hidden` (T, R) `last_hidden_state`, `latent`
+    (T, C) the last layer's latent channels (the wavelet operator's output, before the projection C -> R), and
+    `pooled` (N, 2R) the `pooler_output`."""
+
+    hidden: list[np.ndarray]
+    latent: list[np.ndarray]
+    pooled: np.ndarray
+
+
 @torch.no_grad()
-def embed(model, series: Sequence[np.ndarray], batch_size: int = 8, progress: str | None = None) -> np.ndarray:
-    """Pooled embeddings (N, 2R) of a [`MnemoDynModel`] for a list of (T, R) series (any lengths), in eval mode."""
+def backbone_states(
+    model, series: Sequence[np.ndarray], batch_size: int = 8, progress: str | None = None
+) -> BackboneStates:
+    """Run a [`MnemoDynModel`] in eval mode over (T, R) series of any lengths and keep its states (see
+    `BackboneStates`). The latent channels are read with a forward hook on the last layer's output projection."""
     from ..data.collator import MnemoDynDataCollator
 
     was_training = model.training
@@ -93,15 +112,55 @@ def embed(model, series: Sequence[np.ndarray], batch_size: int = 8, progress: st
     collate = MnemoDynDataCollator(input_key="input_values")
     device = next(model.parameters()).device
     order = np.argsort([len(s) for s in series])  # similar lengths per batch: little padding
+    hidden: list = [None] * len(series)
+    latent: list = [None] * len(series)
     pooled = np.zeros((len(series), 2 * model.config.num_rois), np.float32)
-    starts = range(0, len(series), batch_size)
-    for start in tqdm(starts, desc=progress, disable=progress is None, leave=False):
-        rows = order[start : start + batch_size]
-        batch = collate([{"input_values": series[row]} for row in rows])
-        out = model(batch["input_values"].to(device), attention_mask=batch["attention_mask"].to(device))
-        pooled[rows] = out.pooler_output.float().cpu().numpy()
-    model.train(was_training)
-    return pooled
+    captured = {}
+    hook = model.layers[-1].output_projection.register_forward_hook(
+        lambda module, inputs, output: captured.update(latent=inputs[0])
+    )
+    try:
+        for start in tqdm(range(0, len(series), batch_size), desc=progress, disable=progress is None, leave=False):
+            rows = order[start : start + batch_size]
+            batch = collate([{"input_values": series[row]} for row in rows])
+            out = model(batch["input_values"].to(device), attention_mask=batch["attention_mask"].to(device))
+            pooled[rows] = out.pooler_output.float().cpu().numpy()
+            for position, row in enumerate(rows):
+                frames = len(series[row])
+                hidden[row] = out.last_hidden_state[position, :frames].float().cpu().numpy()
+                latent[row] = captured["latent"][position, :frames].float().cpu().numpy()
+    finally:
+        hook.remove()
+        model.train(was_training)
+    return BackboneStates(hidden, latent, pooled)
 
 
-__all__ = ["PreparedInputs", "backbone_inputs", "embed", "pooled_input"]
+def embed(
+    model, series: Sequence[np.ndarray], batch_size: int = 8, progress: str | None = None, pooling: str = "mean_std"
+) -> np.ndarray:
+    """One vector per run from a frozen [`MnemoDynModel`] (eval mode), for (T, R) series of any lengths.
+
+    `pooling`: `"mean_std"` (N, 2R), the `pooler_output` (ROI mean | standard deviation over real frames);
+    `"correlation"` (N, R(R-1)/2), the Fisher-z Pearson correlations between the ROIs of the `last_hidden_state`
+    (the functional connectivity of the backbone's output: second-order, it can carry what FC carries);
+    `"latent_mean_std"` (N, 2C), mean | standard deviation of the last layer's latent channels.
+    """
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}.")
+    states = backbone_states(model, series, batch_size, progress)
+    if pooling == "correlation":
+        return pearson_connectivity(states.hidden)
+    if pooling == "latent_mean_std":
+        return pooled_input(states.latent)
+    return states.pooled
+
+
+__all__ = [
+    "POOLINGS",
+    "BackboneStates",
+    "PreparedInputs",
+    "backbone_inputs",
+    "backbone_states",
+    "embed",
+    "pooled_input",
+]

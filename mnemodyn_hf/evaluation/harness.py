@@ -1,11 +1,14 @@
 """`evaluate_backbone`: one backbone against the baselines on identical outer folds, with honest statistics.
 
 Protocol:
-1. Outer folds by subject or site (`folds.make_folds`), checked for subject leakage; every training fold must hold
-   every class.
+1. Subjects the backbone was pretrained on (its `pretraining_subjects.json`) are dropped first. Outer folds by
+   subject or site (`folds.make_folds`), checked for subject leakage; every training fold must hold every class.
 2. Methods, each fitted on the training rows of a fold only and scored once on its test rows:
    `mnemodyn_linear_probe` (pooled frozen embeddings -> linear model), `mnemodyn_head` (frozen backbone + the task
-   model's MLP head, `Trainer`), `mnemodyn_finetune` (the whole task model, `Trainer`), `fc_pearson`, `fc_tangent`
+   model's MLP head, `Trainer`), `mnemodyn_finetune` (the whole task model, `Trainer`), the second-order and latent
+   read-outs of the frozen backbone (`mnemodyn_correlation_probe` / `mnemodyn_tangent_probe`: Pearson / tangent
+   connectivity of its output -> linear model; `mnemodyn_latent_probe`: mean|std of its last layer's latent
+   channels), `random_backbone_correlation` (the random backbone read the Pearson way), `fc_pearson`, `fc_tangent`
    (connectivity -> linear model), `pooled_input` (the identity backbone: ROI mean|std of the backbone's input),
    `random_backbone` (the same architecture with random weights, linear probe), and confound controls
    (`control_motion`: mean framewise displacement alone; `control_position`: the epoch's position in the run alone;
@@ -30,8 +33,9 @@ from tqdm.auto import tqdm
 
 from ..configuration_mnemodyn import MnemoDynConfig
 from ..modeling_mnemodyn import MnemoDynModel
+from ..training import read_pretraining_subjects
 from .connectivity import TangentConnectivity, pearson_connectivity
-from .embeddings import backbone_inputs, embed, pooled_input
+from .embeddings import backbone_inputs, backbone_states, pooled_input
 from .folds import constant_within_subjects, make_folds
 from .heads import HeadSettings, finetuned_scores, frozen_head_scores, quiet_transformers
 from .linear_models import fit_predict
@@ -39,8 +43,19 @@ from .statistics import bootstrap_ci, paired_bootstrap_p, primary_metric
 from .tasks import encode_labels
 
 BACKBONE_METHODS = ("mnemodyn_linear_probe", "mnemodyn_head", "mnemodyn_finetune")
+#: Read-outs of the frozen backbone beyond mean|std pooling: the connectivity of its output (Pearson, tangent)
+#: and the mean|std of its last layer's latent channels (`embeddings.backbone_states`), and the random backbone
+#: read the Pearson way.
+STATE_METHODS = (
+    "mnemodyn_correlation_probe",
+    "mnemodyn_tangent_probe",
+    "mnemodyn_latent_probe",
+    "random_backbone_correlation",
+)
 BASELINE_METHODS = ("fc_pearson", "fc_tangent", "pooled_input", "random_backbone")
-DEFAULT_METHODS = BACKBONE_METHODS + BASELINE_METHODS
+DEFAULT_METHODS = BACKBONE_METHODS + STATE_METHODS + BASELINE_METHODS
+#: Methods that need the pretrained backbone's states.
+PRETRAINED_STATE_METHODS = {"mnemodyn_linear_probe", "mnemodyn_head", *STATE_METHODS[:3]}
 REFERENCE_METHOD = "mnemodyn_linear_probe"
 
 
@@ -93,6 +108,7 @@ def evaluate_backbone(
     with_label = [i for i, value in enumerate(cohort[label]) if value is not None and value == value]
     dropped = len(cohort) - len(with_label)
     cohort = cohort.select(with_label) if dropped else cohort
+    cohort, pretrained_on = _without_pretraining_subjects(cohort, backbone)
     y, classes = encode_labels(list(cohort[label]), task_type)
     subjects = np.asarray(cohort["subject"], dtype=object)
     folds = make_folds(
@@ -142,6 +158,7 @@ def evaluate_backbone(
             "rows": len(y),
             "subjects": len(set(subjects)),
             "dropped_rows_without_label": dropped,
+            "excluded_pretraining_subjects": pretrained_on,
             "folds": [
                 {
                     "name": f.name,
@@ -156,6 +173,24 @@ def evaluate_backbone(
     return report, predictions
 
 
+def _without_pretraining_subjects(cohort: datasets.Dataset, backbone) -> tuple[datasets.Dataset, int]:
+    """Drop the rows of subjects the backbone was pretrained on (its `pretraining_subjects.json`, training and
+    validation alike): every number is then on subjects the backbone never saw. Returns the cohort and how many
+    subjects were dropped."""
+    split = read_pretraining_subjects(backbone)
+    if not split:
+        return cohort, 0
+    seen = {str(subject) for subjects in split.values() for subject in subjects}
+    keep = [i for i, subject in enumerate(cohort["subject"]) if str(subject) not in seen]
+    dropped = len(set(cohort["subject"])) - len(set(cohort.select(keep)["subject"]))
+    if not keep:
+        raise ValueError(
+            f"Every subject of this cohort was in the pretraining of {backbone} ({len(seen)} subjects in its "
+            "pretraining_subjects.json): pretrain on other subjects (e.g. other sites) to evaluate on these."
+        )
+    return (cohort.select(keep) if len(keep) < len(cohort) else cohort), dropped
+
+
 def _centre_within_folds(values: np.ndarray, folds: np.ndarray) -> np.ndarray:
     centred = np.asarray(values, dtype=np.float64).copy()
     for name in set(folds):
@@ -166,22 +201,27 @@ def _centre_within_folds(values: np.ndarray, folds: np.ndarray) -> np.ndarray:
 def _fold_free_features(cohort, bold, backbone, config, settings, normalise) -> tuple[dict[str, np.ndarray], dict]:
     """Features that need no fitting (computed once): backbone inputs, embeddings, pooled input, Pearson FC."""
     methods, features, notes = set(settings.methods), {}, {}
-    if methods & (set(BACKBONE_METHODS) | {"pooled_input", "random_backbone"}):
+    if methods & (set(BACKBONE_METHODS) | set(STATE_METHODS) | {"pooled_input", "random_backbone"}):
         prepared = backbone_inputs(bold, cohort["tr"], backbone, config, normalise=normalise)
         notes.update(normalisation=prepared.normalisation, resampled_runs=prepared.resampled_runs)
         features["backbone_series"] = prepared.series
-        if methods & {"mnemodyn_linear_probe", "mnemodyn_head"}:
+        if methods & PRETRAINED_STATE_METHODS:
             with quiet_transformers():
                 model = MnemoDynModel.from_pretrained(backbone)
-            features["embedding"] = embed(
-                model, prepared.series, settings.embedding_batch_size, "Embedding (pretrained)"
+            states = backbone_states(model, prepared.series, settings.embedding_batch_size, "Embedding (pretrained)")
+            features.update(
+                embedding=states.pooled,
+                hidden_series=states.hidden,
+                mnemodyn_correlation_probe=pearson_connectivity(states.hidden),
+                mnemodyn_latent_probe=pooled_input(states.latent),
             )
-        if "random_backbone" in methods:
+        if methods & {"random_backbone", "random_backbone_correlation"}:
             torch.manual_seed(settings.seed)
-            random_model = MnemoDynModel(config)
-            features["random_backbone"] = embed(
-                random_model, prepared.series, settings.embedding_batch_size, "Embedding (random)"
+            random_states = backbone_states(
+                MnemoDynModel(config), prepared.series, settings.embedding_batch_size, "Embedding (random)"
             )
+            features["random_backbone"] = random_states.pooled
+            features["random_backbone_correlation"] = pearson_connectivity(random_states.hidden)
         if "pooled_input" in methods:
             features["pooled_input"] = pooled_input(prepared.series)
     if "fc_pearson" in methods:
@@ -215,10 +255,11 @@ def _fold_scores(method, fold, features, bold, y, groups, task_type, backbone, c
             settings.seed,
         )
     else:
-        if method == "fc_tangent":
-            tangent = TangentConnectivity()
-            x_train = tangent.fit_transform([bold[i] for i in fold.train])
-            x_test = tangent.transform([bold[i] for i in fold.test])
+        if method in ("fc_tangent", "mnemodyn_tangent_probe"):
+            series = bold if method == "fc_tangent" else features["hidden_series"]
+            tangent = TangentConnectivity()  # the reference covariance from the training rows only
+            x_train = tangent.fit_transform([series[i] for i in fold.train])
+            x_test = tangent.transform([series[i] for i in fold.test])
         else:
             x = features["embedding" if method == "mnemodyn_linear_probe" else method]
             x_train, x_test = x[fold.train], x[fold.test]

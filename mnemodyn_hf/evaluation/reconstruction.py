@@ -10,9 +10,10 @@ predictors on the same masks:
 | `spatiotemporal_ridge` | the spatial estimate refined by per-ROI ridges on frames t-2..t+2 (training subjects) |
 | `mnemodyn` | the pretraining head on the backbone's output for the masked input |
 
-Two maskings, each drawn per window from a seed: `per_roi` (the model's objective: in every ROI, spans of
-`mask_span_frames` frames hidden until `mask_ratio` of the entries are) and `whole_frame` (the same spans hiding all
-ROIs at once, which spatial imputation cannot fill). R^2 = 1 - SSE / SST over the hidden entries, pooled over
+Three maskings, each drawn per window from a seed (the layouts of `hidden_entry_masks`): `per_roi` (in every ROI,
+spans of `mask_span_frames` frames hidden until `mask_ratio` of the entries are), `whole_frame` (the same spans
+hiding all ROIs at once, which spatial imputation cannot fill) and `forecast` (the last `mask_span_frames` frames of
+the window, all ROIs). R^2 = 1 - SSE / SST over the hidden entries, pooled over
 held-out subjects, with a subject-bootstrap 95 % CI and a paired p-value against the model.
 """
 
@@ -26,24 +27,27 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..configuration_mnemodyn import MnemoDynConfig
 from ..feature_extraction_mnemodyn import load_fitted_extractor
-from ..modeling_pretraining import MASK_VALUE, MnemoDynForPreTraining, span_masks
+from ..modeling_pretraining import MASK_VALUE, MnemoDynForPreTraining, hidden_entry_masks
 from ..training import r_squared_from_sums, read_pretraining_subjects, scored_sums
 from ..training.trivial_predictors import linear_interpolation_fill, roi_mean_fill
 from .spatial_predictors import SpatialConditionalMean
 from .spatiotemporal_ridge import SpatioTemporalRidge
 from .statistics import NUM_BOOTSTRAP, bootstrap_ci, paired_bootstrap_p
 
-MASKINGS = ("per_roi", "whole_frame")
+MASKINGS = ("per_roi", "whole_frame", "forecast")
 
 
-def reconstruction_masks(masking: str, seeds: torch.Tensor, frames: int, rois: int, ratio: float, span: int):
-    """(B,) seeds -> (B, frames, rois) bool, True = hidden, for `masking` in MASKINGS."""
-    if masking == "per_roi":
-        return span_masks(seeds, frames, rois, ratio, span)
-    if masking == "whole_frame":
-        return span_masks(seeds, frames, 1, ratio, span).expand(-1, -1, rois)
-    raise ValueError(f"masking must be one of {MASKINGS}, got {masking!r}.")
+def reconstruction_masks(masking: str, seeds: torch.Tensor, frames: int, config: MnemoDynConfig) -> torch.Tensor:
+    """(B,) seeds -> (B, frames, rois) bool, True = hidden: the pretraining objective's masks
+    (`hidden_entry_masks`) with layout `masking`, one of MASKINGS, on windows of `frames` real frames."""
+    if masking not in MASKINGS:
+        raise ValueError(f"masking must be one of {MASKINGS}, got {masking!r}.")
+    lengths = torch.full((len(seeds),), frames)
+    return hidden_entry_masks(
+        seeds, lengths, frames, config.num_rois, masking, config.mask_ratio, config.mask_span_frames
+    )
 
 
 @torch.no_grad()
@@ -89,7 +93,7 @@ def evaluate_reconstruction(
     train_runs = [torch.as_tensor(bold, dtype=torch.float32) for _, bold in prepared["train"]]
     spatial = SpatialConditionalMean().fit(train_runs)
     report = {
-        "held_out_subjects": sorted(set(subjects)),
+        "held_out_subjects": sorted({str(subject) for subject in subjects}),
         "windows": len(windows),
         "window_frames": window,
         "mask_ratio": config.mask_ratio,
@@ -98,16 +102,12 @@ def evaluate_reconstruction(
     }
     for masking in tqdm(MASKINGS, desc="Maskings"):
         seeds = torch.tensor([zlib.crc32(f"{seed}:{masking}:{i}".encode()) for i in range(len(windows))])
-        hidden = reconstruction_masks(
-            masking, seeds, window, config.num_rois, config.mask_ratio, config.mask_span_frames
-        )
+        hidden = reconstruction_masks(masking, seeds, window, config)
         training_masks = np.random.default_rng(zlib.crc32(f"{seed}:{masking}:train".encode()))
 
         def draw(batch, masking=masking, rng=training_masks):  # the ridge's training masks, seeded like the test ones
             batch_seeds = torch.as_tensor(rng.integers(0, 2**31, batch.shape[0]))
-            return ~reconstruction_masks(
-                masking, batch_seeds, batch.shape[1], batch.shape[2], config.mask_ratio, config.mask_span_frames
-            )
+            return ~reconstruction_masks(masking, batch_seeds, batch.shape[1], config)
 
         ridge = SpatioTemporalRidge(seed=seed).fit(train_runs, draw)
         visible = ~hidden

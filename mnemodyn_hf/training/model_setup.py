@@ -42,6 +42,8 @@ def model_config_for(args: PretrainingArguments, corpus: PretrainingCorpus) -> M
         pretraining_objective=args.objective,
         mask_ratio=args.mask_ratio,
         mask_span_frames=args.mask_span_frames,
+        mask_layout=args.mask_layout,
+        reconstruction_head=args.reconstruction_head,
         noise_std=args.noise_std,
         ema_decay=args.ema_decay,
     )

@@ -30,7 +30,7 @@ def test_demo_runs_on_real_data_and_its_outputs_reload(tmp_path):
         )
     assert out.pooler_output.shape == (1, 188)
     report = json.loads((folder / "downstream_report.json").read_text())
-    assert set(report["maskings"]) == {"per_roi", "whole_frame"} and len(report["held_out_subjects"]) == 2
+    assert set(report["maskings"]) == {"per_roi", "whole_frame", "forecast"} and len(report["held_out_subjects"]) == 2
     for result in report["maskings"].values():
         assert set(result["methods"]) == {
             "mnemodyn",

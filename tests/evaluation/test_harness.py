@@ -4,7 +4,9 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
+from mnemodyn_hf import MnemoDynModel
 from mnemodyn_hf.evaluation import EvaluationSettings, HeadSettings, evaluate_backbone
 from mnemodyn_hf.evaluation.report import write_evaluation
 from mnemodyn_hf.evaluation.tasks import column_control
@@ -23,6 +25,10 @@ def test_every_method_is_scored_on_the_same_folds_with_a_ci_and_a_paired_p(abide
         "mnemodyn_linear_probe",
         "mnemodyn_head",
         "mnemodyn_finetune",
+        "mnemodyn_correlation_probe",
+        "mnemodyn_tangent_probe",
+        "mnemodyn_latent_probe",
+        "random_backbone_correlation",
         "fc_pearson",
         "fc_tangent",
         "pooled_input",
@@ -136,3 +142,41 @@ def test_external_sites_score_only_the_held_out_sites(abide_small, backbone_200)
     held_out = sum(site == "OHSU" for site in abide_small["site"])
     assert report["units"] == held_out and len(predictions["fc_pearson"]) == held_out
     assert np.isfinite(report["methods"]["fc_pearson"]["value"]) and set(predictions["fold"]) == {"OHSU"}
+
+
+def test_subjects_the_backbone_was_pretrained_on_are_never_scored(abide_small, backbone_200, tmp_path):
+    """A backbone folder listing pretraining subjects (its pretraining_subjects.json) is scored on the others only:
+    the OHSU subjects it lists are dropped before the folds."""
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(backbone_200, folder)
+    ohsu = sorted(s for s, site in zip(abide_small["subject"], abide_small["site"]) if site == "OHSU")
+    (folder / "pretraining_subjects.json").write_text(json.dumps({"train": ohsu[:-3], "validation": ohsu[-3:]}))
+    settings = EvaluationSettings(methods=("mnemodyn_linear_probe", "fc_pearson"), num_bootstrap=50)
+    report, _ = _evaluate(abide_small, folder, settings=settings)
+    assert report["excluded_pretraining_subjects"] == len(ohsu)
+    assert [fold["name"] for fold in report["folds"]] == ["OLIN", "SBL"]
+    assert report["subjects"] == len(abide_small) - len(ohsu)
+    everyone = {"train": sorted(set(abide_small["subject"])), "validation": []}
+    (folder / "pretraining_subjects.json").write_text(json.dumps(everyone))
+    with pytest.raises(ValueError, match="Every subject of this cohort was in the pretraining"):
+        _evaluate(abide_small, folder, settings=settings)
+
+
+def test_second_order_pooling_of_the_backbone_output_carries_fc(abide_small, backbone_200):
+    """`embed(..., pooling="correlation")` is the Fisher-z connectivity of the backbone's output: for a backbone
+    whose layers add nothing it equals the FC of its input, and the latent pooling has 2C columns."""
+    from mnemodyn_hf.evaluation import embed
+    from mnemodyn_hf.evaluation.connectivity import pearson_connectivity
+
+    model = MnemoDynModel.from_pretrained(backbone_200)
+    series = [np.asarray(bold, np.float32)[:40] for bold in abide_small.select(range(4)).with_format("numpy")["bold"]]
+    latent = embed(model, series, pooling="latent_mean_std")
+    assert latent.shape == (4, 2 * model.config.latent_channels)
+    for layer in model.layers:
+        torch.nn.init.zeros_(layer.output_projection.weight)
+        torch.nn.init.zeros_(layer.output_projection.bias)
+    np.testing.assert_allclose(embed(model, series, pooling="correlation"), pearson_connectivity(series), atol=1e-4)
+    with pytest.raises(ValueError, match="pooling must be one of"):
+        embed(model, series, pooling="max")
