@@ -19,11 +19,17 @@ from pathlib import Path
 
 from accelerate.state import AcceleratorState, GradientState
 
-from mnemodyn_hf.evaluation import EvaluationSettings, evaluate_task
+from mnemodyn_hf.data import load_abide_pcp
+from mnemodyn_hf.evaluation import EvaluationSettings, evaluate_backbone
+from mnemodyn_hf.evaluation.reconstruction import evaluate_reconstruction
+from mnemodyn_hf.evaluation.tasks import get_task
 from mnemodyn_hf.plotting import pyplot
-from mnemodyn_hf.training import PretrainingArguments, pretrain
+from mnemodyn_hf.training import PretrainingArguments, pretrain, read_pretraining_subjects
 
-from .abide_corpora import build
+from .abide_corpora import PRETRAINING_SITES, build
+
+#: The site groups every size is scored on (never pretrained on by any size).
+EVALUATION_SITES = ("LEUVEN_1", "LEUVEN_2", "OHSU", "OLIN", "PITT", "SBL")
 
 #: The pretraining options every size shares (the recommended recipe of docs/pretraining.md at this scale).
 RECIPE = {
@@ -51,40 +57,65 @@ DX_METHODS = (
 )
 
 
+def _summary(result: dict) -> dict:
+    """A method's metric, value and CI (without the per-subject and per-fold details)."""
+    return {key: result[key] for key in ("metric", "value", "ci95")}
+
+
 def run_size(data: str, work: Path, subjects: int, recipe: dict, bootstrap: int) -> dict:
     """Corpus, pretraining and both evaluations for one corpus size; returns the numbers."""
     folder = work / f"n{subjects}"
-    corpus = folder / "corpus"
-    count = build(data, str(corpus), subjects=subjects)
-    model_config = folder / "model.json"
-    model_config.write_text(json.dumps(MODEL))
-    started = time.perf_counter()
-    try:
-        model = pretrain(
-            PretrainingArguments(
-                output_dir=str(folder / "run"), corpus=str(corpus), model_config=str(model_config), **recipe
-            )
+    model, timing = folder / "run" / "model", folder / "pretraining_minutes.txt"
+    if not (model / "model.safetensors").is_file():  # (a folder pretrained by an earlier call is evaluated again)
+        corpus = folder / "corpus"
+        build(data, str(corpus), subjects=subjects)
+        model_config = folder / "model.json"
+        model_config.write_text(json.dumps(MODEL))
+        started = time.perf_counter()
+        arguments = PretrainingArguments(
+            output_dir=str(folder / "run"), corpus=str(corpus), model_config=str(model_config), **recipe
         )
-    finally:
-        AcceleratorState._reset_state(True)
-        GradientState._reset_state()
-    minutes = (time.perf_counter() - started) / 60
-    settings = EvaluationSettings(methods=DX_METHODS, num_bootstrap=bootstrap)
-    reconstruction = evaluate_task(
-        "abide-reconstruction", model, folder / "reconstruction", data=data, settings=settings
-    )
-    dx = evaluate_task("abide-dx", model, folder / "abide-dx", data=data, settings=settings)
+        model = _pretrain(arguments)
+        timing.write_text(f"{(time.perf_counter() - started) / 60:.2f}")
+    split = read_pretraining_subjects(model)
+    count, minutes = len(split["train"]) + len(split["validation"]), float(timing.read_text())
+    reconstruction, dx = evaluate(data, model, bootstrap)
     return {
         "subjects": count,
         "pretraining_minutes": round(minutes, 2),
         "reconstruction": {
-            masking: {name: result["methods"][name] for name in ("mnemodyn", result["strongest_baseline"])}
+            masking: {name: _summary(result["methods"][name]) for name in ("mnemodyn", result["strongest_baseline"])}
             | {"strongest_baseline": result["strongest_baseline"]}
             for masking, result in reconstruction["maskings"].items()
         },
-        "abide_dx": {name: result for name, result in dx["methods"].items()},
+        "abide_dx": {name: _summary(result) for name, result in dx["methods"].items()},
         "abide_dx_subjects": dx["subjects"],
     }
+
+
+def _pretrain(arguments: PretrainingArguments) -> Path:
+    try:
+        return pretrain(arguments)
+    finally:
+        AcceleratorState._reset_state(True)
+        GradientState._reset_state()
+
+
+def evaluate(data: str, model: Path, bootstrap: int) -> tuple[dict, dict]:
+    """Reconstruction and abide-dx (leave-site-out) on the `EVALUATION_SITES` subjects, the same for every size;
+    the reconstruction predictors are fitted on the model's own training subjects."""
+    train = set(read_pretraining_subjects(model)["train"])
+    runs = load_abide_pcp(data, sites=[*PRETRAINING_SITES, *EVALUATION_SITES])
+    sites = set(EVALUATION_SITES)
+    runs = runs.filter(lambda subject, site: subject in train or site in sites, input_columns=["subject", "site"])
+    reconstruction = evaluate_reconstruction(model, runs, num_bootstrap=bootstrap)
+    spec = get_task("abide-dx")
+    cohort = load_abide_pcp(data, sites=list(EVALUATION_SITES))
+    settings = EvaluationSettings(methods=DX_METHODS, num_bootstrap=bootstrap)
+    dx, _ = evaluate_backbone(
+        cohort, label=spec.label, task_type=spec.task_type, backbone=model, split="leave-site-out", settings=settings
+    )
+    return reconstruction, dx
 
 
 def plot(results: list[dict], path: Path) -> None:
@@ -129,7 +160,10 @@ def main(argv=None) -> None:
     for size in args.sizes:
         results.append(run_size(args.data, args.work, size, recipe, args.bootstrap))
         args.json.write_text(json.dumps({"recipe": recipe, "model": MODEL, "results": results}, indent=2))
-        print(json.dumps(results[-1]["reconstruction"]), flush=True)
+        last = results[-1]
+        print(
+            f"{size} subjects: " + ", ".join(f"{name} {value['value']:.3f}" for name, value in last["abide_dx"].items())
+        )
     if args.plot:
         plot(results, args.plot)
 

@@ -15,7 +15,7 @@ SUPPORTED_ACTIVATIONS = ("tanh", "gelu", "relu", "silu", "sigmoid")
 SUPPORTED_WAVELETS = tuple(name for name in pywt.wavelist(kind="discrete") if name != "dmey")
 
 #: Temporal poolings of the task heads.
-HEAD_POOLINGS = ("mean", "mean_std", "max")
+HEAD_POOLINGS = ("mean", "mean_std", "max", "correlation")
 #: Objectives of `MnemoDynForPreTraining` (see `mnemodyn_hf.modeling_pretraining`).
 PRETRAINING_OBJECTIVES = ("masked", "denoising", "jepa")
 #: Where the masked objectives hide entries (see `MnemoDynConfig.mask_layout`).
@@ -100,7 +100,12 @@ class MnemoDynConfig(PreTrainedConfig):
         region scaling, rank -> out), cutting parameters and compute; `None` keeps full kernels.
     head_pooling (`str`, *optional*, defaults to `"mean_std"`):
         How the task heads summarise the backbone output over real frames: `"mean"` (B, R), `"mean_std"`
-        (B, 2R: mean then standard deviation of every ROI, the `pooler_output`) or `"max"` (B, R).
+        (B, 2R: mean then standard deviation of every ROI, the `pooler_output`), `"max"` (B, R) or `"correlation"`
+        (the Fisher-z correlations between ROIs, or between `head_pooling_components` learned components of them:
+        second-order, what functional connectivity carries).
+    head_pooling_components (`int`, *optional*):
+        With `head_pooling="correlation"`, project the ROIs to this many learned components first (a linear map
+        trained with the head), so the head reads K(K-1)/2 features instead of R(R-1)/2; `None` uses the ROIs.
     head_hidden_size (`int`, *optional*, defaults to 256):
         Width of the task heads' hidden layer (LayerNorm -> Linear -> GELU -> Dropout -> Linear).
     head_dropout (`float`, *optional*, defaults to 0.1):
@@ -134,6 +139,9 @@ class MnemoDynConfig(PreTrainedConfig):
         which can impute hidden ROIs from visible ones by itself) or `"per_roi"` (an affine map of each ROI's
         backbone output: it mixes neither ROIs nor frames, so every prediction of a hidden entry comes from the
         backbone).
+    bypass_backbone (`bool`, *optional*, defaults to `False`):
+        Ablation of [`MnemoDynForPreTraining`]: the head reads the corrupted input itself, the backbone is not run.
+        Trained with the same recipe, it measures what the backbone adds to the head's reconstruction.
     noise_std (`float`, *optional*, defaults to 0.5):
         Standard deviation of the Gaussian noise of the `"denoising"` objective, in normalised (robust-scaled)
         units.
@@ -174,6 +182,7 @@ class MnemoDynConfig(PreTrainedConfig):
     initializer_range: float = 0.02
     operator_cp_rank: int | None = None
     head_pooling: str = "mean_std"
+    head_pooling_components: int | None = None
     head_hidden_size: int = 256
     head_dropout: float = 0.1
     freeze_backbone: bool = True
@@ -185,6 +194,7 @@ class MnemoDynConfig(PreTrainedConfig):
     mask_span_frames: int = 30
     mask_layout: str = "per_roi"
     reconstruction_head: str = "frame_mlp"
+    bypass_backbone: bool = False
     noise_std: float = 0.5
     ema_decay: float = 0.996
 
@@ -209,6 +219,11 @@ class MnemoDynConfig(PreTrainedConfig):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"MnemoDynConfig.{name} must be a positive integer, got {value!r}.")
+        if self.head_pooling_components is not None and not 2 <= self.head_pooling_components <= self.num_rois:
+            raise ValueError(
+                f"MnemoDynConfig.head_pooling_components must be in [2, num_rois={self.num_rois}] or None, got "
+                f"{self.head_pooling_components}."
+            )
         if self.operator_cp_rank is not None and self.operator_cp_rank < 1:
             raise ValueError(
                 f"MnemoDynConfig.operator_cp_rank must be a positive integer or None, got {self.operator_cp_rank}."

@@ -14,8 +14,11 @@ from .modeling_mnemodyn import MnemoDynModel, MnemoDynPreTrainedModel, masked_me
 
 
 def pool_frames(hidden: torch.Tensor, attention_mask: torch.Tensor | None, pooling: str) -> torch.Tensor:
-    """Summarise (B, T, R) over real frames: "mean" (B, R), "mean_std" (B, 2R) or "max" (B, R)."""
+    """Summarise (B, T, R) over real frames: "mean" (B, R), "mean_std" (B, 2R), "max" (B, R) or "correlation"
+    (B, R(R-1)/2: the Fisher-z correlations between the R channels, second-order, as functional connectivity)."""
     frame_mask = None if attention_mask is None else attention_mask.to(hidden.dtype)
+    if pooling == "correlation":
+        return masked_correlations(hidden, frame_mask)
     if pooling == "max":
         if frame_mask is None:
             return hidden.amax(dim=1)
@@ -24,12 +27,32 @@ def pool_frames(hidden: torch.Tensor, attention_mask: torch.Tensor | None, pooli
     return pooled[:, : hidden.shape[-1]] if pooling == "mean" else pooled
 
 
+def masked_correlations(hidden: torch.Tensor, frame_mask: torch.Tensor | None) -> torch.Tensor:
+    """Fisher-z Pearson correlations between channels over real frames: (B, T, K) -> (B, K(K-1)/2), upper triangle."""
+    weights = hidden.new_ones(hidden.shape[:2]) if frame_mask is None else frame_mask
+    weights = weights[..., None]
+    centred = (hidden - (hidden * weights).sum(1, keepdim=True) / weights.sum(1, keepdim=True)) * weights
+    covariance = centred.transpose(1, 2) @ centred
+    scale = torch.sqrt(torch.diagonal(covariance, dim1=1, dim2=2).clamp_min(1e-12))
+    correlation = covariance / (scale[:, :, None] * scale[:, None, :])
+    rows, columns = torch.triu_indices(hidden.shape[-1], hidden.shape[-1], offset=1, device=hidden.device)
+    return torch.atanh(correlation[:, rows, columns].clamp(-0.999999, 0.999999))
+
+
+def pooled_size(config: MnemoDynConfig) -> int:
+    """Width of the pooled features the head reads (see `pool_frames` and `head_pooling_components`)."""
+    if config.head_pooling == "correlation":
+        channels = config.head_pooling_components or config.num_rois
+        return channels * (channels - 1) // 2
+    return 2 * config.num_rois if config.head_pooling == "mean_std" else config.num_rois
+
+
 class MnemoDynPredictionHead(nn.Module):
     """Pooled features (B, P) -> (B, num_outputs): LayerNorm, Linear, GELU, Dropout, Linear."""
 
     def __init__(self, config: MnemoDynConfig, num_outputs: int):
         super().__init__()
-        pooled = 2 * config.num_rois if config.head_pooling == "mean_std" else config.num_rois
+        pooled = pooled_size(config)
         self.norm = nn.LayerNorm(pooled)
         self.hidden = nn.Linear(pooled, config.head_hidden_size)
         self.activation = nn.GELU()
@@ -60,6 +83,9 @@ class _MnemoDynTaskModel(MnemoDynPreTrainedModel):
         super().__init__(config)
         self.roi_adapter = None if config.adapter_input_rois is None else MnemoDynRoiAdapter(config)
         self.mnemodyn = MnemoDynModel(config)
+        components = config.head_pooling_components if config.head_pooling == "correlation" else None
+        # a learned ROI -> component projection keeps a correlation head small at 450 ROIs; it trains with the head
+        self.pooling_projection = None if components is None else nn.Linear(config.num_rois, components, bias=False)
         self.head = MnemoDynPredictionHead(config, num_outputs)
         self.post_init()
         if config.freeze_backbone:
@@ -90,7 +116,10 @@ class _MnemoDynTaskModel(MnemoDynPreTrainedModel):
                 )
             input_values = self.roi_adapter(input_values)
         out = self.mnemodyn(input_values, attention_mask=attention_mask, output_hidden_states=output_hidden_states)
-        pooled = pool_frames(out.last_hidden_state, attention_mask, self.config.head_pooling)
+        hidden = out.last_hidden_state
+        if self.pooling_projection is not None:
+            hidden = self.pooling_projection(hidden)
+        pooled = pool_frames(hidden, attention_mask, self.config.head_pooling)
         return self.head(pooled), out.hidden_states
 
 
@@ -198,5 +227,7 @@ __all__ = [
     "MnemoDynPredictionHead",
     "MnemoDynRegressionOutput",
     "MnemoDynRoiAdapter",
+    "masked_correlations",
     "pool_frames",
+    "pooled_size",
 ]

@@ -283,7 +283,8 @@ class MnemoDynPreTrainedModel(PreTrainedModel):
         # Linear is initialised here; layers that need another scale set `init_std` on their Linear.
         if isinstance(module, nn.Linear):
             init.normal_(module.weight, std=getattr(module, "init_std", module.in_features**-0.5))
-            init.zeros_(module.bias)
+            if module.bias is not None:
+                init.zeros_(module.bias)
         elif isinstance(module, nn.LayerNorm):
             init.ones_(module.weight)
             init.zeros_(module.bias)
@@ -332,7 +333,7 @@ class MnemoDynModel(MnemoDynPreTrainedModel):
 
     #: A backbone loaded from a pretraining or task folder leaves that folder's reconstruction head, JEPA target
     #: encoder, ROI adapter and task head behind: expected, so not reported as unexpected weights.
-    _keys_to_ignore_on_load_unexpected = [r"^head\.", r"^target_encoder\.", r"^roi_adapter\."]
+    _keys_to_ignore_on_load_unexpected = [r"^head\.", r"^target_encoder\.", r"^roi_adapter\.", r"^pooling_projection\."]
 
     def __init__(self, config: MnemoDynConfig):
         super().__init__(config)

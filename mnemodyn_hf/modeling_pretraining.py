@@ -219,6 +219,20 @@ class MnemoDynForPreTraining(MnemoDynPreTrainedModel):
         for target, online in zip(self.target_encoder.parameters(), self.mnemodyn.parameters(), strict=True):
             target.lerp_(online.detach(), 1.0 - decay)
 
+    def reconstruct(
+        self,
+        corrupted: torch.Tensor,
+        visible: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
+        """The head's prediction (B, T, R) from the corrupted input and its visibility mask (1 = shown), and the
+        backbone's hidden states when asked; with `config.bypass_backbone` the head reads the input itself."""
+        if self.config.bypass_backbone:  # the ablation: what the head reconstructs without the backbone
+            return self.head(corrupted, visible), None
+        outputs = self.mnemodyn(corrupted, attention_mask, output_hidden_states=output_hidden_states, return_dict=True)
+        return self.head(outputs.last_hidden_state, visible), outputs.hidden_states
+
     def forward(
         self,
         input_values: torch.Tensor,
@@ -275,8 +289,7 @@ class MnemoDynForPreTraining(MnemoDynPreTrainedModel):
             visible = (~hidden_entries).to(clean.dtype)
             scored = hidden_entries & real
 
-        outputs = self.mnemodyn(corrupted, attention_mask, output_hidden_states=output_hidden_states, return_dict=True)
-        reconstruction = self.head(outputs.last_hidden_state, visible)
+        reconstruction, hidden_states = self.reconstruct(corrupted, visible, attention_mask, output_hidden_states)
         if self.target_encoder is not None:
             with torch.no_grad():
                 target = self.target_encoder(clean, attention_mask, return_dict=True).last_hidden_state.detach()
@@ -297,7 +310,7 @@ class MnemoDynForPreTraining(MnemoDynPreTrainedModel):
             scored_mask=scored,
             mse=mse,
             r_squared=r_squared,
-            hidden_states=outputs.hidden_states,
+            hidden_states=hidden_states,
         )
         return output if return_dict else output.to_tuple()
 

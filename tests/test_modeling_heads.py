@@ -173,3 +173,26 @@ def test_roi_adapter_maps_another_atlas_into_a_frozen_backbone_and_reloads(heat_
         assert torch.equal(loaded(x).logits, model(x).logits)
     with pytest.raises(ValueError, match=r"\(batch, frames, 122\) for this model's ROI adapter"):
         model(torch.randn(2, 10, 94))
+
+
+def test_correlation_pooling_is_the_fisher_z_connectivity_and_trains_through_a_projection():
+    import numpy as np
+
+    from mnemodyn_hf import MnemoDynConfig, MnemoDynForSequenceClassification
+    from mnemodyn_hf.modeling_heads import pool_frames
+
+    torch.manual_seed(0)
+    hidden = torch.randn(2, 50, 6)
+    mask = torch.ones(2, 50)
+    mask[1, 40:] = 0
+    pooled = pool_frames(hidden, mask, "correlation")
+    expected = np.arctanh(np.corrcoef(hidden[1, :40].numpy().T)[np.triu_indices(6, k=1)])
+    np.testing.assert_allclose(pooled[1].numpy(), expected, rtol=1e-4, atol=1e-5)
+    config = MnemoDynConfig(num_rois=12, num_layers=1, latent_channels=8, context_length=64, wavelet_levels=3,
+                            num_labels=2, head_pooling="correlation", head_pooling_components=4)  # fmt: skip
+    model = MnemoDynForSequenceClassification(config)
+    out = model(torch.randn(3, 64, 12), labels=torch.tensor([0, 1, 0]))
+    assert model.head.hidden.in_features == 6 and out.logits.shape == (3, 2)
+    out.loss.backward()
+    assert model.pooling_projection.weight.grad is not None  # trains with the head; the backbone stays frozen
+    assert all(p.grad is None for p in model.mnemodyn.parameters())

@@ -188,3 +188,14 @@ def test_the_per_roi_head_leaves_the_reconstruction_to_the_backbone():
     assert out.r_squared <= 0.0
     hidden = out.reconstruction[out.scored_mask]
     assert torch.allclose(hidden, torch.zeros_like(hidden))  # the mask token, scaled by 1 and shifted by 0
+
+
+def test_bypassing_the_backbone_feeds_the_corrupted_input_to_the_head():
+    """The ablation of the backbone's share: with `bypass_backbone` the head reads the masked input itself."""
+    model = MnemoDynForPreTraining(tiny_config(bypass_backbone=True)).eval()
+    values = torch.randn(2, 64, model.config.num_rois)
+    with torch.no_grad():
+        out = model(values, corruption_seeds=torch.tensor([3, 4]))
+        corrupted = torch.where(out.scored_mask, torch.zeros_like(values), values)
+        expected = model.head(corrupted, (~out.scored_mask).float())
+    torch.testing.assert_close(out.reconstruction, expected)

@@ -8,7 +8,8 @@ Protocol:
    model's MLP head, `Trainer`), `mnemodyn_finetune` (the whole task model, `Trainer`), the second-order and latent
    read-outs of the frozen backbone (`mnemodyn_correlation_probe` / `mnemodyn_tangent_probe`: Pearson / tangent
    connectivity of its output -> linear model; `mnemodyn_latent_probe`: mean|std of its last layer's latent
-   channels), `random_backbone_correlation` (the random backbone read the Pearson way), `fc_pearson`, `fc_tangent`
+   channels), `random_backbone_correlation` / `random_backbone_tangent` (the random backbone read the same ways),
+   `fc_pearson`, `fc_tangent`
    (connectivity -> linear model), `pooled_input` (the identity backbone: ROI mean|std of the backbone's input),
    `random_backbone` (the same architecture with random weights, linear probe), and confound controls
    (`control_motion`: mean framewise displacement alone; `control_position`: the epoch's position in the run alone;
@@ -45,15 +46,22 @@ from .tasks import encode_labels
 BACKBONE_METHODS = ("mnemodyn_linear_probe", "mnemodyn_head", "mnemodyn_finetune")
 #: Read-outs of the frozen backbone beyond mean|std pooling: the connectivity of its output (Pearson, tangent)
 #: and the mean|std of its last layer's latent channels (`embeddings.backbone_states`), and the random backbone
-#: read the Pearson way.
+#: read the same second-order ways (the control of what pretraining adds to the connectivity of the output).
 STATE_METHODS = (
     "mnemodyn_correlation_probe",
     "mnemodyn_tangent_probe",
     "mnemodyn_latent_probe",
     "random_backbone_correlation",
+    "random_backbone_tangent",
 )
 BASELINE_METHODS = ("fc_pearson", "fc_tangent", "pooled_input", "random_backbone")
 DEFAULT_METHODS = BACKBONE_METHODS + STATE_METHODS + BASELINE_METHODS
+#: Tangent-space read-outs and the series each is computed on.
+TANGENT_SERIES = {
+    "fc_tangent": "bold",
+    "mnemodyn_tangent_probe": "hidden_series",
+    "random_backbone_tangent": "random_hidden_series",
+}
 #: Methods that need the pretrained backbone's states.
 PRETRAINED_STATE_METHODS = {"mnemodyn_linear_probe", "mnemodyn_head", *STATE_METHODS[:3]}
 REFERENCE_METHOD = "mnemodyn_linear_probe"
@@ -215,13 +223,14 @@ def _fold_free_features(cohort, bold, backbone, config, settings, normalise) -> 
                 mnemodyn_correlation_probe=pearson_connectivity(states.hidden),
                 mnemodyn_latent_probe=pooled_input(states.latent),
             )
-        if methods & {"random_backbone", "random_backbone_correlation"}:
+        if methods & {"random_backbone", "random_backbone_correlation", "random_backbone_tangent"}:
             torch.manual_seed(settings.seed)
             random_states = backbone_states(
                 MnemoDynModel(config), prepared.series, settings.embedding_batch_size, "Embedding (random)"
             )
             features["random_backbone"] = random_states.pooled
             features["random_backbone_correlation"] = pearson_connectivity(random_states.hidden)
+            features["random_hidden_series"] = random_states.hidden
         if "pooled_input" in methods:
             features["pooled_input"] = pooled_input(prepared.series)
     if "fc_pearson" in methods:
@@ -255,8 +264,8 @@ def _fold_scores(method, fold, features, bold, y, groups, task_type, backbone, c
             settings.seed,
         )
     else:
-        if method in ("fc_tangent", "mnemodyn_tangent_probe"):
-            series = bold if method == "fc_tangent" else features["hidden_series"]
+        if method in TANGENT_SERIES:
+            series = bold if method == "fc_tangent" else features[TANGENT_SERIES[method]]
             tangent = TangentConnectivity()  # the reference covariance from the training rows only
             x_train = tangent.fit_transform([series[i] for i in fold.train])
             x_test = tangent.transform([series[i] for i in fold.test])

@@ -58,9 +58,14 @@ def regression_metrics(targets: np.ndarray, predictions: np.ndarray) -> dict[str
     return {
         "mse": float(np.mean(error**2)),
         "mae": float(np.mean(np.abs(error))),
-        "r2": float(np.nanmean(r2)),
-        "pearson_r": float(np.nanmean(pearson)),
+        "r2": _finite_mean(r2),
+        "pearson_r": _finite_mean(pearson),  # NaN when the predictions are constant (an undefined correlation)
     }
+
+
+def _finite_mean(values: np.ndarray) -> float:
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if len(finite) else float("nan")
 
 
 def metrics_for_trainer(

@@ -54,8 +54,8 @@ def reconstruction_masks(masking: str, seeds: torch.Tensor, frames: int, config:
 def model_fill(model: MnemoDynForPreTraining, values: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
     """The pretraining model's reconstruction of the hidden entries of (B, T, R) `values` under any mask."""
     corrupted = torch.where(hidden, torch.full_like(values, MASK_VALUE), values)
-    out = model.mnemodyn(corrupted)
-    return torch.where(hidden, model.head(out.last_hidden_state, (~hidden).to(values.dtype)), values)
+    reconstruction, _ = model.reconstruct(corrupted, (~hidden).to(values.dtype))
+    return torch.where(hidden, reconstruction, values)
 
 
 def evaluate_reconstruction(

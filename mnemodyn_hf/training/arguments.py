@@ -41,6 +41,9 @@ class PretrainingArguments:
     reconstruction_head: str = field(
         default="frame_mlp", metadata={"help": f"pretraining head: one of {RECONSTRUCTION_HEADS}"}
     )
+    bypass_backbone: bool = field(
+        default=False, metadata={"help": "train the head on the corrupted input alone, without the backbone (ablation)"}
+    )
     noise_std: float = field(default=0.5, metadata={"help": "denoising noise, normalised units"})
     ema_decay: float = field(default=0.996, metadata={"help": "JEPA target-encoder EMA decay per optimizer step"})
     model_config: str | None = field(
@@ -92,6 +95,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--config", help="JSON file with any of the options below (underscored keys)")
     for item in dataclasses.fields(PretrainingArguments):
         flag = "--" + item.name.replace("_", "-")
+        if str(item.type) == "bool":
+            action = argparse.BooleanOptionalAction
+            parser.add_argument(flag, dest=item.name, action=action, default=None, help=item.metadata.get("help", ""))
+            continue
         kind = {"int": int, "float": float, "int | None": int}.get(str(item.type), str)
         parser.add_argument(flag, dest=item.name, type=kind, default=None, help=item.metadata.get("help", ""))
     return parser

@@ -44,6 +44,7 @@ def model_config_for(args: PretrainingArguments, corpus: PretrainingCorpus) -> M
         mask_span_frames=args.mask_span_frames,
         mask_layout=args.mask_layout,
         reconstruction_head=args.reconstruction_head,
+        bypass_backbone=args.bypass_backbone,
         noise_std=args.noise_std,
         ema_decay=args.ema_decay,
     )

@@ -29,6 +29,7 @@ def test_every_method_is_scored_on_the_same_folds_with_a_ci_and_a_paired_p(abide
         "mnemodyn_tangent_probe",
         "mnemodyn_latent_probe",
         "random_backbone_correlation",
+        "random_backbone_tangent",
         "fc_pearson",
         "fc_tangent",
         "pooled_input",
