@@ -51,9 +51,12 @@ MODEL = {"num_layers": 2, "projection_size": 64, "latent_channels": 32, "wavelet
 DX_METHODS = (
     "mnemodyn_linear_probe",
     "mnemodyn_correlation_probe",
+    "mnemodyn_tangent_probe",
     "mnemodyn_latent_probe",
     "random_backbone_correlation",
+    "random_backbone_tangent",
     "fc_pearson",
+    "fc_tangent",
 )
 
 
@@ -113,7 +116,13 @@ def evaluate(data: str, model: Path, bootstrap: int) -> tuple[dict, dict]:
     cohort = load_abide_pcp(data, sites=list(EVALUATION_SITES))
     settings = EvaluationSettings(methods=DX_METHODS, num_bootstrap=bootstrap)
     dx, _ = evaluate_backbone(
-        cohort, label=spec.label, task_type=spec.task_type, backbone=model, split="leave-site-out", settings=settings
+        cohort,
+        label=spec.label,
+        task_type=spec.task_type,
+        backbone=model,
+        split="leave-site-out",
+        controls=spec.controls,
+        settings=settings,
     )
     return reconstruction, dx
 

@@ -27,8 +27,13 @@ def pool_frames(hidden: torch.Tensor, attention_mask: torch.Tensor | None, pooli
     return pooled[:, : hidden.shape[-1]] if pooling == "mean" else pooled
 
 
+#: Correlations are clipped to +-(1 - FISHER_CLIP) before the Fisher z transform (arctanh of 1 is infinite).
+FISHER_CLIP = 1e-6
+
+
 def masked_correlations(hidden: torch.Tensor, frame_mask: torch.Tensor | None) -> torch.Tensor:
-    """Fisher-z Pearson correlations between channels over real frames: (B, T, K) -> (B, K(K-1)/2), upper triangle."""
+    """Fisher-z Pearson correlations between channels over real frames: (B, T, K) -> (B, K(K-1)/2), upper triangle.
+    A constant channel correlates 0 with every other."""
     weights = hidden.new_ones(hidden.shape[:2]) if frame_mask is None else frame_mask
     weights = weights[..., None]
     centred = (hidden - (hidden * weights).sum(1, keepdim=True) / weights.sum(1, keepdim=True)) * weights
@@ -36,7 +41,7 @@ def masked_correlations(hidden: torch.Tensor, frame_mask: torch.Tensor | None) -
     scale = torch.sqrt(torch.diagonal(covariance, dim1=1, dim2=2).clamp_min(1e-12))
     correlation = covariance / (scale[:, :, None] * scale[:, None, :])
     rows, columns = torch.triu_indices(hidden.shape[-1], hidden.shape[-1], offset=1, device=hidden.device)
-    return torch.atanh(correlation[:, rows, columns].clamp(-0.999999, 0.999999))
+    return torch.atanh(correlation[:, rows, columns].clamp(-1 + FISHER_CLIP, 1 - FISHER_CLIP))
 
 
 def pooled_size(config: MnemoDynConfig) -> int:
@@ -227,6 +232,7 @@ __all__ = [
     "MnemoDynPredictionHead",
     "MnemoDynRegressionOutput",
     "MnemoDynRoiAdapter",
+    "FISHER_CLIP",
     "masked_correlations",
     "pool_frames",
     "pooled_size",

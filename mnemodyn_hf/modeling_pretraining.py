@@ -109,19 +109,18 @@ def hidden_entry_masks(
 
     `"mixed"` gives sample b the layout `("per_roi", "whole_frame", "forecast")[seed_b % 3]`.
     """
-    frames = num_frames
     layouts = ("per_roi", "whole_frame", "forecast")
     chosen = [layouts[int(seed) % 3] if layout == "mixed" else layout for seed in seeds.tolist()]
-    masks = torch.zeros(len(seeds), frames, num_rois, dtype=torch.bool)
+    masks = torch.zeros(len(seeds), num_frames, num_rois, dtype=torch.bool)
     for index, (seed, length, layout) in enumerate(zip(seeds[:, None], lengths.tolist(), chosen)):
         if layout == "per_roi":
-            masks[index] = span_masks(seed, frames, num_rois, ratio, span)[0]
+            masks[index] = span_masks(seed, num_frames, num_rois, ratio, span)[0]
         elif layout == "whole_frame":
-            masks[index] = span_masks(seed, frames, 1, ratio, span)[0].expand(frames, num_rois)
+            masks[index] = span_masks(seed, num_frames, 1, ratio, span)[0].expand(num_frames, num_rois)
         else:  # forecast: the last `span` real frames (at most half the run, so a past is always visible)
             horizon = min(span, int(length) // 2)
             masks[index, int(length) - horizon : int(length)] = True
-    frame_index = torch.arange(frames)[None, :, None]
+    frame_index = torch.arange(num_frames)[None, :, None]
     return masks & (frame_index < lengths.cpu()[:, None, None])
 
 

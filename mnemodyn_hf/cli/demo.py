@@ -25,15 +25,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from ..apps.demo import check_data_carriers, run_demo
+    from ..apps.demo import MissingDataCarriers, run_demo
 
     try:
-        check_data_carriers()
-    except ModuleNotFoundError as error:
+        run_demo(
+            output_dir=args.output_dir,
+            pretraining_steps=args.steps,
+            embedding_model=args.embedding_model,
+            num_bootstrap=args.bootstrap,
+        )
+    except MissingDataCarriers as error:  # checked before any work: say what to install
         raise SystemExit(f"error: {error}") from error
-    run_demo(
-        output_dir=args.output_dir,
-        pretraining_steps=args.steps,
-        embedding_model=args.embedding_model,
-        num_bootstrap=args.bootstrap,
-    )

@@ -16,25 +16,17 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from ..modeling_heads import masked_correlations
 from ..preprocessing.robust_scaling import zscore_frames
 from .spatial_predictors import ledoit_wolf_covariance
 
-#: Correlations are clipped to +-(1 - FISHER_CLIP) before the Fisher z transform (arctanh of 1 is infinite).
-FISHER_CLIP = 1e-6
-
 
 def pearson_connectivity(series: Sequence[np.ndarray]) -> np.ndarray:
-    """(T, R) runs -> (N, R (R - 1) / 2) Fisher-z Pearson correlations (upper triangle). Constant ROIs give 0."""
-    features = []
-    for bold in series:
-        bold = np.asarray(bold, dtype=np.float64)
-        centred = bold - bold.mean(axis=0)
-        norms = np.sqrt((centred**2).sum(axis=0))
-        safe = np.where(norms > 0, norms, np.inf)
-        correlation = (centred.T @ centred) / np.outer(safe, safe)
-        upper = correlation[np.triu_indices(bold.shape[1], k=1)]
-        features.append(np.arctanh(np.clip(upper, -1 + FISHER_CLIP, 1 - FISHER_CLIP)))
-    return np.stack(features)
+    """(T, R) runs -> (N, R (R - 1) / 2) Fisher-z Pearson correlations (upper triangle), in float64 with the task
+    heads' `masked_correlations` (the one implementation). Constant ROIs give 0."""
+    return np.stack(
+        [masked_correlations(torch.as_tensor(np.asarray(bold, np.float64))[None], None)[0].numpy() for bold in series]
+    )
 
 
 class TangentConnectivity:
@@ -74,4 +66,4 @@ def _ledoit_wolf(series: Sequence[np.ndarray]) -> torch.Tensor:
     return torch.stack([ledoit_wolf_covariance(torch.as_tensor(zscore_frames(bold)))[1] for bold in series])
 
 
-__all__ = ["FISHER_CLIP", "TangentConnectivity", "pearson_connectivity"]
+__all__ = ["TangentConnectivity", "pearson_connectivity"]

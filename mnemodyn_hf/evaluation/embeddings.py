@@ -101,10 +101,11 @@ class BackboneStates:
 
 @torch.no_grad()
 def backbone_states(
-    model, series: Sequence[np.ndarray], batch_size: int = 8, progress: str | None = None
+    model, series: Sequence[np.ndarray], batch_size: int = 8, progress: str | None = None, keep_series: bool = True
 ) -> BackboneStates:
     """Run a [`MnemoDynModel`] in eval mode over (T, R) series of any lengths and keep its states (see
-    `BackboneStates`). The latent channels are read with a forward hook on the last layer's output projection."""
+    `BackboneStates`). The latent channels are read with a forward hook on the last layer's output projection.
+    `keep_series=False` keeps only the pooled output (`hidden` and `latent` stay empty, no hook)."""
     from ..data.collator import MnemoDynDataCollator
 
     was_training = model.training
@@ -116,22 +117,27 @@ def backbone_states(
     latent: list = [None] * len(series)
     pooled = np.zeros((len(series), 2 * model.config.num_rois), np.float32)
     captured = {}
-    hook = model.layers[-1].output_projection.register_forward_hook(
-        lambda module, inputs, output: captured.update(latent=inputs[0])
-    )
+    hook = None
+    if keep_series:
+        hook = model.layers[-1].output_projection.register_forward_hook(
+            lambda module, inputs, output: captured.update(latent=inputs[0])
+        )
     try:
         for start in tqdm(range(0, len(series), batch_size), desc=progress, disable=progress is None, leave=False):
             rows = order[start : start + batch_size]
             batch = collate([{"input_values": series[row]} for row in rows])
             out = model(batch["input_values"].to(device), attention_mask=batch["attention_mask"].to(device))
             pooled[rows] = out.pooler_output.float().cpu().numpy()
-            for position, row in enumerate(rows):
+            for position, row in enumerate(rows if keep_series else ()):
                 frames = len(series[row])
                 hidden[row] = out.last_hidden_state[position, :frames].float().cpu().numpy()
                 latent[row] = captured["latent"][position, :frames].float().cpu().numpy()
     finally:
-        hook.remove()
+        if hook is not None:
+            hook.remove()
         model.train(was_training)
+    if not keep_series:
+        return BackboneStates([], [], pooled)
     return BackboneStates(hidden, latent, pooled)
 
 
@@ -147,7 +153,7 @@ def embed(
     """
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}.")
-    states = backbone_states(model, series, batch_size, progress)
+    states = backbone_states(model, series, batch_size, progress, keep_series=pooling != "mean_std")
     if pooling == "correlation":
         return pearson_connectivity(states.hidden)
     if pooling == "latent_mean_std":

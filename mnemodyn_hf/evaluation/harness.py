@@ -56,14 +56,16 @@ STATE_METHODS = (
 )
 BASELINE_METHODS = ("fc_pearson", "fc_tangent", "pooled_input", "random_backbone")
 DEFAULT_METHODS = BACKBONE_METHODS + STATE_METHODS + BASELINE_METHODS
-#: Tangent-space read-outs and the series each is computed on.
-TANGENT_SERIES = {
-    "fc_tangent": "bold",
-    "mnemodyn_tangent_probe": "hidden_series",
-    "random_backbone_tangent": "random_hidden_series",
-}
+#: Tangent-space read-outs of backbone outputs and the feature holding their series (`fc_tangent` reads the input).
+TANGENT_SERIES = {"mnemodyn_tangent_probe": "hidden_series", "random_backbone_tangent": "random_hidden_series"}
 #: Methods that need the pretrained backbone's states.
-PRETRAINED_STATE_METHODS = {"mnemodyn_linear_probe", "mnemodyn_head", *STATE_METHODS[:3]}
+PRETRAINED_STATE_METHODS = {
+    "mnemodyn_linear_probe",
+    "mnemodyn_head",
+    "mnemodyn_correlation_probe",
+    "mnemodyn_tangent_probe",
+    "mnemodyn_latent_probe",
+}
 REFERENCE_METHOD = "mnemodyn_linear_probe"
 
 
@@ -189,13 +191,14 @@ def _without_pretraining_subjects(cohort: datasets.Dataset, backbone) -> tuple[d
     if not split:
         return cohort, 0
     seen = {str(subject) for subjects in split.values() for subject in subjects}
-    keep = [i for i, subject in enumerate(cohort["subject"]) if str(subject) not in seen]
-    dropped = len(set(cohort["subject"])) - len(set(cohort.select(keep)["subject"]))
+    subjects = [str(subject) for subject in cohort["subject"]]
+    keep = [i for i, subject in enumerate(subjects) if subject not in seen]
     if not keep:
         raise ValueError(
             f"Every subject of this cohort was in the pretraining of {backbone} ({len(seen)} subjects in its "
             "pretraining_subjects.json): pretrain on other subjects (e.g. other sites) to evaluate on these."
         )
+    dropped = len(set(subjects) & seen)
     return (cohort.select(keep) if len(keep) < len(cohort) else cohort), dropped
 
 
@@ -264,7 +267,7 @@ def _fold_scores(method, fold, features, bold, y, groups, task_type, backbone, c
             settings.seed,
         )
     else:
-        if method in TANGENT_SERIES:
+        if method == "fc_tangent" or method in TANGENT_SERIES:
             series = bold if method == "fc_tangent" else features[TANGENT_SERIES[method]]
             tangent = TangentConnectivity()  # the reference covariance from the training rows only
             x_train = tangent.fit_transform([series[i] for i in fold.train])

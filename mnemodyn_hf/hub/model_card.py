@@ -107,10 +107,9 @@ def _read_json(path: Path) -> Any:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def _normalisation_text(folder: Path, facts: ModelCardFacts) -> str:
+def _normalisation_text(folder: Path, facts: ModelCardFacts, preprocessor: dict | None) -> str:
     if facts.normalisation:
         return facts.normalisation
-    preprocessor = _read_json(folder / "preprocessor_config.json")
     if preprocessor and preprocessor.get("roi_median") is not None:
         subjects = (_read_json(folder / PRETRAINING_SUBJECTS_FILE) or {}).get("train")
         fitted = f"; fitted on {len(subjects)} training subjects" if subjects else ""
@@ -239,7 +238,7 @@ def build_model_card(folder: str | os.PathLike) -> ModelCard:
         training_data=facts.training_data,
         atlas=facts.atlas
         or (ATLAS_450 if config.num_rois == SHIPPED_ATLAS_ROIS else f"{config.num_rois} ROIs (see training data)"),
-        normalisation=_normalisation_text(folder, facts),
+        normalisation=_normalisation_text(folder, facts, preprocessor),
         pretraining_objective=facts.pretraining_objective or "masked",
         pretraining_rows=[
             (k.removeprefix("val/"), float(v))

@@ -10,6 +10,8 @@ from typing import Any
 
 import datasets
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import torch
 from torch.utils.data import DataLoader
 
@@ -58,6 +60,12 @@ def load_runs(corpus: str) -> datasets.Dataset:
     return datasets.load_from_disk(corpus)
 
 
+def run_lengths(runs: datasets.Dataset) -> list[int]:
+    """Frames of every run, read from the Arrow list offsets (no run is loaded)."""
+    column = runs.with_format("arrow")["bold"]
+    return pc.list_value_length(pa.chunked_array([chunk.storage for chunk in column.chunks])).to_pylist()
+
+
 def auto_window(lengths: list[int]) -> int:
     """The default window: the longest of `WINDOW_CHOICES` that at least three quarters of the runs hold."""
     quartile = float(np.percentile(lengths, 25))
@@ -84,7 +92,7 @@ def prepare_corpus(args: PretrainingArguments) -> PretrainingCorpus:
     num_rois = runs.features["bold"].shape[1]
     args = dataclasses.replace(
         args,
-        window_frames=args.window_frames or auto_window([len(bold) for bold in runs.with_format("numpy")["bold"]]),
+        window_frames=args.window_frames or auto_window(run_lengths(runs)),
         mask_span_frames=args.mask_span_frames or auto_span(repetition_time),
     )
     extractor = MnemoDynFeatureExtractor.for_rois(
