@@ -7,9 +7,10 @@ Protocol:
    `mnemodyn_linear_probe` (pooled frozen embeddings -> linear model), `mnemodyn_head` (frozen backbone + the task
    model's MLP head, `Trainer`), `mnemodyn_finetune` (the whole task model, `Trainer`), the second-order and latent
    read-outs of the frozen backbone (`mnemodyn_correlation_probe` / `mnemodyn_tangent_probe`: Pearson / tangent
-   connectivity of its output -> linear model; `mnemodyn_latent_probe`: mean|std of its last layer's latent
-   channels), `random_backbone_correlation` / `random_backbone_tangent` (the random backbone read the same ways),
-   `fc_pearson`, `fc_tangent`
+   connectivity of its output -> linear model; `mnemodyn_correlation_head`: the task model's MLP head on that
+   Pearson connectivity, as `head_pooling="correlation"` reads it; `mnemodyn_latent_probe`: mean|std of its last
+   layer's latent channels), `random_backbone_correlation` / `random_backbone_tangent` (the random backbone read the
+   same ways), `fc_pearson`, `fc_tangent`
    (connectivity -> linear model), `pooled_input` (the identity backbone: ROI mean|std of the backbone's input),
    `random_backbone` (the same architecture with random weights, linear probe), and confound controls
    (`control_motion`: mean framewise displacement alone; `control_position`: the epoch's position in the run alone;
@@ -49,6 +50,7 @@ BACKBONE_METHODS = ("mnemodyn_linear_probe", "mnemodyn_head", "mnemodyn_finetune
 #: read the same second-order ways (the control of what pretraining adds to the connectivity of the output).
 STATE_METHODS = (
     "mnemodyn_correlation_probe",
+    "mnemodyn_correlation_head",
     "mnemodyn_tangent_probe",
     "mnemodyn_latent_probe",
     "random_backbone_correlation",
@@ -58,11 +60,17 @@ BASELINE_METHODS = ("fc_pearson", "fc_tangent", "pooled_input", "random_backbone
 DEFAULT_METHODS = BACKBONE_METHODS + STATE_METHODS + BASELINE_METHODS
 #: Tangent-space read-outs of backbone outputs and the feature holding their series (`fc_tangent` reads the input).
 TANGENT_SERIES = {"mnemodyn_tangent_probe": "hidden_series", "random_backbone_tangent": "random_hidden_series"}
+#: Frozen-head read-outs: method -> (the head's pooling, the feature holding that pooling of the backbone's output).
+HEAD_FEATURES = {
+    "mnemodyn_head": ("mean_std", "embedding"),
+    "mnemodyn_correlation_head": ("correlation", "mnemodyn_correlation_probe"),
+}
 #: Methods that need the pretrained backbone's states.
 PRETRAINED_STATE_METHODS = {
     "mnemodyn_linear_probe",
     "mnemodyn_head",
     "mnemodyn_correlation_probe",
+    "mnemodyn_correlation_head",
     "mnemodyn_tangent_probe",
     "mnemodyn_latent_probe",
 }
@@ -243,13 +251,14 @@ def _fold_free_features(cohort, bold, backbone, config, settings, normalise) -> 
 
 def _fold_scores(method, fold, features, bold, y, groups, task_type, backbone, config, settings) -> np.ndarray:
     """Test scores of one method on one fold (class-1 probability for binary tasks)."""
-    if method == "mnemodyn_head":
+    if method in HEAD_FEATURES:
+        pooling, feature = HEAD_FEATURES[method]
         scores = frozen_head_scores(
-            config,
-            features["embedding"][fold.train],
+            MnemoDynConfig.from_dict({**config.to_dict(), "head_pooling": pooling, "head_pooling_components": None}),
+            features[feature][fold.train],
             y[fold.train],
             groups,
-            features["embedding"][fold.test],
+            features[feature][fold.test],
             task_type,
             settings.heads,
             settings.seed,

@@ -26,6 +26,7 @@ def test_every_method_is_scored_on_the_same_folds_with_a_ci_and_a_paired_p(abide
         "mnemodyn_head",
         "mnemodyn_finetune",
         "mnemodyn_correlation_probe",
+        "mnemodyn_correlation_head",
         "mnemodyn_tangent_probe",
         "mnemodyn_latent_probe",
         "random_backbone_correlation",
