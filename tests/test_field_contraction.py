@@ -10,7 +10,7 @@ def _dense(code, derivative, weight, bias, activation):
     return torch.einsum("nrc,nr->nc", field, derivative)
 
 
-@pytest.mark.parametrize("activation", [torch.tanh, torch.sigmoid, torch.nn.functional.gelu])
+@pytest.mark.parametrize("activation", [torch.tanh, torch.nn.Tanh(), torch.sigmoid, torch.nn.functional.gelu])
 @pytest.mark.parametrize("frames_per_chunk", [1, 4, 100])
 def test_chunked_contraction_matches_the_dense_formula_and_its_gradients(activation, frames_per_chunk):
     torch.manual_seed(0)

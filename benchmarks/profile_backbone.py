@@ -1,0 +1,212 @@
+"""Where the backbone's time goes: a torch.profiler table of forward and training step, and a cost model.
+
+The cost model counts the work of one step from the shapes (the vector-field expansion's elements, each one
+activation in the forward and one recompute + one activation derivative in the backward; the GEMM/conv FLOPs the
+profiler attributes) and divides by this machine's peaks measured in the same process (sgemm GFLOP/s, tanh
+elements/s, copy bandwidth). `fraction_of_peak` = the time the step would take at those peaks / the measured time.
+
+    python -m benchmarks.profile_backbone                       # released size, B 4, T 490 (about 2 min)
+    python -m benchmarks.profile_backbone --size tiny --frames 64 --json /tmp/profile.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+from torch.utils.flop_counter import FlopCounterMode
+
+from benchmarks.bench_backbone import SIZES, build, machine_description
+
+TOP_OPERATORS = 12
+ACTIVATION_OPS = ("aten::tanh", "aten::tanh_")
+#: profiler operator -> the FlopCounterMode operator whose FLOPs it executes
+FLOP_NAMES = {"aten::mkldnn_convolution": "aten.convolution", "aten::convolution_backward": "aten.convolution_backward"}
+
+
+def _best_seconds(function, repeats: int = 3) -> float:
+    function()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def machine_peaks(elements: int = 1 << 22, matrix: int = 2048) -> dict:
+    """sgemm GFLOP/s, tanh elements/s (in place, cache-sized chunks as the field contraction uses) and copy GB/s."""
+    a, b = torch.randn(matrix, matrix), torch.randn(matrix, matrix)
+    gemm = _best_seconds(lambda: torch.mm(a, b))
+    chunk = torch.randn(1 << 18)
+    chunks = elements // chunk.numel()
+
+    def tanh_chunks():
+        for _ in range(chunks):
+            torch.tanh(chunk, out=chunk)
+
+    tanh = _best_seconds(tanh_chunks)
+    source, target = torch.randn(1 << 26), torch.empty(1 << 26)
+    copy = _best_seconds(lambda: target.copy_(source))
+    return {
+        "sgemm_gflops": 2 * matrix**3 / gemm / 1e9,
+        "tanh_elements_per_second": chunks * chunk.numel() / tanh,
+        "copy_gbytes_per_second": 2 * 4 * source.numel() / copy / 1e9,
+    }
+
+
+def _step(model, x, mode: str):
+    if mode == "forward":
+        model.eval()
+
+        def run():
+            with torch.no_grad():
+                model(x)
+
+        return run
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
+
+    def run():
+        loss = torch.nn.functional.mse_loss(model(x).last_hidden_state, x)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    return run
+
+
+def profile_step(size: str, batch: int, frames: int, mode: str) -> dict:
+    """One warm step timed, one profiled: the top operators by self time, their FLOPs and the activation count."""
+    model = build("mnemodyn", size, torch.device("cpu"), torch.float32)
+    x = torch.randn(batch, frames, SIZES[size]["num_rois"])
+    run = _step(model, x, mode)
+    seconds = _best_seconds(run, repeats=2)
+    counter = FlopCounterMode(display=False)  # matmul and convolution FLOPs, forward and backward
+    with counter:
+        run()
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        run()
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events) / 1e6
+    rows = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)[:TOP_OPERATORS]
+    activations = sum(
+        e.count * torch.Size(e.input_shapes[0]).numel()
+        for e in prof.key_averages(group_by_input_shape=True)
+        if e.key in ACTIVATION_OPS and e.input_shapes and e.input_shapes[0]
+    )
+    flops_by_operator = {str(op): n for op, n in counter.get_flop_counts().get("Global", {}).items()}
+    return {
+        "mode": mode,
+        "seconds": seconds,
+        "profiled_self_seconds": total,
+        "flops": counter.get_total_flops(),
+        "flops_by_operator": flops_by_operator,
+        "activation_elements": activations,
+        "operators": [
+            {
+                "name": e.key,
+                "calls": e.count,
+                "self_seconds": e.self_cpu_time_total / 1e6,
+                "share": e.self_cpu_time_total / 1e6 / total,
+            }
+            for e in rows
+        ],
+    }
+
+
+def field_elements(size: str, batch: int, frames: int) -> int:
+    """Vector-field expansion entries of one forward pass: layers x B x T x R x C."""
+    config = SIZES[size]
+    return config["num_layers"] * batch * frames * config["num_rois"] * config["latent_channels"]
+
+
+def cost_model(step: dict, peaks: dict, elements: int) -> dict:
+    """Ideal seconds at this machine's peaks: activations (forward E, training 2E plus E derivatives, counted as
+    one activation each) + FLOPs at sgemm speed; and the fraction of peak the measured step reaches."""
+    activations = elements if step["mode"] == "forward" else 3 * elements
+    activation_seconds = activations / peaks["tanh_elements_per_second"]
+    flop_seconds = step["flops"] / (peaks["sgemm_gflops"] * 1e9)
+    ideal = activation_seconds + flop_seconds
+    return {
+        "field_elements": elements,
+        "activation_equivalents": activations,
+        "activation_seconds_at_peak": activation_seconds,
+        "flop_seconds_at_peak": flop_seconds,
+        "ideal_seconds": ideal,
+        "fraction_of_peak": ideal / step["seconds"],
+    }
+
+
+def run(size: str = "released", batch: int = 4, frames: int | None = None) -> dict:
+    frames = frames or SIZES[size]["context_length"]
+    torch.manual_seed(0)
+    peaks = machine_peaks()
+    elements = field_elements(size, batch, frames)
+    steps = [profile_step(size, batch, frames, mode) for mode in ("forward", "train_step")]
+    for step in steps:
+        step["cost_model"] = cost_model(step, peaks, elements)
+    return {
+        "benchmark": "profile",
+        "size": size,
+        "batch": batch,
+        "frames": frames,
+        "peaks": peaks,
+        "steps": steps,
+        "machine": machine_description(),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+
+
+def format_table(report: dict) -> str:
+    peaks = report["peaks"]
+    lines = [
+        f"Measured peaks of this machine (same process): sgemm {peaks['sgemm_gflops']:.1f} GFLOP/s, tanh "
+        f"{peaks['tanh_elements_per_second'] / 1e9:.2f} G elements/s, copy {peaks['copy_gbytes_per_second']:.1f} GB/s.",
+        "",
+    ]
+    for step in report["steps"]:
+        cost = step["cost_model"]
+        lines += [
+            f"**{step['mode']}**: {step['seconds']:.3f} s per step; {step['flops'] / 1e9:.2f} GFLOP in GEMMs/convs; "
+            f"{step['activation_elements'] / 1e6:.0f} M activation (tanh) elements counted by the profiler "
+            f"(field expansion: {cost['field_elements'] / 1e6:.0f} M entries per forward).",
+            "",
+            "| operator | calls | self s | share | GFLOP | achieved GFLOP/s |",
+            "|---|---|---|---|---|---|",
+        ]
+        for op in step["operators"]:
+            name = FLOP_NAMES.get(op["name"], op["name"].replace("aten::", "aten."))
+            flops = step["flops_by_operator"].get(name, step["flops_by_operator"].get(name + ".default", 0))
+            rate = f"{flops / 1e9:.2f} | {flops / op['self_seconds'] / 1e9:.1f}" if flops else " | "
+            lines.append(f"| `{op['name']}` | {op['calls']} | {op['self_seconds']:.3f} | {op['share']:.1%} | {rate} |")
+        lines += [
+            "",
+            f"Cost model: {cost['activation_equivalents'] / 1e6:.0f} M activation-equivalents at peak = "
+            f"{cost['activation_seconds_at_peak']:.3f} s, FLOPs at sgemm peak = {cost['flop_seconds_at_peak']:.3f} s; "
+            f"ideal {cost['ideal_seconds']:.3f} s vs measured {step['seconds']:.3f} s: "
+            f"**{cost['fraction_of_peak']:.0%} of peak**.",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", choices=sorted(SIZES), default="released")
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--frames", type=int)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    report = run(args.size, args.batch, args.frames)
+    print(format_table(report))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
