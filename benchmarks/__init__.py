@@ -1,3 +1,13 @@
 """Speed and memory benchmarks of mnemodyn_hf (`python -m benchmarks`); results in docs/benchmarks.md."""
 
-BENCHMARK_NAMES = ("backbone", "scaling", "feature_extraction", "cp", "cp_pretraining")
+BENCHMARK_NAMES = (
+    "backbone",
+    "profile",
+    "pretraining_loop",
+    "scaling",
+    "feature_extraction",
+    "cp",
+    "cp_pretraining",
+)
+#: What `python -m benchmarks --device cuda` runs (the others are CPU studies); results get a `_cuda` suffix.
+DEVICE_BENCHMARKS = ("backbone", "pretraining_loop")

@@ -3,6 +3,7 @@
     python -m benchmarks                         # everything at the released size (about 20 min on 2 CPU cores)
     python -m benchmarks --only backbone         # one benchmark; the others keep their last JSON
     python -m benchmarks --quick --results /tmp/b --docs /tmp/b   # tiny sizes, for CI
+    python -m benchmarks --device cuda           # GPU: backbone + pretraining loop, bf16, beside the literal port
 
 Every comparison is measured side by side in one run; ratios are quoted, not absolute times across runs.
 """
@@ -17,21 +18,47 @@ from pathlib import Path
 
 from benchmarks import (
     BENCHMARK_NAMES,
+    DEVICE_BENCHMARKS,
     bench_backbone,
     bench_cp,
     bench_cp_pretraining,
     bench_feature_extraction,
+    bench_pretraining_loop,
     bench_scaling,
+    profile_backbone,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _run(name: str, quick: bool) -> dict:
+#: Batch sizes of the backbone comparison per device (a GPU needs large batches to fill; OOM is recorded).
+BACKBONE_BATCHES = {"cpu": (1, 4, 8), "cuda": (16, 64, 256)}
+
+
+def _run(name: str, quick: bool, device: str = "cpu", precision: str = "fp32") -> dict:
     if name == "backbone":
         if quick:
-            return {"runs": [bench_backbone.run(size="tiny", batch=2, frames=64, repeats=1)]}
-        return {"runs": [bench_backbone.run(size="released", batch=b, frames=490, repeats=3) for b in (1, 4, 8)]}
+            return {
+                "runs": [
+                    bench_backbone.run(size="tiny", batch=2, frames=64, repeats=1, device=device, precision=precision)
+                ]
+            }
+        return {
+            "runs": [
+                bench_backbone.run(size="released", batch=b, frames=490, repeats=3, device=device, precision=precision)
+                for b in BACKBONE_BATCHES[device]
+            ]
+        }
+    if name == "pretraining_loop":
+        if quick:
+            return bench_pretraining_loop.run(size="tiny", frames=64, runs=4, timed=2, precision=precision)
+        return bench_pretraining_loop.run(
+            batch=4 if device == "cpu" else 64, timed=10 if device == "cpu" else 50, precision=precision
+        )
+    if name == "profile":
+        if quick:
+            return profile_backbone.run(size="tiny", batch=2, frames=64)
+        return profile_backbone.run()
     if name == "scaling":
         if quick:
             return bench_scaling.run(
@@ -41,7 +68,7 @@ def _run(name: str, quick: bool) -> dict:
                 full_attention_frames=64,
                 compare_frames=(64, 256),
             )
-        return bench_scaling.run()
+        return bench_scaling.run(repeats=3)
     if name == "cp":
         if quick:
             return bench_cp.run(size="tiny", batch=2, ranks=(None, 2), repeats=1)
@@ -74,6 +101,9 @@ GENERATED_TITLES = (
     "Feature extraction",
     "CP low-rank operators",
     "CP rank and reconstruction quality",
+    "Profile and cost model",
+    "Pretraining loop vs the bare model step",
+    "GPU: backbone and pretraining loop",
 )
 
 
@@ -116,6 +146,51 @@ def render(results: dict[str, dict], docs: Path, previous: str = "") -> str:
                 bench_backbone.format_table(run),
                 "",
             ]
+    if "profile" in results:
+        report = results["profile"]
+        parts += [
+            f"## {GENERATED_TITLES[5]}",
+            "",
+            "*generated*",
+            "",
+            f"torch.profiler self time of one step, {report['size']} size, batch {report['batch']}, "
+            f"{report['frames']} frames (benchmarks/profile_backbone.py); FLOPs from "
+            "`torch.utils.flop_counter`; the cost model divides the step's work by this machine's peaks measured "
+            "in the same process.",
+            "",
+            _header(report, report["command"]),
+            profile_backbone.format_table(report),
+            "",
+        ]
+    if "pretraining_loop" in results:
+        report = results["pretraining_loop"]
+        parts += [
+            f"## {GENERATED_TITLES[6]}",
+            "",
+            "*generated*",
+            "",
+            "`mnemodyn pretrain`'s loop (DataLoader, collator, masking, Accelerate, logging) against forward + "
+            "backward + fused AdamW on a batch already in memory (benchmarks/bench_pretraining_loop.py).",
+            "",
+            _header(report, report["command"]),
+            bench_pretraining_loop.format_table(report),
+            "",
+        ]
+    gpu = {name: results[f"{name}_cuda"] for name in DEVICE_BENCHMARKS if f"{name}_cuda" in results}
+    parts += [f"## {GENERATED_TITLES[7]}", "", "*generated*", ""]
+    if not gpu:
+        parts += ["No GPU run recorded yet: `python -m benchmarks --device cuda` writes this section.", ""]
+    if "backbone" in gpu:
+        for run in gpu["backbone"]["runs"]:
+            parts += [
+                f"### {run['size']} size, batch {run['batch']}, {run['frames']} frames, {run['precision']}",
+                "",
+                _header(run, gpu["backbone"]["command"]),
+                bench_backbone.format_table(run),
+                "",
+            ]
+    if "pretraining_loop" in gpu:
+        parts += [bench_pretraining_loop.format_table(gpu["pretraining_loop"]), ""]
     if "scaling" in results:
         report = results["scaling"]
         command = report["command"]
@@ -201,25 +276,34 @@ def render(results: dict[str, dict], docs: Path, previous: str = "") -> str:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", nargs="+", choices=BENCHMARK_NAMES, default=list(BENCHMARK_NAMES))
+    parser.add_argument("--only", nargs="+", choices=BENCHMARK_NAMES, help="default: all (on cuda: the GPU ones)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes (seconds), for CI")
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--docs", type=Path, default=ROOT / "docs")
+    parser.add_argument("--device", choices=sorted(BACKBONE_BATCHES), default="cpu")
+    parser.add_argument(
+        "--precision", choices=bench_backbone.PRECISIONS, help="bf16 autocast or fp32 (default: bf16 on cuda)"
+    )
     args = parser.parse_args(argv)
+    precision = args.precision or ("bf16" if args.device == "cuda" else "fp32")
+    only = args.only or list(BENCHMARK_NAMES if args.device == "cpu" else DEVICE_BENCHMARKS)
+    off_device = sorted(set(only) - set(DEVICE_BENCHMARKS)) if args.device != "cpu" else []
+    if off_device:
+        parser.error(f"--device {args.device} runs {DEVICE_BENCHMARKS}; {off_device} are CPU studies.")
     command = "python -m benchmarks " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     args.results.mkdir(parents=True, exist_ok=True)
     args.docs.mkdir(parents=True, exist_ok=True)
-    for name in args.only:
-        report = _run(name, args.quick)
+    suffix = "" if args.device == "cpu" else f"_{args.device}"
+    for name in only:
+        report = _run(name, args.quick, args.device, precision)
         report["command"] = command
-        path = args.results / f"{name}.json"
+        path = args.results / f"{name}{suffix}.json"
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(report, indent=2, default=float))
         tmp.replace(path)
         print(f"wrote {path}")
-    results = {
-        p.stem: json.loads(p.read_text()) for p in sorted(args.results.glob("*.json")) if p.stem in BENCHMARK_NAMES
-    }
+    known = {*BENCHMARK_NAMES, *(f"{name}_cuda" for name in DEVICE_BENCHMARKS)}
+    results = {p.stem: json.loads(p.read_text()) for p in sorted(args.results.glob("*.json")) if p.stem in known}
     page = args.docs / "benchmarks.md"
     markdown = render(results, args.docs, page.read_text() if page.exists() else "")
     page.write_text(markdown)

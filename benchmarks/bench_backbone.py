@@ -58,6 +58,7 @@ SIZES = {
 IMPLEMENTATIONS = ("literal_reference_port", "mnemodyn")  # the pair compared by default
 ALL_IMPLEMENTATIONS = IMPLEMENTATIONS + ("attention_baseline",)
 MODES = ("forward", "train_step")
+PRECISIONS = ("fp32", "bf16")  # bf16 = torch.autocast to bfloat16 around forward and loss, weights in fp32
 
 
 def _rss_bytes() -> int:
@@ -102,21 +103,19 @@ class PeakMemory:
         return self.peak - self.base
 
 
-def build(
-    implementation: str, size: str, device: torch.device, dtype: torch.dtype, cp_rank: int | None = None
-) -> torch.nn.Module:
+def build(implementation: str, size: str, device: torch.device, cp_rank: int | None = None) -> torch.nn.Module:
     """The model under test. The MnemoDyn implementations hold identical (converted-layout) weights."""
     torch.manual_seed(0)
     if implementation == "attention_baseline":
         from benchmarks.attention_baseline import AttentionBaseline
 
-        return AttentionBaseline(num_rois=SIZES[size]["num_rois"]).to(device=device, dtype=dtype)
+        return AttentionBaseline(num_rois=SIZES[size]["num_rois"]).to(device=device)
     model = MnemoDynModel(MnemoDynConfig(reference_compatible=True, operator_cp_rank=cp_rank, **SIZES[size]))
     if implementation == "literal_reference_port":
         from benchmarks.reference_port import LiteralReferenceBackbone
 
         model = LiteralReferenceBackbone(model)
-    return model.to(device=device, dtype=dtype)
+    return model.to(device=device)
 
 
 def _forward(model: torch.nn.Module, x: torch.Tensor, layers: int | None) -> torch.Tensor:
@@ -132,7 +131,7 @@ def measure(
     frames: int,
     repeats: int,
     device: str,
-    dtype: str,
+    precision: str,
     layers: int | None = None,
     cp_rank: int | None = None,
 ) -> dict:
@@ -141,15 +140,16 @@ def measure(
     `layers` runs only the first layers of the attention baseline (for extrapolating very long inputs);
     `cp_rank` builds MnemoDyn with CP-factored region convolutions.
     """
-    device_, dtype_ = torch.device(device), getattr(torch, dtype)
-    model = build(implementation, size, device_, dtype_, cp_rank)
+    device_ = torch.device(device)
+    model = build(implementation, size, device_, cp_rank)
     config = SIZES[size]
-    x = torch.randn(batch, frames, config["num_rois"], device=device_, dtype=dtype_)
+    x = torch.randn(batch, frames, config["num_rois"], device=device_)
+    autocast = torch.autocast(device_.type, dtype=torch.bfloat16, enabled=precision == "bf16")
     if mode == "forward":
         model.eval()
 
         def step():
-            with torch.no_grad():
+            with torch.no_grad(), autocast:
                 _forward(model, x, layers)
     else:
         model.train()
@@ -161,7 +161,8 @@ def measure(
         optimizer.zero_grad(set_to_none=True)
 
         def step():
-            loss = torch.nn.functional.mse_loss(_forward(model, x, layers), x)
+            with autocast:
+                loss = torch.nn.functional.mse_loss(_forward(model, x, layers).float(), x)
             loss.backward()
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
@@ -182,6 +183,7 @@ def measure(
         "batch": batch,
         "layers_run": layers,
         "cp_rank": cp_rank,
+        "precision": precision,
         "seconds": min(times),
         "seconds_all": times,
         "sequences_per_second": batch / min(times),
@@ -199,7 +201,7 @@ def run_worker(
     frames: int,
     repeats: int = 1,
     device: str = "cpu",
-    dtype: str = "float32",
+    precision: str = "fp32",
     layers: int | None = None,
     cp_rank: int | None = None,
 ) -> dict:
@@ -223,8 +225,8 @@ def run_worker(
             str(repeats),
             "--device",
             device,
-            "--dtype",
-            dtype,
+            "--precision",
+            precision,
         ]
         + (["--layers", str(layers)] if layers else [])
         + (["--cp-rank", str(cp_rank)] if cp_rank else [])
@@ -241,13 +243,13 @@ def run(
     frames: int = 490,
     repeats: int = 2,
     device: str = "cpu",
-    dtype: str = "float32",
+    precision: str = "fp32",
     implementations=IMPLEMENTATIONS,
     modes=MODES,
 ) -> dict:
     """Measure every (implementation, mode) in its own subprocess; return results with ratios."""
     results = [
-        run_worker(implementation, mode, size, batch, frames, repeats, device, dtype)
+        run_worker(implementation, mode, size, batch, frames, repeats, device, precision)
         for mode in modes
         for implementation in implementations
     ]
@@ -267,7 +269,7 @@ def run(
         "frames": frames,
         "repeats": repeats,
         "device": device,
-        "dtype": dtype,
+        "precision": precision,
         "results": results,
         "ratios": ratios,
         "machine": machine_description(),
@@ -314,7 +316,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--frames", type=int, help="defaults to the size's context length (the literal port needs it)")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    parser.add_argument("--precision", default="fp32", choices=PRECISIONS, help="bf16: autocast, fp32 weights")
     parser.add_argument("--json", type=Path, help="write the report to this JSON file")
     parser.add_argument("--worker", nargs=2, metavar=("IMPLEMENTATION", "MODE"), help=argparse.SUPPRESS)
     parser.add_argument("--layers", type=int, help=argparse.SUPPRESS)
@@ -331,7 +333,7 @@ def main(argv: list[str] | None = None) -> None:
                     frames,
                     args.repeats,
                     args.device,
-                    args.dtype,
+                    args.precision,
                     args.layers,
                     args.cp_rank,
                 )
@@ -339,7 +341,7 @@ def main(argv: list[str] | None = None) -> None:
         )
         return
     frames = args.frames or SIZES[args.size]["context_length"]
-    report = run(args.size, args.batch, frames, args.repeats, args.device, args.dtype)
+    report = run(args.size, args.batch, frames, args.repeats, args.device, args.precision)
     print(format_table(report))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))

@@ -82,7 +82,7 @@ def _step(model, x, mode: str):
 
 def profile_step(size: str, batch: int, frames: int, mode: str) -> dict:
     """One warm step timed, one profiled: the top operators by self time, their FLOPs and the activation count."""
-    model = build("mnemodyn", size, torch.device("cpu"), torch.float32)
+    model = build("mnemodyn", size, torch.device("cpu"))
     x = torch.randn(batch, frames, SIZES[size]["num_rois"])
     run = _step(model, x, mode)
     seconds = _best_seconds(run, repeats=2)

@@ -71,7 +71,9 @@ class LiteralRegionConv(nn.Module):
         batch, channels, length = x.shape
         regions = self.weight.shape[0]
         blocks = F.pad(x, (0, self.pad)).reshape(batch, channels, regions, self.block).permute(2, 0, 1, 3)
-        out = torch.func.vmap(lambda xb, w, b: F.conv1d(xb, w, b, padding="same"))(blocks, self.weight, self.bias)
+        # weights cast to the input's dtype: autocast does not reach inside vmap (bf16 runs fail otherwise)
+        conv = lambda xb, w, b: F.conv1d(xb, w.to(xb.dtype), b.to(xb.dtype), padding="same")  # noqa: E731
+        out = torch.func.vmap(conv)(blocks, self.weight, self.bias)
         return out.permute(1, 2, 0, 3).reshape(batch, channels, regions * self.block)[..., :length]
 
 

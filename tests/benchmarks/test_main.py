@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from benchmarks import BENCHMARK_NAMES
 from benchmarks.__main__ import main
 
@@ -31,3 +33,27 @@ def test_quick_benchmarks_write_json_tables_and_plot(tmp_path):
     assert "### Compress, then fine-tune briefly" in markdown
     assert "## Cohort streaming\n\nkept table" in markdown  # sections of other scripts are carried over
     assert (tmp_path / "benchmarks_scaling.png").stat().st_size > 10_000
+
+
+def test_the_gpu_path_runs_on_cpu_in_bf16_and_renders_its_section(tmp_path):
+    """`python -m benchmarks --device cuda` is the same code as this run but for the device: bf16 autocast for the
+    backbone beside the literal port, and the pretraining loop beside the bare step."""
+    quick = ["--quick", "--results", str(tmp_path), "--docs", str(tmp_path)]
+    main([*quick, "--precision", "bf16", "--only", "backbone", "pretraining_loop"])
+    backbone = json.loads((tmp_path / "backbone.json").read_text())["runs"][0]
+    assert {r["precision"] for r in backbone["results"]} == {"bf16"}
+    assert all(r["sequences_per_second"] > 0 for r in backbone["results"])
+    loop = json.loads((tmp_path / "pretraining_loop.json").read_text())
+    assert loop["precision"] == "bf16" and loop["loop_windows_per_second"] > 0 and loop["bare_windows_per_second"] > 0
+    # a GPU run's files carry a _cuda suffix; the page renders them in their own section
+    for name in ("backbone", "pretraining_loop"):
+        (tmp_path / f"{name}_cuda.json").write_text((tmp_path / f"{name}.json").read_text())
+    main([*quick, "--only", "cp"])
+    gpu = (tmp_path / "benchmarks.md").read_text().split("## GPU: backbone and pretraining loop")[1]
+    assert "tiny size, batch 2, 64 frames, bf16" in gpu and "Loop overhead" in gpu
+
+
+def test_cpu_studies_are_refused_on_cuda(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["--device", "cuda", "--only", "scaling", "--results", str(tmp_path)])
+    assert "CPU studies" in capsys.readouterr().err
