@@ -4,6 +4,7 @@ BENCHMARK_NAMES = (
     "backbone",
     "profile",
     "pretraining_loop",
+    "cohort_embedding",
     "scaling",
     "feature_extraction",
     "cp",

@@ -20,6 +20,7 @@ from benchmarks import (
     BENCHMARK_NAMES,
     DEVICE_BENCHMARKS,
     bench_backbone,
+    bench_cohort_embedding,
     bench_cp,
     bench_cp_pretraining,
     bench_feature_extraction,
@@ -55,9 +56,13 @@ def _run(name: str, quick: bool, device: str = "cpu", precision: str = "fp32") -
         return bench_pretraining_loop.run(
             batch=4 if device == "cpu" else 64, timed=10 if device == "cpu" else 50, precision=precision
         )
+    if name == "cohort_embedding":
+        if quick:
+            return bench_cohort_embedding.run(size="tiny", runs=20, batches=(4,))
+        return bench_cohort_embedding.run()
     if name == "profile":
         if quick:
-            return profile_backbone.run(size="tiny", batch=2, frames=64)
+            return profile_backbone.run(size="tiny", batch=2, frames=64, compile_probe=False)
         return profile_backbone.run()
     if name == "scaling":
         if quick:
@@ -104,6 +109,7 @@ GENERATED_TITLES = (
     "Profile and cost model",
     "Pretraining loop vs the bare model step",
     "GPU: backbone and pretraining loop",
+    "Cohort embedding throughput",
 )
 
 
@@ -174,6 +180,20 @@ def render(results: dict[str, dict], docs: Path, previous: str = "") -> str:
             "",
             _header(report, report["command"]),
             bench_pretraining_loop.format_table(report),
+            "",
+        ]
+    if "cohort_embedding" in results:
+        report = results["cohort_embedding"]
+        parts += [
+            f"## {GENERATED_TITLES[8]}",
+            "",
+            "*generated*",
+            "",
+            "`embed` (behind `mnemodyn embed` and `mnemodyn evaluate`) over a cohort of 300-680-frame runs, "
+            f"{report['size']} size, each batch size in a fresh process (benchmarks/bench_cohort_embedding.py).",
+            "",
+            _header(report, report["command"]),
+            bench_cohort_embedding.format_table(report),
             "",
         ]
     gpu = {name: results[f"{name}_cuda"] for name in DEVICE_BENCHMARKS if f"{name}_cuda" in results}
