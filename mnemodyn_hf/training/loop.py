@@ -21,7 +21,7 @@ from .checkpoints import latest_checkpoint, list_checkpoints, save_checkpoint_at
 from .corpus import VALIDATION_STREAM, prepare_corpus, window_loader
 from .export import export_model
 from .model_setup import initial_model
-from .tracking import make_accelerator, warn_if_cpu_launch_started_one_process
+from .tracking import make_accelerator, warn_about_launch_fallbacks
 from .validation import validate
 
 
@@ -58,7 +58,7 @@ def pretrain(args: PretrainingArguments) -> Path:
     `pretraining_metrics.json` with the last validation metrics, model card). Also writes, under `args.output_dir`:
     `checkpoints/`, `logs/` (TensorBoard) and `metrics.csv`. Uploading the folder is `mnemodyn push`'s job."""
     accelerator = make_accelerator(args)
-    warn_if_cpu_launch_started_one_process(accelerator)
+    warn_about_launch_fallbacks(accelerator)
     set_seed(args.seed)
     with accelerator.main_process_first():
         corpus = prepare_corpus(args)

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from accelerate import Accelerator
 from accelerate.tracking import GeneralTracker
-from accelerate.utils import ProjectConfiguration, is_tensorboard_available
+from accelerate.utils import DistributedType, ProjectConfiguration, is_tensorboard_available
 
 from .arguments import PretrainingArguments
 
@@ -71,9 +71,14 @@ def make_accelerator(args: PretrainingArguments) -> Accelerator:
     )
 
 
-def warn_if_cpu_launch_started_one_process(accelerator: Accelerator) -> None:
-    """`accelerate launch --cpu --num_processes N` (N > 1) without `--mpirun_hostfile` starts ONE process (it sets
-    MASTER_ADDR but launches no workers); say so instead of silently training alone."""
+def warn_about_launch_fallbacks(accelerator: Accelerator) -> None:
+    """Say so when a launch silently runs something else than what it asked for:
+
+    * `accelerate launch --cpu --num_processes N` (N > 1) without `--mpirun_hostfile` starts ONE process (it sets
+      MASTER_ADDR but launches no workers);
+    * `accelerate launch --use_fsdp` without GPUs: Accelerate runs FSDP only on accelerators; on CPU it replicates
+      the model as DDP instead of sharding it (tests/training/test_fsdp_cpu.py shards on CPU with torch's FSDP2).
+    """
     on_cpu = os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true")
     if on_cpu and "MASTER_ADDR" in os.environ and accelerator.num_processes == 1 and "WORLD_SIZE" not in os.environ:
         warnings.warn(
@@ -82,6 +87,14 @@ def warn_if_cpu_launch_started_one_process(accelerator: Accelerator) -> None:
             "launch --multi_gpu --num_processes N ...` (or `ACCELERATE_USE_CPU=1 torchrun --nproc_per_node N ...`).",
             stacklevel=2,
         )
+    wants_fsdp = os.environ.get("ACCELERATE_USE_FSDP", "").lower() in ("1", "true")
+    if wants_fsdp and accelerator.distributed_type != DistributedType.FSDP:
+        warnings.warn(
+            f"accelerate launch --use_fsdp, but this run is {accelerator.distributed_type.value}: Accelerate shards "
+            "with FSDP only on GPUs (or other accelerators), so every process holds the whole model. On CPU this is "
+            "DDP; it trains the same model, but it does not save memory.",
+            stacklevel=2,
+        )
 
 
-__all__ = ["CSVTracker", "make_accelerator", "warn_if_cpu_launch_started_one_process"]
+__all__ = ["CSVTracker", "make_accelerator", "warn_about_launch_fallbacks"]

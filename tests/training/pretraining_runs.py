@@ -70,11 +70,10 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def run_launched(num_processes: int, options: dict, timeout: float = 240) -> subprocess.CompletedProcess:
-    """A real N-process CPU DDP job (gloo): `ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes N
-    -m mnemodyn_hf.training ...`. (`accelerate launch --cpu --num_processes N` starts a single process unless
-    given an MPI hostfile; see docs/pretraining.md.)"""
-    command = [
+def launch_command(num_processes: int, options: dict, port: int, machine_rank: int = 0, num_machines: int = 1):
+    """`accelerate launch --multi_gpu` of `python -m mnemodyn_hf.training` on CPU (ACCELERATE_USE_CPU=1, gloo);
+    `num_processes` counts every machine's processes."""
+    return [
         sys.executable,
         "-m",
         "accelerate.commands.launch",
@@ -82,19 +81,53 @@ def run_launched(num_processes: int, options: dict, timeout: float = 240) -> sub
         "--num_processes",
         str(num_processes),
         "--num_machines",
-        "1",
+        str(num_machines),
+        "--machine_rank",
+        str(machine_rank),
+        "--main_process_ip",
+        "127.0.0.1",
+        "--main_process_port",
+        str(port),
         "--mixed_precision",
         "no",
         "--dynamo_backend",
         "no",
-        "--main_process_port",
-        str(free_port()),
         "-m",
         "mnemodyn_hf.training",
         *as_flags(options),
     ]
-    environment = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=environment)
+
+
+CPU_LAUNCH_ENVIRONMENT = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
+
+
+def run_launched(num_processes: int, options: dict, timeout: float = 240) -> subprocess.CompletedProcess:
+    """A real N-process CPU DDP job (gloo): `ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes N
+    -m mnemodyn_hf.training ...`. (`accelerate launch --cpu --num_processes N` starts a single process unless
+    given an MPI hostfile; see docs/pretraining.md.)"""
+    command = launch_command(num_processes, options, free_port())
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=CPU_LAUNCH_ENVIRONMENT)
+
+
+def run_on_two_nodes(options: dict, timeout: float = 240) -> list[subprocess.CompletedProcess]:
+    """A multi-node launch rehearsed on this machine: two launchers (`--num_machines 2`, machine ranks 0 and 1,
+    one process each) meet at 127.0.0.1, as two cluster nodes would meet at the first node's address."""
+    port = free_port()
+    launchers = [
+        subprocess.Popen(
+            launch_command(2, options, port, machine_rank=rank, num_machines=2),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=CPU_LAUNCH_ENVIRONMENT,
+        )
+        for rank in (0, 1)
+    ]
+    results = []
+    for launcher in launchers:
+        stdout, stderr = launcher.communicate(timeout=timeout)
+        results.append(subprocess.CompletedProcess(launcher.args, launcher.returncode, stdout, stderr))
+    return results
 
 
 def logged(output_dir: Path, name: str) -> dict[int, float]:

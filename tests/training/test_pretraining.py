@@ -199,13 +199,14 @@ def test_masked_pretraining_beats_trivial_predictors_on_held_out_subjects(tmp_pa
 def test_a_cpu_launch_that_started_one_process_is_reported(monkeypatch):
     from types import SimpleNamespace
 
-    from mnemodyn_hf.training.tracking import warn_if_cpu_launch_started_one_process
+    from mnemodyn_hf.training.tracking import warn_about_launch_fallbacks
 
     monkeypatch.delenv("WORLD_SIZE", raising=False)
+    monkeypatch.delenv("ACCELERATE_USE_FSDP", raising=False)
     monkeypatch.setenv("ACCELERATE_USE_CPU", "True")
     monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")  # what `accelerate launch --cpu --num_processes 2` sets
     with pytest.warns(UserWarning, match="ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu"):
-        warn_if_cpu_launch_started_one_process(SimpleNamespace(num_processes=1))
+        warn_about_launch_fallbacks(SimpleNamespace(num_processes=1))
 
 
 def test_jepa_on_a_saved_450_roi_cohort_ships_a_feature_extractor_and_a_moving_target_encoder(tmp_path):
