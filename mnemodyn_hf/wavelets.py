@@ -18,7 +18,6 @@ import functools
 import numpy as np
 import pywt
 import torch
-import torch.nn.functional as F
 
 
 @functools.cache
@@ -55,13 +54,20 @@ def dwt(signal: torch.Tensor, analysis_filters: torch.Tensor) -> tuple[torch.Ten
     """
     if signal.shape[-1] % 2:
         signal = torch.cat([signal, signal[..., -1:]], dim=-1)
-    lead, even_length = signal.shape[:-1], signal.shape[-1]
-    taps = analysis_filters.shape[-1]
+    even_length, taps = signal.shape[-1], analysis_filters.shape[-1]
+    filters = analysis_filters[:, 0].to(signal.dtype)  # (2, F): the stride-2 correlation's taps
     index = _periodic_index(even_length + taps - 2, even_length, 1 - taps // 2, signal.device)
-    extended = signal.reshape(-1, 1, even_length)[..., index]
-    bands = F.conv1d(extended, analysis_filters.to(signal.dtype), stride=2)  # (M, 2, N/2)
+    extended = signal[..., index]
     half = even_length // 2
-    return bands[:, 0].reshape(*lead, half), bands[:, 1].reshape(*lead, half)
+    # band[j] = sum_t filter[t] * extended[2 j + t]: F strided views and multiply-adds per band, no convolution
+    # (a 1-channel strided conv1d is slow on CPU)
+    bands = []
+    for band in (0, 1):
+        out = extended[..., 0 : 2 * half : 2] * filters[band, 0]
+        for t in range(1, taps):
+            out = out.addcmul(extended[..., t : t + 2 * half : 2], filters[band, t])
+        bands.append(out)
+    return bands[0], bands[1]
 
 
 def idwt(approximation: torch.Tensor, detail: torch.Tensor, synthesis_filters: torch.Tensor) -> torch.Tensor:
