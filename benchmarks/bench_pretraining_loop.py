@@ -166,7 +166,9 @@ def main(argv=None) -> None:
     parser.add_argument("--num-workers", type=int, default=0)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    report = run(args.size, args.frames, args.batch, timed=args.timed, precision=args.precision)
+    report = run(
+        args.size, args.frames, args.batch, timed=args.timed, precision=args.precision, num_workers=args.num_workers
+    )
     print(format_table(report))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))

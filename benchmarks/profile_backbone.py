@@ -147,6 +147,20 @@ def compiled_contraction_probe(rois: int = 450, channels: int = 300, frames: int
     }
 
 
+def chunk_sweep(chunks=(1 << 20, 1 << 22, 1 << 24), size: str = "released", batch: int = 4, frames: int = 490):
+    """Forward and training step (fused AdamW) per `max_chunk_elements`, same process, best of 3 each."""
+    from mnemodyn_hf import MnemoDynConfig, MnemoDynModel
+
+    rows = []
+    x = torch.randn(batch, frames, SIZES[size]["num_rois"])
+    for chunk in chunks:
+        torch.manual_seed(0)
+        config = MnemoDynConfig(reference_compatible=True, max_chunk_elements=chunk, **SIZES[size])
+        seconds = {mode: _best_seconds(_step(MnemoDynModel(config), x, mode)) for mode in ("forward", "train_step")}
+        rows.append({"max_chunk_elements": chunk, **seconds})
+    return rows
+
+
 def field_elements(size: str, batch: int, frames: int) -> int:
     """Vector-field expansion entries of one forward pass: layers x B x T x R x C."""
     config = SIZES[size]
@@ -237,7 +251,16 @@ def main(argv=None) -> None:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--frames", type=int)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--chunk-sweep", action="store_true", help="only time max_chunk_elements 1Mi/4Mi/16Mi")
     args = parser.parse_args(argv)
+    if args.chunk_sweep:
+        rows = chunk_sweep(size=args.size, batch=args.batch, frames=args.frames or 490)
+        print("| max_chunk_elements | forward s | training step s |\n|---|---|---|")
+        for row in rows:
+            print(f"| {row['max_chunk_elements']:,} | {row['forward']:.3f} | {row['train_step']:.3f} |")
+        if args.json:
+            args.json.write_text(json.dumps({"chunk_sweep": rows, "machine": machine_description()}, indent=2))
+        return
     report = run(args.size, args.batch, args.frames)
     print(format_table(report))
     if args.json:
