@@ -152,50 +152,32 @@ def render(results: dict[str, dict], docs: Path, previous: str = "") -> str:
                 bench_backbone.format_table(run),
                 "",
             ]
-    if "profile" in results:
-        report = results["profile"]
-        parts += [
-            f"## {GENERATED_TITLES[5]}",
-            "",
-            "*generated*",
-            "",
-            f"torch.profiler self time of one step, {report['size']} size, batch {report['batch']}, "
-            f"{report['frames']} frames (benchmarks/profile_backbone.py); FLOPs from "
-            "`torch.utils.flop_counter`; the cost model divides the step's work by this machine's peaks measured "
-            "in the same process.",
-            "",
-            _header(report, report["command"]),
-            profile_backbone.format_table(report),
-            "",
-        ]
-    if "pretraining_loop" in results:
-        report = results["pretraining_loop"]
-        parts += [
-            f"## {GENERATED_TITLES[6]}",
-            "",
-            "*generated*",
-            "",
+    sections = {
+        "profile": (
+            GENERATED_TITLES[5],
+            profile_backbone.format_table,
+            "torch.profiler self time of one step, {size} size, batch {batch}, {frames} frames "
+            "(benchmarks/profile_backbone.py); FLOPs from `torch.utils.flop_counter`; the cost model divides the "
+            "step's work by this machine's peaks measured in the same process.",
+        ),
+        "pretraining_loop": (
+            GENERATED_TITLES[6],
+            bench_pretraining_loop.format_table,
             "`mnemodyn pretrain`'s loop (DataLoader, collator, masking, Accelerate, logging) against forward + "
             "backward + fused AdamW on a batch already in memory (benchmarks/bench_pretraining_loop.py).",
-            "",
-            _header(report, report["command"]),
-            bench_pretraining_loop.format_table(report),
-            "",
-        ]
-    if "cohort_embedding" in results:
-        report = results["cohort_embedding"]
-        parts += [
-            f"## {GENERATED_TITLES[8]}",
-            "",
-            "*generated*",
-            "",
-            "`embed` (behind `mnemodyn embed` and `mnemodyn evaluate`) over a cohort of 300-680-frame runs, "
-            f"{report['size']} size, each batch size in a fresh process (benchmarks/bench_cohort_embedding.py).",
-            "",
-            _header(report, report["command"]),
-            bench_cohort_embedding.format_table(report),
-            "",
-        ]
+        ),
+        "cohort_embedding": (
+            GENERATED_TITLES[8],
+            bench_cohort_embedding.format_table,
+            "`embed` (behind `mnemodyn embed` and `mnemodyn evaluate`) over a cohort of 300-680-frame runs, {size} "
+            "size, each batch size in a fresh process (benchmarks/bench_cohort_embedding.py).",
+        ),
+    }
+    for name, (title, table, intro) in sections.items():
+        if name in results:
+            report = results[name]
+            parts += [f"## {title}", "", "*generated*", "", intro.format(**report), ""]
+            parts += [_header(report, report["command"]), table(report), ""]
     gpu = {name: results[f"{name}_cuda"] for name in DEVICE_BENCHMARKS if f"{name}_cuda" in results}
     parts += [f"## {GENERATED_TITLES[7]}", "", "*generated*", ""]
     if not gpu:

@@ -118,6 +118,17 @@ def build(implementation: str, size: str, device: torch.device, cp_rank: int | N
     return model.to(device=device)
 
 
+def best_seconds(function, repeats: int = 3) -> float:
+    """Best wall time of `repeats` calls after one warm-up call (the caller synchronises devices inside)."""
+    function()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
 def _forward(model: torch.nn.Module, x: torch.Tensor, layers: int | None) -> torch.Tensor:
     out = model(x, num_layers=layers) if layers else model(x)
     return out if isinstance(out, torch.Tensor) else out.last_hidden_state

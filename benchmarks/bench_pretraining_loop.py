@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from accelerate.state import AcceleratorState, GradientState
 
-from benchmarks.bench_backbone import SIZES, machine_description
+from benchmarks.bench_backbone import SIZES, best_seconds, machine_description
 from mnemodyn_hf import MnemoDynConfig
 from mnemodyn_hf.data.schema import ID_COLUMNS, cohort_features
 from mnemodyn_hf.modeling_pretraining import MnemoDynForPreTraining
@@ -81,13 +81,7 @@ def bare_step_seconds(size: str, frames: int, batch: int, precision: str, repeat
         if device.type == "cuda":
             torch.cuda.synchronize()
 
-    step()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return best_seconds(step, repeats)
 
 
 def run(

@@ -20,7 +20,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
-from benchmarks.bench_backbone import SIZES, build, machine_description
+from benchmarks.bench_backbone import SIZES, best_seconds, build, machine_description
 
 TOP_OPERATORS = 12
 ACTIVATION_OPS = ("aten::tanh", "aten::tanh_")
@@ -28,20 +28,10 @@ ACTIVATION_OPS = ("aten::tanh", "aten::tanh_")
 FLOP_NAMES = {"aten::mkldnn_convolution": "aten.convolution", "aten::convolution_backward": "aten.convolution_backward"}
 
 
-def _best_seconds(function, repeats: int = 3) -> float:
-    function()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def machine_peaks(elements: int = 1 << 22, matrix: int = 2048) -> dict:
     """sgemm GFLOP/s, tanh elements/s (in place, cache-sized chunks as the field contraction uses) and copy GB/s."""
     a, b = torch.randn(matrix, matrix), torch.randn(matrix, matrix)
-    gemm = _best_seconds(lambda: torch.mm(a, b))
+    gemm = best_seconds(lambda: torch.mm(a, b))
     chunk = torch.randn(1 << 18)
     chunks = elements // chunk.numel()
 
@@ -49,9 +39,9 @@ def machine_peaks(elements: int = 1 << 22, matrix: int = 2048) -> dict:
         for _ in range(chunks):
             torch.tanh(chunk, out=chunk)
 
-    tanh = _best_seconds(tanh_chunks)
+    tanh = best_seconds(tanh_chunks)
     source, target = torch.randn(1 << 26), torch.empty(1 << 26)
-    copy = _best_seconds(lambda: target.copy_(source))
+    copy = best_seconds(lambda: target.copy_(source))
     return {
         "sgemm_gflops": 2 * matrix**3 / gemm / 1e9,
         "tanh_elements_per_second": chunks * chunk.numel() / tanh,
@@ -85,7 +75,7 @@ def profile_step(size: str, batch: int, frames: int, mode: str) -> dict:
     model = build("mnemodyn", size, torch.device("cpu"))
     x = torch.randn(batch, frames, SIZES[size]["num_rois"])
     run = _step(model, x, mode)
-    seconds = _best_seconds(run, repeats=2)
+    seconds = best_seconds(run, repeats=2)
     counter = FlopCounterMode(display=False)  # matmul and convolution FLOPs, forward and backward
     with counter:
         run()
@@ -142,8 +132,8 @@ def compiled_contraction_probe(rois: int = 450, channels: int = 300, frames: int
     return {
         "elements": frames * rois * channels,
         "compile_seconds": compile_seconds,
-        "eager_seconds": _best_seconds(eager, repeats),
-        "compiled_seconds": _best_seconds(lambda: compiled(code, weight, derivative), repeats),
+        "eager_seconds": best_seconds(eager, repeats),
+        "compiled_seconds": best_seconds(lambda: compiled(code, weight, derivative), repeats),
     }
 
 
@@ -156,7 +146,7 @@ def chunk_sweep(chunks=(1 << 20, 1 << 22, 1 << 24), size: str = "released", batc
     for chunk in chunks:
         torch.manual_seed(0)
         config = MnemoDynConfig(reference_compatible=True, max_chunk_elements=chunk, **SIZES[size])
-        seconds = {mode: _best_seconds(_step(MnemoDynModel(config), x, mode)) for mode in ("forward", "train_step")}
+        seconds = {mode: best_seconds(_step(MnemoDynModel(config), x, mode)) for mode in ("forward", "train_step")}
         rows.append({"max_chunk_elements": chunk, **seconds})
     return rows
 
