@@ -31,7 +31,7 @@ from .abide_corpora import PRETRAINING_SITES, build
 #: The site groups every size is scored on (never pretrained on by any size).
 EVALUATION_SITES = ("LEUVEN_1", "LEUVEN_2", "OHSU", "OLIN", "PITT", "SBL")
 
-#: The pretraining options every size shares (the recommended recipe of docs/pretraining.md at this scale).
+#: The pretraining options every size shares (the recommended recipe of docs/representations.md at this scale).
 RECIPE = {
     "window_frames": 64,
     "window_stride": 32,

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from benchmarks.bench_backbone import SIZES, PeakMemory, build, machine_description
+from mnemodyn_hf.evaluation.embeddings import embed
 
 FRAMES = (300, 680)
 
@@ -32,8 +33,6 @@ def measure(size: str, runs: int, batch: int) -> dict:
     lengths = rng.integers(*FRAMES, size=runs)
     series = [rng.standard_normal((int(n), rois), dtype=np.float32) for n in lengths]
     model = build("mnemodyn", size, torch.device("cpu")).eval()
-    from mnemodyn_hf.evaluation.embeddings import embed
-
     start = time.perf_counter()
     with PeakMemory(torch.device("cpu")) as memory:
         embeddings = embed(model, series, batch_size=batch)

@@ -18,17 +18,15 @@ import mnemodyn_hf.training.loop as loop
 from mnemodyn_hf.training import parse_arguments, pretrain
 
 
-def grouped_adamw(scale: float):
-    """An AdamW factory for the loop: same call, parameters split into operator / other groups."""
+def grouped_adamw(scale: float, operator_parameters: set[int]):
+    """An AdamW factory for the loop: same call, parameters split into other / operator (ids) groups."""
     adamw = torch.optim.AdamW
 
     def make(parameters, lr, **kwargs):
         parameters = list(parameters)
-        model = loop.current_model
-        operator = {id(p) for name, p in model.named_parameters() if ".operator." in name}
         groups = [
-            {"params": [p for p in parameters if id(p) not in operator], "lr": lr},
-            {"params": [p for p in parameters if id(p) in operator], "lr": lr * scale},
+            {"params": [p for p in parameters if id(p) not in operator_parameters], "lr": lr},
+            {"params": [p for p in parameters if id(p) in operator_parameters], "lr": lr * scale},
         ]
         sizes = [sum(p.numel() for p in group["params"]) for group in groups]
         print(f"AdamW groups: {sizes[0]:,} parameters at lr {lr:g}, {sizes[1]:,} operator parameters at {lr * scale:g}")
@@ -43,14 +41,17 @@ def main(argv=None) -> None:
     parser.add_argument("pretrain_flags", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     flags = args.pretrain_flags[1:] if args.pretrain_flags[:1] == ["--"] else args.pretrain_flags
+    operator_parameters: set[int] = set()
     initial_model = loop.initial_model
 
-    def remember(*a, **k):
-        loop.current_model = initial_model(*a, **k)
-        return loop.current_model
+    def initial_model_noting_the_operator(*arguments, **options):
+        model = initial_model(*arguments, **options)
+        operator_parameters.update(id(p) for name, p in model.named_parameters() if ".operator." in name)
+        return model
 
-    loop.initial_model = remember
-    torch.optim.AdamW = grouped_adamw(args.scale)  # this process only: the loop is the one AdamW user here
+    # this process only: the loop builds its model, then its one AdamW, through these names
+    loop.initial_model = initial_model_noting_the_operator
+    torch.optim.AdamW = grouped_adamw(args.scale, operator_parameters)
     pretrain(parse_arguments(flags))
 
 

@@ -91,8 +91,8 @@ class MnemoDynConfig(PreTrainedConfig):
     max_chunk_elements (`int`, *optional*, defaults to 4194304):
         Memory knob: the velocity field is computed in chunks of frames whose vector-field expansion holds at
         most this many elements (and windows are processed in groups of about this size), so peak memory does
-        not hold the full (B, T, R, C) expansion. The default (16 MiB of float32) is the smallest that leaves no
-        speed on the table on CPU (docs/benchmarks.md, "Chunk size").
+        not hold the full (B, T, R, C) expansion. The default (16 MiB of float32) was the fastest of 1, 4 and 16 Mi
+        on a 2-core CPU (docs/benchmarks.md, "Speed work": the chunk sweep).
     initializer_range (`float`, *optional*, defaults to 0.02):
         Standard deviation of the initial output projections (near-identity layers at initialisation).
     operator_cp_rank (`int`, *optional*):

@@ -27,9 +27,14 @@ def _with_bias_row(code, weight, bias) -> tuple[torch.Tensor, torch.Tensor]:
     return code_and_one, torch.cat([weight.t(), bias[None]], dim=0)
 
 
+def _is_tanh(activation: Callable) -> bool:
+    """Whether the activation is tanh (the model's default), which the contraction handles in place."""
+    return activation is torch.tanh or isinstance(activation, torch.nn.Tanh)
+
+
 def _activated(pre_activation: torch.Tensor, activation: Callable) -> torch.Tensor:
     """`activation(pre_activation)`, in place for tanh (no second buffer the size of the chunk's field)."""
-    if activation is torch.tanh or isinstance(activation, torch.nn.Tanh):
+    if _is_tanh(activation):
         return pre_activation.tanh_()
     return activation(pre_activation)
 
@@ -41,7 +46,7 @@ def _activation_gradient(pre_activation, derivative, grad_out, activation, num_r
     For tanh everything happens in the chunk's buffer: f = tanh(pre), then (1 - f^2) dX, then * g (three passes,
     no allocation); other activations go through autograd."""
     frames = pre_activation.shape[0]
-    if activation is torch.tanh or isinstance(activation, torch.nn.Tanh):
+    if _is_tanh(activation):
         field = pre_activation.tanh_().view(frames, num_rois, -1)
         if grad_derivative is not None:
             torch.bmm(field, grad_out.unsqueeze(2), out=grad_derivative.unsqueeze(2))

