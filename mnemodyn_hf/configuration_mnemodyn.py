@@ -22,6 +22,8 @@ PRETRAINING_OBJECTIVES = ("masked", "denoising", "jepa")
 MASK_LAYOUTS = ("per_roi", "whole_frame", "forecast", "mixed")
 #: Reconstruction heads of `MnemoDynForPreTraining` (see `MnemoDynConfig.reconstruction_head`).
 RECONSTRUCTION_HEADS = ("frame_mlp", "per_roi")
+#: How the vector-field contraction runs (see `MnemoDynConfig.field_implementation`).
+FIELD_IMPLEMENTATIONS = ("auto", "eager", "native")
 
 #: The shortest sequence the backbone accepts: the path derivative needs two frames.
 MIN_SEQUENCE_LENGTH = 2
@@ -93,6 +95,12 @@ class MnemoDynConfig(PreTrainedConfig):
         most this many elements (and windows are processed in groups of about this size), so peak memory does
         not hold the full (B, T, R, C) expansion. The default (16 MiB of float32) was the fastest of 1, 4 and 16 Mi
         on a 2-core CPU (docs/benchmarks.md, "Speed work": the chunk sweep).
+    field_implementation (`str`, *optional*, defaults to `"auto"`):
+        How the vector-field contraction runs, like transformers' `attn_implementation`: `"native"` is a fused C
+        kernel built once per machine with the system C compiler (`mnemodyn_hf.native_kernels`; tanh, float32,
+        CPU; it never writes the (frames, R, C) expansion and approximates tanh to 4e-7), `"eager"` the chunked
+        PyTorch path (every device, dtype and activation), `"auto"` the native kernel where it applies and builds,
+        eager elsewhere. Both compute the same function; saved with the config like `max_chunk_elements`.
     initializer_range (`float`, *optional*, defaults to 0.02):
         Standard deviation of the initial output projections (near-identity layers at initialisation).
     operator_cp_rank (`int`, *optional*):
@@ -179,6 +187,7 @@ class MnemoDynConfig(PreTrainedConfig):
     roi_names: list[str] | None = None
     reference_compatible: bool = False
     max_chunk_elements: int = 4_194_304
+    field_implementation: str = "auto"
     validate_input_values: bool = False
     initializer_range: float = 0.02
     operator_cp_rank: int | None = None
@@ -229,7 +238,11 @@ class MnemoDynConfig(PreTrainedConfig):
             raise ValueError(
                 f"MnemoDynConfig.operator_cp_rank must be a positive integer or None, got {self.operator_cp_rank}."
             )
-        for name, allowed in (("mask_layout", MASK_LAYOUTS), ("reconstruction_head", RECONSTRUCTION_HEADS)):
+        for name, allowed in (
+            ("mask_layout", MASK_LAYOUTS),
+            ("reconstruction_head", RECONSTRUCTION_HEADS),
+            ("field_implementation", FIELD_IMPLEMENTATIONS),
+        ):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"MnemoDynConfig.{name}={getattr(self, name)!r} is not one of {allowed}.")
         if self.head_pooling not in HEAD_POOLINGS:

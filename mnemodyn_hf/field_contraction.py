@@ -5,6 +5,9 @@ For n frames with bottleneck codes `z` (n, r), the vector field is `f = act(z W^
 per frame (135,000 for the released model), so it is never materialised for all frames: the forward pass
 walks over chunks of frames, and the backward pass recomputes each chunk's expansion and reduces its
 gradients at once. Peak memory is one chunk's expansion, in training as in inference.
+
+For tanh in float32 on CPU, `implementation="auto"` runs the fused C kernel of `native_kernels.py` instead, which
+never writes the expansion at all (and approximates tanh to 4e-7); everything else runs the chunked eager path.
 """
 
 from __future__ import annotations
@@ -13,6 +16,9 @@ from collections.abc import Callable
 
 import torch
 from torch.autograd.function import once_differentiable
+
+from .configuration_mnemodyn import FIELD_IMPLEMENTATIONS
+from .native_kernels import kernel_status
 
 
 def _chunks(total: int, size: int):
@@ -115,6 +121,61 @@ class _ChunkedFieldContraction(torch.autograd.Function):
         return grad_code, grad_derivative, grad_weight, grad_bias, None, None, None
 
 
+class _NativeTanhFieldContraction(torch.autograd.Function):
+    """The fused kernel, on the transposed layout it reads: weight (K, C, R), bias (C, R)."""
+
+    @staticmethod
+    def forward(ctx, code, derivative, weight, bias, num_rois):
+        frames, bottleneck = code.shape
+        channels = weight.shape[0] // num_rois
+        code, derivative = code.contiguous(), derivative.contiguous()
+        weight_t = weight.detach().view(num_rois, channels, bottleneck).permute(2, 1, 0).contiguous()
+        bias_t = bias.detach().view(num_rois, channels).t().contiguous()
+        velocity = code.new_empty(frames, channels)
+        threads = torch.get_num_threads()
+        failed = kernel_status().library.mnemodyn_tanh_field_forward(
+            *(t.data_ptr() for t in (code, derivative, weight_t, bias_t, velocity)),
+            frames,
+            bottleneck,
+            channels,
+            num_rois,
+            threads,
+        )
+        if failed:
+            raise MemoryError("the fused field kernel could not allocate its row buffers")
+        ctx.save_for_backward(code, derivative, weight_t, bias_t)
+        return velocity
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_velocity):
+        code, derivative, weight_t, bias_t = ctx.saved_tensors
+        bottleneck, channels, num_rois = weight_t.shape
+        frames, threads = code.shape[0], torch.get_num_threads()
+        grad_velocity = grad_velocity.contiguous()  # held here: the kernel reads it through a raw pointer
+        grad_code, grad_derivative = torch.empty_like(code), torch.empty_like(derivative)
+        per_thread = code.new_zeros(threads, bottleneck + 1, channels, num_rois)
+        failed = kernel_status().library.mnemodyn_tanh_field_backward(
+            *(t.data_ptr() for t in (code, derivative, weight_t, bias_t, grad_velocity)),
+            *(t.data_ptr() for t in (grad_code, grad_derivative, per_thread)),
+            frames,
+            bottleneck,
+            channels,
+            num_rois,
+            threads,
+        )
+        if failed:
+            raise MemoryError("the fused field kernel could not allocate its row buffers")
+        summed = per_thread.sum(0)  # (K + 1, C, R): the threads' partial sums
+        grad_weight = summed[:bottleneck].permute(2, 1, 0).reshape(num_rois * channels, bottleneck)
+        grad_bias = summed[bottleneck].t().reshape(-1)
+        return grad_code, grad_derivative, grad_weight, grad_bias, None
+
+
+def _native_applies(tensors: tuple[torch.Tensor, ...], activation: Callable) -> bool:
+    return _is_tanh(activation) and all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors)
+
+
 def contract_vector_field(
     code: torch.Tensor,
     derivative: torch.Tensor,
@@ -122,6 +183,7 @@ def contract_vector_field(
     bias: torch.Tensor,
     activation: Callable[[torch.Tensor], torch.Tensor],
     frames_per_chunk: int,
+    implementation: str = "auto",
 ) -> torch.Tensor:
     """Latent velocity `sum_r act(z W^T + b)[:, r, :] * dX[:, r]`, chunked in forward and backward.
 
@@ -131,7 +193,9 @@ def contract_vector_field(
         weight: (R * C, r) expansion weight, rows ROI-major (row = roi * C + channel).
         bias: (R * C,) expansion bias.
         activation: element-wise non-linearity.
-        frames_per_chunk: frames expanded at once.
+        frames_per_chunk: frames expanded at once (eager path).
+        implementation: `"auto"` (the fused kernel where it applies and is built, else eager), `"eager"`, or
+            `"native"` (the fused kernel or an error saying why it cannot run).
 
     Returns:
         (n, C) latent velocity, float32 under autocast: the contraction runs in float32 with autocast off (a sum
@@ -139,18 +203,32 @@ def contract_vector_field(
     """
     if torch.is_autocast_enabled(code.device.type):
         with torch.autocast(device_type=code.device.type, enabled=False):
-            return _ChunkedFieldContraction.apply(
+            return contract_vector_field(
                 code.float(),
                 derivative.float(),
                 weight.float(),
                 bias.float(),
                 activation,
-                derivative.shape[1],
                 frames_per_chunk,
+                implementation,
             )
-    return _ChunkedFieldContraction.apply(
-        code, derivative, weight, bias, activation, derivative.shape[1], frames_per_chunk
-    )
+    tensors = (code, derivative, weight, bias)
+    if implementation not in FIELD_IMPLEMENTATIONS:
+        raise ValueError(f"implementation must be one of {FIELD_IMPLEMENTATIONS}, got {implementation!r}")
+    if implementation == "native":
+        if not _native_applies(tensors, activation):
+            raise ValueError(
+                "the fused field kernel runs tanh on float32 CPU tensors only; use field_implementation='eager' "
+                "(or 'auto', which picks it where it applies)"
+            )
+        if not kernel_status().available:
+            raise RuntimeError(
+                f"the fused field kernel is unavailable: {kernel_status().reason}; "
+                "set field_implementation='eager' (or 'auto') to run without it"
+            )
+    if implementation != "eager" and _native_applies(tensors, activation) and kernel_status().available:
+        return _NativeTanhFieldContraction.apply(code, derivative, weight, bias, derivative.shape[1])
+    return _ChunkedFieldContraction.apply(*tensors, activation, derivative.shape[1], frames_per_chunk)
 
 
 __all__ = ["contract_vector_field"]

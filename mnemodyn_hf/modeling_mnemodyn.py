@@ -46,7 +46,8 @@ class MnemoDynVelocityField(nn.Module):
 
     `f(x_t)` is a (R, C) matrix per frame made by the bottleneck MLP R -> projection -> bottleneck -> R*C.
     The (frames, R, C) expansion is computed in chunks of frames and recomputed chunk by chunk in the backward
-    pass (`field_contraction.py`), so it never exists for the whole sequence at once.
+    pass (`field_contraction.py`), so it never exists for the whole sequence at once; for tanh on CPU the fused
+    kernel of `native_kernels.py` does not write it at all (`config.field_implementation`).
     """
 
     def __init__(self, config: MnemoDynConfig):
@@ -60,6 +61,7 @@ class MnemoDynVelocityField(nn.Module):
         self.feature_expansion.init_std = (config.bottleneck_size * config.num_rois) ** -0.5
         self.activation = ACT2FN[config.activation]
         self.frames_per_chunk = max(1, config.max_chunk_elements // (config.num_rois * config.latent_channels))
+        self.implementation = config.field_implementation
 
     def forward(self, frames: torch.Tensor, path_derivative: torch.Tensor) -> torch.Tensor:
         """
@@ -79,6 +81,7 @@ class MnemoDynVelocityField(nn.Module):
             self.feature_expansion.bias,
             self.activation,
             self.frames_per_chunk,
+            self.implementation,
         )
         return velocity.view(batch, length, self.latent_channels)
 

@@ -1,7 +1,9 @@
 import pytest
 import torch
 
+from mnemodyn_hf import field_contraction
 from mnemodyn_hf.field_contraction import contract_vector_field
+from mnemodyn_hf.native_kernels import KernelStatus, kernel_status
 
 
 def _dense(code, derivative, weight, bias, activation):
@@ -32,3 +34,68 @@ def test_gradient_is_skipped_for_inputs_that_do_not_need_it():
     weight, bias = torch.randn(12, 2, requires_grad=True), torch.randn(12, requires_grad=True)
     contract_vector_field(code, derivative, weight, bias, torch.tanh, 2).sum().backward()
     assert derivative.grad is None and code.grad is not None and weight.grad is not None
+
+
+native = pytest.mark.skipif(not kernel_status().available, reason=f"fused kernel: {kernel_status().reason}")
+
+
+def _float32_inputs(n, bottleneck, rois, channels, scale=1.0, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    return [
+        (torch.randn(shape, generator=generator) * s).requires_grad_()
+        for shape, s in (
+            ((n, bottleneck), scale),
+            ((n, rois), 1.0),
+            ((rois * channels, bottleneck), 0.5),
+            ((rois * channels,), 0.2),
+        )
+    ]
+
+
+def _value_and_gradients(inputs, implementation, threads=None):
+    inputs = [t.detach().clone().requires_grad_() for t in inputs]
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads or previous)
+    try:
+        velocity = contract_vector_field(*inputs, torch.tanh, 7, implementation)
+        velocity.backward(torch.linspace(-1, 1, velocity.numel()).view_as(velocity))
+    finally:
+        torch.set_num_threads(previous)
+    return [velocity.detach()] + [t.grad for t in inputs]
+
+
+@native
+@pytest.mark.parametrize(
+    "n, bottleneck, rois, channels",
+    [(1, 1, 1, 1), (17, 3, 19, 5), (40, 5, 33, 16), (33, 2, 450, 3)],  # frames across the 16-frame blocks, odd ROIs
+)
+def test_the_fused_kernel_matches_the_eager_path_and_its_gradients(n, bottleneck, rois, channels):
+    inputs = _float32_inputs(n, bottleneck, rois, channels)
+    for fused, eager in zip(_value_and_gradients(inputs, "native"), _value_and_gradients(inputs, "eager"), strict=True):
+        assert torch.allclose(fused, eager, rtol=1e-5, atol=2e-6 * max(1.0, eager.abs().max().item()))
+
+
+@native
+def test_the_fused_kernel_saturates_like_tanh_and_does_not_depend_on_the_thread_count():
+    inputs = _float32_inputs(21, 3, 12, 4, scale=200.0)  # pre-activations far past the |x| = 9 clamp
+    one, two = _value_and_gradients(inputs, "native", threads=1), _value_and_gradients(inputs, "native", threads=2)
+    eager = _value_and_gradients(inputs, "eager")
+    assert all(torch.isfinite(t).all() for t in one)
+    assert torch.allclose(one[0], eager[0], atol=1e-5)
+    assert torch.equal(one[0], two[0]) and torch.equal(one[2], two[2])  # per-frame work: same sums in any split
+    assert torch.allclose(one[3], two[3], rtol=1e-5, atol=1e-6)  # weight gradient: threads' partial sums added
+
+
+def test_native_is_refused_where_it_does_not_apply_and_auto_falls_back(monkeypatch):
+    inputs = [t.detach().double() for t in _float32_inputs(5, 2, 3, 4)]
+    with pytest.raises(ValueError, match="float32 CPU tensors only; use field_implementation='eager'"):
+        contract_vector_field(*inputs, torch.tanh, 2, "native")
+    with pytest.raises(ValueError, match="implementation must be one of"):
+        contract_vector_field(*inputs, torch.tanh, 2, "fused")
+    monkeypatch.setattr(field_contraction, "kernel_status", lambda: KernelStatus(None, "no C compiler found"))
+    single = [t.float() for t in inputs]
+    with pytest.raises(RuntimeError, match="unavailable: no C compiler found; set field_implementation='eager'"):
+        contract_vector_field(*single, torch.tanh, 2, "native")
+    assert torch.equal(
+        contract_vector_field(*single, torch.tanh, 2, "auto"), contract_vector_field(*single, torch.tanh, 2, "eager")
+    )

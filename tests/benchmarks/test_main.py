@@ -14,7 +14,11 @@ def test_quick_benchmarks_write_json_tables_and_plot(tmp_path):
         report = json.loads((tmp_path / f"{name}.json").read_text())
         assert report["command"].startswith("python -m benchmarks --quick")
     backbone = json.loads((tmp_path / "backbone.json").read_text())["runs"][0]
-    assert {r["implementation"] for r in backbone["results"]} == {"literal_reference_port", "mnemodyn"}
+    assert {r["implementation"] for r in backbone["results"]} == {
+        "literal_reference_port",
+        "mnemodyn_eager",
+        "mnemodyn",
+    }
     assert set(backbone["ratios"]) == {"forward", "train_step"}
     scaling = json.loads((tmp_path / "scaling.json").read_text())
     assert [c["attention_how"] for c in scaling["comparison"]] == ["measured", "extrapolated"]
