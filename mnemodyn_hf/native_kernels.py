@@ -99,6 +99,8 @@ def kernel_status() -> KernelStatus:
     """Build (once per machine) and load the fused kernel; never raises."""
     if os.environ.get(DISABLE_VARIABLE, "1").strip().lower() in {"0", "false", "no", "off"}:
         return KernelStatus(None, f"disabled by {DISABLE_VARIABLE}={os.environ[DISABLE_VARIABLE]}")
+    if not SOURCE.is_file():  # e.g. the modeling code copied into a Hub folder (trust_remote_code) without kernels/
+        return KernelStatus(None, f"the kernel source {SOURCE} is missing (install mnemodyn_hf to get it)")
     compiler = _compiler()
     if compiler is None:
         return KernelStatus(None, "no C compiler found (install gcc or clang, or point $CC at one)")

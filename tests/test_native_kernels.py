@@ -46,3 +46,10 @@ def test_a_missing_or_failing_compiler_is_a_reason_not_an_error(fresh_status, mo
     status = fresh_status()
     assert not status.available and status.reason.endswith("failed: cc: boom")
     assert not list(tmp_path.glob("*.so*"))  # no half-written library left behind
+
+
+def test_a_copy_without_the_kernel_source_runs_eager(fresh_status, monkeypatch, tmp_path):
+    """The modeling files copied into a Hub folder for trust_remote_code carry no kernels/ folder."""
+    monkeypatch.setattr(native_kernels, "SOURCE", tmp_path / "kernels" / "field_contraction.c")
+    status = fresh_status()
+    assert not status.available and "field_contraction.c is missing" in status.reason

@@ -18,6 +18,7 @@ LAYERS = (
     (
         "wavelets",
         "path_derivative",
+        "native_kernels",
         "field_contraction",
         "windowing",
         "modeling_mnemodyn",
@@ -37,6 +38,7 @@ LAYERS = (
 #: What `trust_remote_code` copies into a Hub folder: flat modules importing only each other.
 REMOTE_CODE = {
     "configuration_mnemodyn",
+    "native_kernels",
     "modeling_mnemodyn",
     "modeling_heads",
     "modeling_pretraining",
