@@ -67,7 +67,7 @@ def _value_and_gradients(inputs, implementation, threads=None):
 @native
 @pytest.mark.parametrize(
     "n, bottleneck, rois, channels",
-    [(1, 1, 1, 1), (17, 3, 19, 5), (40, 5, 33, 16), (33, 2, 450, 3)],  # frames across the 16-frame blocks, odd ROIs
+    [(1, 1, 1, 1), (17, 3, 19, 5), (5, 4, 7, 2), (40, 5, 33, 16), (33, 2, 450, 3)],  # K 1-4 unrolled, 5 buffered
 )
 def test_the_fused_kernel_matches_the_eager_path_and_its_gradients(n, bottleneck, rois, channels):
     inputs = _float32_inputs(n, bottleneck, rois, channels)
