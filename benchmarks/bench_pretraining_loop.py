@@ -3,7 +3,8 @@
 A corpus of `runs` recordings (T frames x R ROIs, random values in the cohort schema: a speed benchmark, shapes
 only) is saved with `datasets`; `training.pretrain` (the loop behind `mnemodyn pretrain`, on the device Accelerate
 picks) runs `short` and then `short + timed` steps on it, and the difference of the two wall times is the time of
-`timed` loop steps (corpus preparation, validation, export and checkpointing are in both runs and cancel out).
+`timed` loop steps (corpus preparation, validation, export and checkpointing are in both runs and cancel out; a
+one-step run before both takes the process's first-call costs, which would otherwise shrink the difference).
 The bare step is the same model and batch shape in this process: forward, backward, fused AdamW, nothing else.
 Overhead = 1 - (loop windows/s) / (bare windows/s).
 
@@ -112,6 +113,7 @@ def run(
             mixed_precision=PRECISION_FLAGS[precision],
             num_workers=num_workers,
         )
+        _loop_seconds(options | {"output_dir": str(folder / "warm-up")}, 1)  # first-call costs, in neither timing
         first = _loop_seconds(options | {"output_dir": str(folder / "short")}, short)
         second = _loop_seconds(options | {"output_dir": str(folder / "long")}, short + timed)
     loop = (second - first) / timed

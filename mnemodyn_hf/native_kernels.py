@@ -3,8 +3,8 @@ with ctypes.
 
 `kernels/field_contraction.c` computes the contraction of `field_contraction.py` without writing the (frames, R, C)
 expansion to memory: the expansion, its tanh (a rational approximation, absolute error < 4e-7) and the contraction
-with the path derivative happen in registers, forward and backward. On the released size it is 1.7x faster than the
-eager chunked path in the forward and 1.8x in forward + backward (docs/benchmarks.md).
+with the path derivative happen in registers, forward and backward. At the released size it is 2.2x faster than the
+eager chunked path per layer, forward and forward + backward (docs/benchmarks.md, "Speed work").
 
 The shared library is compiled on first use (`cc -O3 -march=native -fopenmp`, about a second) into
 `$MNEMODYN_KERNEL_CACHE` (default `~/.cache/mnemodyn_hf/kernels`), named by a hash of the source, the flags, the
