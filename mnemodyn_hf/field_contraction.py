@@ -121,6 +121,13 @@ class _ChunkedFieldContraction(torch.autograd.Function):
         return grad_code, grad_derivative, grad_weight, grad_bias, None, None, None
 
 
+def _run_kernel(name: str, tensors: tuple[torch.Tensor, ...], frames, bottleneck, channels, num_rois, threads) -> None:
+    """Call one entry point of the fused kernel on contiguous float32 tensors (held by the caller while it runs)."""
+    entry = getattr(kernel_status().library, name)
+    if entry(*(t.data_ptr() for t in tensors), frames, bottleneck, channels, num_rois, threads):
+        raise MemoryError("the fused field kernel could not allocate its row buffers")
+
+
 class _NativeTanhFieldContraction(torch.autograd.Function):
     """The fused kernel, on the transposed layout it reads: weight (K, C, R), bias (C, R)."""
 
@@ -129,20 +136,13 @@ class _NativeTanhFieldContraction(torch.autograd.Function):
         frames, bottleneck = code.shape
         channels = weight.shape[0] // num_rois
         code, derivative = code.contiguous(), derivative.contiguous()
-        weight_t = weight.detach().view(num_rois, channels, bottleneck).permute(2, 1, 0).contiguous()
-        bias_t = bias.detach().view(num_rois, channels).t().contiguous()
+        weight_t = weight.detach().reshape(num_rois, channels, bottleneck).permute(2, 1, 0).contiguous()
+        bias_t = bias.detach().reshape(num_rois, channels).t().contiguous()
         velocity = code.new_empty(frames, channels)
-        threads = torch.get_num_threads()
-        failed = kernel_status().library.mnemodyn_tanh_field_forward(
-            *(t.data_ptr() for t in (code, derivative, weight_t, bias_t, velocity)),
-            frames,
-            bottleneck,
-            channels,
-            num_rois,
-            threads,
+        tensors = (code, derivative, weight_t, bias_t, velocity)
+        _run_kernel(
+            "mnemodyn_tanh_field_forward", tensors, frames, bottleneck, channels, num_rois, torch.get_num_threads()
         )
-        if failed:
-            raise MemoryError("the fused field kernel could not allocate its row buffers")
         ctx.save_for_backward(code, derivative, weight_t, bias_t)
         return velocity
 
@@ -155,17 +155,8 @@ class _NativeTanhFieldContraction(torch.autograd.Function):
         grad_velocity = grad_velocity.contiguous()  # held here: the kernel reads it through a raw pointer
         grad_code, grad_derivative = torch.empty_like(code), torch.empty_like(derivative)
         per_thread = code.new_zeros(threads, bottleneck + 1, channels, num_rois)
-        failed = kernel_status().library.mnemodyn_tanh_field_backward(
-            *(t.data_ptr() for t in (code, derivative, weight_t, bias_t, grad_velocity)),
-            *(t.data_ptr() for t in (grad_code, grad_derivative, per_thread)),
-            frames,
-            bottleneck,
-            channels,
-            num_rois,
-            threads,
-        )
-        if failed:
-            raise MemoryError("the fused field kernel could not allocate its row buffers")
+        tensors = (code, derivative, weight_t, bias_t, grad_velocity, grad_code, grad_derivative, per_thread)
+        _run_kernel("mnemodyn_tanh_field_backward", tensors, frames, bottleneck, channels, num_rois, threads)
         summed = per_thread.sum(0)  # (K + 1, C, R): the threads' partial sums
         grad_weight = summed[:bottleneck].permute(2, 1, 0).reshape(num_rois * channels, bottleneck)
         grad_bias = summed[bottleneck].t().reshape(-1)
