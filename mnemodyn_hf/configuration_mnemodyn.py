@@ -67,6 +67,10 @@ class MnemoDynConfig(PreTrainedConfig):
         Non-linearity of the MLP, the coarse operators and the region convolutions. Reference: `nonlinearity`.
     use_residual (`bool`, *optional*, defaults to `True`):
         Whether each layer adds its output to its input (`x <- x + layer(x)`).
+    layer_input_norm (`bool`, *optional*, defaults to `False`):
+        Pre-norm residual branches: each layer's vector field reads its input after a LayerNorm over ROIs (the path
+        derivative still follows the un-normalised input). Not in the reference; an ablation of issue 14's
+        "normalisation" question (docs/representations.md, R10).
     context_length (`int`, *optional*, defaults to 490):
         Number of frames the wavelet operator is built for (the training length; reference `original_length`).
         Longer sequences are processed in overlapping windows of this length and stitched; shorter ones are
@@ -181,6 +185,7 @@ class MnemoDynConfig(PreTrainedConfig):
     num_coarse_layers: int = 4
     activation: str = "tanh"
     use_residual: bool = True
+    layer_input_norm: bool = False
     context_length: int = 490
     window_overlap: int | None = None
     repetition_time: float = DEFAULT_REPETITION_TIME

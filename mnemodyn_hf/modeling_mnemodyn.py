@@ -223,6 +223,7 @@ class MnemoDynLayer(nn.Module):
 
     def __init__(self, config: MnemoDynConfig):
         super().__init__()
+        self.input_norm = nn.LayerNorm(config.num_rois) if config.layer_input_norm else None
         self.velocity_field = MnemoDynVelocityField(config)
         self.operator = MnemoDynWaveletOperator(config)
         self.output_projection = nn.Linear(config.latent_channels, config.num_rois)
@@ -246,7 +247,8 @@ class MnemoDynLayer(nn.Module):
         Returns:
             (B, T, R).
         """
-        velocity = self.velocity_field(hidden, path_derivative)
+        frames = hidden if self.input_norm is None else self.input_norm(hidden)
+        velocity = self.velocity_field(frames, path_derivative)
         if frame_mask is not None:
             velocity = velocity * frame_mask[..., None]
         evolved = apply_in_windows(

@@ -93,13 +93,26 @@ def test_chunked_velocity_field_matches_one_chunk_including_gradients():
     x = torch.randn(2, 70, 12)
     results = []
     for budget in (12 * 6, 12 * 6 * 10_000):  # one frame per chunk vs everything at once
-        model = _model(max_chunk_elements=budget).train()
+        model = _model(max_chunk_elements=budget, field_implementation="eager").train()  # the chunked path
         out = model(x).last_hidden_state
         out.square().mean().backward()
         results.append((out.detach(), model.layers[0].velocity_field.feature_expansion.weight.grad.clone()))
     assert model.layers[0].velocity_field.frames_per_chunk > 1
     assert torch.allclose(results[0][0], results[1][0], atol=1e-6)
     assert torch.allclose(results[0][1], results[1][1], atol=1e-6)
+
+
+@pytest.mark.parametrize("normalised", [False, True])
+def test_layer_input_norm_makes_the_field_blind_to_a_constant_roi_offset(normalised):
+    """With `layer_input_norm` the vector field reads each frame after a LayerNorm over ROIs: a constant added to
+    every ROI and frame leaves the path derivative and the normalised frames, hence the layer's update, unchanged."""
+    model = _model(layer_input_norm=normalised)
+    hidden = torch.randn(2, 64, 12)
+    derivative = model.path_derivative(hidden, 0)
+    with torch.no_grad():
+        plain, shifted = (model.layers[0](h, derivative, None, [64, 64]) for h in (hidden, hidden + 3.0))
+    assert torch.allclose(plain, shifted, atol=1e-6) == normalised
+    assert ("layers.0.input_norm.weight" in model.state_dict()) == normalised
 
 
 def test_hidden_states_and_tuple_output():
