@@ -8,10 +8,10 @@ Protocol:
    model's MLP head, `Trainer`), `mnemodyn_finetune` (the whole task model, `Trainer`), the second-order and latent
    read-outs of the frozen backbone (`mnemodyn_correlation_probe` / `mnemodyn_tangent_probe`: Pearson / tangent
    connectivity of its output -> linear model; `mnemodyn_correlation_head`: the task model's MLP head on that
-   Pearson connectivity, as `head_pooling="correlation"` reads it; `mnemodyn_latent_probe`: mean|std of its last
-   layer's latent channels), `random_backbone_correlation` / `random_backbone_tangent` (the random backbone read the
-   same ways), `fc_pearson`, `fc_tangent`
-   (connectivity -> linear model), `pooled_input` (the identity backbone: ROI mean|std of the backbone's input),
+   Pearson connectivity, as `head_pooling="correlation"` reads it; `mnemodyn_update_tangent`: tangent connectivity
+   of output - input; `mnemodyn_latent_probe`: mean|std of its last layer's latent channels),
+   `random_backbone_correlation` / `random_backbone_tangent` / `random_backbone_update_tangent` (the random backbone
+   read the same ways), `fc_pearson`, `fc_tangent` (connectivity -> linear model), `pooled_input` (the identity backbone: ROI mean|std of the backbone's input),
    `random_backbone` (the same architecture with random weights, linear probe), and confound controls
    (`control_motion`: mean framewise displacement alone; `control_position`: the epoch's position in the run alone;
    `control_sd`: the epoch's mean within-epoch standard deviation alone).
@@ -45,34 +45,40 @@ from .statistics import bootstrap_ci, paired_bootstrap_p, primary_metric
 from .tasks import encode_labels
 
 BACKBONE_METHODS = ("mnemodyn_linear_probe", "mnemodyn_head", "mnemodyn_finetune")
-#: Read-outs of the frozen backbone beyond mean|std pooling: the connectivity of its output (Pearson, tangent)
-#: and the mean|std of its last layer's latent channels (`embeddings.backbone_states`), and the random backbone
-#: read the same second-order ways (the control of what pretraining adds to the connectivity of the output).
+#: Read-outs of the frozen backbone beyond mean|std pooling: the connectivity of its output (Pearson, tangent), the
+#: tangent connectivity of its update alone (output - input: what the residual layers add, without the identity
+#: path that makes the output's connectivity the input's), the mean|std of its last layer's latent channels
+#: (`embeddings.backbone_states`), and the random backbone read the same second-order ways (the control of what
+#: pretraining adds).
 STATE_METHODS = (
     "mnemodyn_correlation_probe",
     "mnemodyn_correlation_head",
     "mnemodyn_tangent_probe",
+    "mnemodyn_update_tangent",
     "mnemodyn_latent_probe",
     "random_backbone_correlation",
     "random_backbone_tangent",
+    "random_backbone_update_tangent",
 )
 BASELINE_METHODS = ("fc_pearson", "fc_tangent", "pooled_input", "random_backbone")
 DEFAULT_METHODS = BACKBONE_METHODS + STATE_METHODS + BASELINE_METHODS
 #: Tangent-space read-outs of backbone outputs and the feature holding their series (`fc_tangent` reads the input).
-TANGENT_SERIES = {"mnemodyn_tangent_probe": "hidden_series", "random_backbone_tangent": "random_hidden_series"}
+TANGENT_SERIES = {
+    "mnemodyn_tangent_probe": "hidden_series",
+    "mnemodyn_update_tangent": "update_series",
+    "random_backbone_tangent": "random_hidden_series",
+    "random_backbone_update_tangent": "random_update_series",
+}
+#: Methods that need the random backbone's states.
+RANDOM_STATE_METHODS = {method for method in DEFAULT_METHODS if method.startswith("random_backbone")}
 #: Frozen-head read-outs: method -> (the head's pooling, the feature holding that pooling of the backbone's output).
 HEAD_FEATURES = {
     "mnemodyn_head": ("mean_std", "embedding"),
     "mnemodyn_correlation_head": ("correlation", "mnemodyn_correlation_probe"),
 }
-#: Methods that need the pretrained backbone's states.
-PRETRAINED_STATE_METHODS = {
-    "mnemodyn_linear_probe",
-    "mnemodyn_head",
-    "mnemodyn_correlation_probe",
-    "mnemodyn_correlation_head",
-    "mnemodyn_tangent_probe",
-    "mnemodyn_latent_probe",
+#: Methods that need the pretrained backbone's states (fine-tuning loads the backbone itself).
+PRETRAINED_STATE_METHODS = {m for m in BACKBONE_METHODS + STATE_METHODS if m.startswith("mnemodyn_")} - {
+    "mnemodyn_finetune"
 }
 REFERENCE_METHOD = "mnemodyn_linear_probe"
 
@@ -217,6 +223,11 @@ def _centre_within_folds(values: np.ndarray, folds: np.ndarray) -> np.ndarray:
     return centred
 
 
+def _updates(outputs: list[np.ndarray], inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """What the backbone adds to each run: its output minus its input, (T, R) each."""
+    return [output - given for output, given in zip(outputs, inputs, strict=True)]
+
+
 def _fold_free_features(cohort, bold, backbone, config, settings, normalise) -> tuple[dict[str, np.ndarray], dict]:
     """Features that need no fitting (computed once): backbone inputs, embeddings, pooled input, Pearson FC."""
     methods, features, notes = set(settings.methods), {}, {}
@@ -231,10 +242,11 @@ def _fold_free_features(cohort, bold, backbone, config, settings, normalise) -> 
             features.update(
                 embedding=states.pooled,
                 hidden_series=states.hidden,
+                update_series=_updates(states.hidden, prepared.series),
                 mnemodyn_correlation_probe=pearson_connectivity(states.hidden),
                 mnemodyn_latent_probe=pooled_input(states.latent),
             )
-        if methods & {"random_backbone", "random_backbone_correlation", "random_backbone_tangent"}:
+        if methods & RANDOM_STATE_METHODS:
             torch.manual_seed(settings.seed)
             random_states = backbone_states(
                 MnemoDynModel(config), prepared.series, settings.embedding_batch_size, "Embedding (random)"
@@ -242,6 +254,7 @@ def _fold_free_features(cohort, bold, backbone, config, settings, normalise) -> 
             features["random_backbone"] = random_states.pooled
             features["random_backbone_correlation"] = pearson_connectivity(random_states.hidden)
             features["random_hidden_series"] = random_states.hidden
+            features["random_update_series"] = _updates(random_states.hidden, prepared.series)
         if "pooled_input" in methods:
             features["pooled_input"] = pooled_input(prepared.series)
     if "fc_pearson" in methods:
