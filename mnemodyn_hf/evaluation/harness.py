@@ -11,7 +11,8 @@ Protocol:
    Pearson connectivity, as `head_pooling="correlation"` reads it; `mnemodyn_update_tangent`: tangent connectivity
    of output - input; `mnemodyn_latent_probe`: mean|std of its last layer's latent channels),
    `random_backbone_correlation` / `random_backbone_tangent` / `random_backbone_update_tangent` (the random backbone
-   read the same ways), `fc_pearson`, `fc_tangent` (connectivity -> linear model), `pooled_input` (the identity backbone: ROI mean|std of the backbone's input),
+   read the same ways), `fc_pearson`, `fc_tangent` (connectivity -> linear model), `pooled_input` (the identity
+   backbone: ROI mean|std of the backbone's input),
    `random_backbone` (the same architecture with random weights, linear probe), and confound controls
    (`control_motion`: mean framewise displacement alone; `control_position`: the epoch's position in the run alone;
    `control_sd`: the epoch's mean within-epoch standard deviation alone).

@@ -99,11 +99,6 @@ int mnemodyn_tanh_field_forward(const float *code, const float *derivative, cons
     return failed;
 }
 
-/* Gradients for grad_velocity g (N, C):
- *   grad_derivative[n, r] = sum_c f g[n, c];   gp = (1 - f^2) derivative[n, r] g[n, c]
- *   grad_code[n, k] = sum_{c, r} weight[k, c, r] gp;   grad_weight[k, c, r] = sum_n code[n, k] gp;   grad_bias = sum_n gp
- * grad_weight_and_bias is (num_threads, K + 1, C, R), zeroed by the caller: each thread sums its frames into its
- * own slice (row K holds the bias gradient); the caller adds the slices. */
 /* One (frame, channel) of the backward pass for K a constant 1-4, in one sweep over the ROIs: accumulates into the
  * frame's grad_derivative row, the thread's bias and weight gradient rows, and returns through grad_code_n. */
 static inline __attribute__((always_inline)) void backward_entry_small(
@@ -186,6 +181,11 @@ static inline __attribute__((always_inline)) void backward_block(
     }
 }
 
+/* Gradients for grad_velocity g (N, C):
+ *   grad_derivative[n, r] = sum_c f g[n, c];   gp = (1 - f^2) derivative[n, r] g[n, c]
+ *   grad_code[n, k] = sum_{c, r} weight[k, c, r] gp;   grad_weight[k, c, r] = sum_n code[n, k] gp;   grad_bias = sum_n gp
+ * grad_weight_and_bias is (num_threads, K + 1, C, R), zeroed by the caller: each thread sums its frames into its
+ * own slice (row K holds the bias gradient); the caller adds the slices. */
 int mnemodyn_tanh_field_backward(const float *code, const float *derivative, const float *weight, const float *bias,
                                  const float *grad_velocity, float *grad_code, float *grad_derivative,
                                  float *grad_weight_and_bias, long N, long K, long C, long R, int num_threads) {
