@@ -95,10 +95,11 @@ class MnemoDynConfig(PreTrainedConfig):
         step, and the feature extractor, `MnemoDynDataCollator` and `embed` already guarantee them; shapes, ROI
         count, dtype and length are always checked.
     max_chunk_elements (`int`, *optional*, defaults to 4194304):
-        Memory knob: the velocity field is computed in chunks of frames whose vector-field expansion holds at
-        most this many elements (and windows are processed in groups of about this size), so peak memory does
-        not hold the full (B, T, R, C) expansion. The default (16 MiB of float32) was the fastest of 1, 4 and 16 Mi
-        on a 2-core CPU (docs/benchmarks.md, "Speed work": the chunk sweep).
+        Memory knob: the eager velocity field is computed in chunks of frames whose vector-field expansion holds
+        at most this many elements (the fused kernel of `field_implementation` never materialises it), and windows
+        are processed in groups of about this size, so peak memory does not hold the full (B, T, R, C) expansion.
+        The default (16 MiB of float32) was the fastest of 1, 4 and 16 Mi on a 2-core CPU (docs/benchmarks.md,
+        "Speed work": the chunk sweep).
     field_implementation (`str`, *optional*, defaults to `"auto"`):
         How the vector-field contraction runs, like transformers' `attn_implementation`: `"native"` is a fused C
         kernel built once per machine with the system C compiler (`mnemodyn_hf.native_kernels`; tanh, float32,
