@@ -20,11 +20,13 @@ def _reference(name):
     return load_file(REFERENCE_PARITY / f"{name}_io.safetensors")
 
 
+@pytest.mark.parametrize("field_implementation", ["auto", "eager"])  # the fused CPU kernel where it builds; PyTorch
 @pytest.mark.parametrize("name", FIXTURES)
-def test_converted_checkpoint_reproduces_the_reference(name, tmp_path):
+def test_converted_checkpoint_reproduces_the_reference(name, field_implementation, tmp_path):
     convert_reference_checkpoint(REFERENCE_PARITY / f"{name}.ckpt", tmp_path / name)
-    model = AutoModel.from_pretrained(tmp_path / name).eval()
+    model = AutoModel.from_pretrained(tmp_path / name, field_implementation=field_implementation).eval()
     assert isinstance(model, MnemoDynModel) and model.config.reference_compatible
+    assert model.layers[0].velocity_field.implementation == field_implementation
     io = _reference(name)
     with torch.no_grad():
         out = model(io["input"], output_hidden_states=True)
