@@ -14,7 +14,9 @@
    go into the card. (Downstream tasks with subject-level baselines: `mnemodyn evaluate --task ...`,
    docs/evaluation.md.)
 5. Parcellate a real CIFTI dense series (brainspace's resting-state run on fsLR-32k) into the 450-ROI atlas and
-   embed it: the functions behind `mnemodyn parcellate` and `mnemodyn embed`.
+   embed it with second-order pooling (the Fisher-z connectivity of the backbone's output, the read-out that
+   classified diagnosis best in docs/representations.md): `mnemodyn parcellate` and `mnemodyn embed --pooling
+   correlation`.
 6. Print a summary table and save `demo.png` (learning curves, a masked window, reconstruction R^2 per predictor).
 """
 
@@ -233,7 +235,9 @@ def _parcellate_and_embed(output_dir: Path, work: Path, embedding_model: str | N
         MnemoDynFeatureExtractor.for_rois(config.num_rois, config.repetition_time).save_pretrained(embedding_model)
     with warnings.catch_warnings():  # the sample run is cortex-only: its 50 subcortical ROIs are 0 by construction
         warnings.filterwarnings("ignore", message=r".*ROIs are constant over the corpus", category=UserWarning)
-        embeddings = embed_files(embedding_model, [dtseries], output_dir / "embeddings.npz", fit_normalization=True)
+        embeddings = embed_files(
+            embedding_model, [dtseries], output_dir / "embeddings.npz", fit_normalization=True, pooling="correlation"
+        )
     rois_table = np.loadtxt(table, skiprows=1)
     return {
         "cifti_rois_table": tuple(rois_table.shape),

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ..atomic_files import write_file_atomically
-from ..evaluation.embeddings import embed
+from ..evaluation.embeddings import POOLINGS, embed
 from ..feature_extraction_mnemodyn import MnemoDynFeatureExtractor
 from ..modeling_mnemodyn import MnemoDynModel
 
@@ -23,14 +23,19 @@ def embed_files(
     repetition_time: float | None = None,
     fit_normalization: bool = False,
     batch_size: int = 8,
+    pooling: str = "mean_std",
 ) -> np.ndarray:
     """Parcellate, resample and scale each file with the folder's feature extractor, run the backbone in eval mode
-    and write the pooled outputs (N, 2R) (ROI mean | std over frames) with the sources to the .npz `output`.
+    and write one vector per file, pooled by `pooling` (one of `evaluation.embed`'s POOLINGS: `"mean_std"` (N, 2R)
+    ROI mean | std over frames, `"correlation"` (N, R(R-1)/2) Fisher-z connectivity of the output,
+    `"latent_mean_std"` (N, 2C)), with the sources, to the .npz `output`.
 
     Raises:
-        ValueError: the folder has no feature extractor (it cannot read files), or its extractor carries no
-            robust-scaling statistics and `fit_normalization` is False.
+        ValueError: an unknown `pooling`, the folder has no feature extractor (it cannot read files), or its
+            extractor carries no robust-scaling statistics and `fit_normalization` is False.
     """
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}.")
     folder = Path(model_folder)
     if not (folder / "preprocessor_config.json").is_file():
         raise ValueError(
@@ -50,13 +55,14 @@ def embed_files(
         extractor.fit(files, repetition_time=repetition_time)
     series = [extractor([path], repetition_time=repetition_time)["input_values"][0] for path in files]
     with torch.no_grad():
-        embeddings = embed(model, series, batch_size=batch_size)
+        embeddings = embed(model, series, batch_size=batch_size, pooling=pooling)
     buffer = io.BytesIO()
     np.savez(
         buffer,
         embeddings=embeddings,
         sources=np.asarray([str(path) for path in files]),
         frames=np.asarray([len(s) for s in series]),
+        pooling=np.asarray(pooling),
         model=np.asarray(str(model_folder)),
     )
     write_file_atomically(output, buffer.getvalue())

