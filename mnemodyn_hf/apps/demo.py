@@ -8,9 +8,10 @@
    model card with the held-out metrics.
 3. Reload it through `AutoModel` / `AutoFeatureExtractor` / `AutoModelForPreTraining`, check it reproduces the
    trained model, and reconstruct a masked window of a held-out subject.
-4. Evaluate masked reconstruction on the 2 held-out subjects beside five predictors on the same masks (`mnemodyn
-   evaluate --task hcp-reconstruction`: per-ROI mean, interpolation, the spatial conditional mean and a
-   spatio-temporal ridge fitted on the 5 training subjects); per-ROI, whole-frame and forecast masks; the numbers
+4. Evaluate masked reconstruction on the 2 held-out subjects beside six predictors on the same masks (`mnemodyn
+   evaluate --task hcp-reconstruction`: per-ROI mean, interpolation, the spatial conditional mean, a
+   spatio-temporal ridge and the conditional mean adapted to each window's own covariance, fitted on the 5 training
+   subjects); per-ROI, whole-frame and forecast masks; the numbers
    go into the card. (Downstream tasks with subject-level baselines: `mnemodyn evaluate --task ...`,
    docs/evaluation.md.)
 5. Parcellate a real CIFTI dense series (brainspace's resting-state run on fsLR-32k) into the 450-ROI atlas and
@@ -100,7 +101,7 @@ def run_demo(
     reload_checks, reconstruction = _reload_and_reconstruct(output_dir, model_folder)
     summary |= reload_checks
 
-    print("[4/5] masked reconstruction of the held-out subjects beside five predictors on the same masks")
+    print("[4/5] masked reconstruction of the held-out subjects beside six predictors on the same masks")
     downstream = _evaluate_reconstruction(output_dir, work, num_bootstrap)
     for masking, result in downstream["maskings"].items():
         strongest = result["strongest_baseline"]

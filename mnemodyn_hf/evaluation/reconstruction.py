@@ -1,4 +1,4 @@
-"""Masked reconstruction on subjects the model never trained on, beside five training-free or training-fitted
+"""Masked reconstruction on subjects the model never trained on, beside six training-free or training-fitted
 predictors on the same masks:
 
 | predictor | fills a hidden entry with |
@@ -8,6 +8,7 @@ predictors on the same masks:
 | `interpolation` | the straight line between the ROI's nearest visible frames |
 | `spatial_conditional_mean` | Gaussian conditional mean given the frame's visible ROIs (training covariance) |
 | `spatiotemporal_ridge` | the spatial estimate refined by per-ROI ridges on frames t-2..t+2 (training subjects) |
+| `adaptive_conditional_mean` | the spatial conditional mean under the training covariance adapted to the window's own |
 | `mnemodyn` | the pretraining head on the backbone's output for the masked input |
 
 Three maskings, each drawn per window from a seed (the layouts of `hidden_entry_masks`): `per_roi` (in every ROI,
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import os
 import zlib
+from dataclasses import dataclass
 
 import datasets
 import numpy as np
@@ -32,7 +34,8 @@ from ..feature_extraction_mnemodyn import load_fitted_extractor
 from ..modeling_pretraining import MASK_VALUE, MnemoDynForPreTraining, hidden_entry_masks
 from ..training import r_squared_from_sums, read_pretraining_subjects, scored_sums
 from ..training.trivial_predictors import linear_interpolation_fill, roi_mean_fill
-from .spatial_predictors import SpatialConditionalMean
+from .adaptive_spatial import AdaptiveConditionalMean
+from .spatial_predictors import MaskFunction, SpatialConditionalMean
 from .spatiotemporal_ridge import SpatioTemporalRidge
 from .statistics import NUM_BOOTSTRAP, bootstrap_ci, paired_bootstrap_p
 
@@ -58,10 +61,37 @@ def model_fill(model: MnemoDynForPreTraining, values: torch.Tensor, hidden: torc
     return torch.where(hidden, reconstruction, values)
 
 
-def evaluate_reconstruction(
-    model_folder: str | os.PathLike, runs: datasets.Dataset, *, seed: int = 0, num_bootstrap: int = NUM_BOOTSTRAP
-) -> dict:
-    """Score the model folder's reconstruction on the runs of subjects outside its pretraining subjects.
+@dataclass
+class HeldOutWindows:
+    """The data of a reconstruction evaluation (`held_out_windows`): the model, the held-out subjects' windows and
+    the runs of its pretraining training subjects, all robust-scaled by the model folder's fitted extractor."""
+
+    model: MnemoDynForPreTraining
+    values: torch.Tensor  # (W, T, R): non-overlapping windows of the held-out runs
+    subjects: np.ndarray  # (W,): the subject of each window
+    held_out_runs: list[tuple[str, np.ndarray]]  # (subject, (T_i, R)) of every held-out run
+    train_runs: list[torch.Tensor]  # (T_i, R) runs of the pretraining training subjects
+
+    def masks(self, masking: str, seed: int) -> torch.Tensor:
+        """(W, T, R) bool, True = hidden: the masks of `masking` drawn for these windows from `seed`."""
+        seeds = torch.tensor([zlib.crc32(f"{seed}:{masking}:{i}".encode()) for i in range(len(self.values))])
+        return reconstruction_masks(masking, seeds, self.values.shape[1], self.model.config)
+
+    def mask_function(self, masking: str, seed: int) -> MaskFunction:
+        """A `mask_fn` for fitted predictors: (N, T, R) values -> (N, T, R) visibility, drawn like the test masks
+        from its own stream of `seed` (never the test masks)."""
+        rng = np.random.default_rng(zlib.crc32(f"{seed}:{masking}:train".encode()))
+
+        def draw(batch: torch.Tensor) -> torch.Tensor:
+            batch_seeds = torch.as_tensor(rng.integers(0, 2**31, batch.shape[0]))
+            return ~reconstruction_masks(masking, batch_seeds, batch.shape[1], self.model.config)
+
+        return draw
+
+
+def held_out_windows(model_folder: str | os.PathLike, runs: datasets.Dataset) -> HeldOutWindows:
+    """Load a `mnemodyn pretrain` model folder and split `runs` by its pretraining subjects: non-overlapping
+    `context_length` windows of the held-out runs, and the training runs the fitted predictors learn from.
 
     Raises:
         ValueError: the folder is not a `mnemodyn pretrain` model folder (no subject split or fitted feature
@@ -74,7 +104,6 @@ def evaluate_reconstruction(
             "that a `mnemodyn pretrain` model/ folder carries: the held-out subjects cannot be told apart."
         )
     model = MnemoDynForPreTraining.from_pretrained(model_folder).eval()
-    config = model.config
     prepared = {"train": [], "held_out": []}
     for row in runs.with_format("numpy"):
         split = "train" if row["subject"] in subjects["train"] else "held_out"
@@ -82,48 +111,56 @@ def evaluate_reconstruction(
         prepared[split].append((row["subject"], scaled))
     if not prepared["held_out"]:
         raise ValueError("Every subject of these runs was in the model's pretraining set; give held-out runs.")
-    window = config.context_length
+    window = model.config.context_length
     windows = [
         (subject, torch.as_tensor(bold[start : start + window], dtype=torch.float32))
         for subject, bold in prepared["held_out"]
         for start in range(0, len(bold) - window + 1, window)
     ]
-    subjects = np.array([subject for subject, _ in windows])
-    values = torch.stack([w for _, w in windows])
-    train_runs = [torch.as_tensor(bold, dtype=torch.float32) for _, bold in prepared["train"]]
-    spatial = SpatialConditionalMean().fit(train_runs)
+    return HeldOutWindows(
+        model=model,
+        values=torch.stack([w for _, w in windows]),
+        subjects=np.array([subject for subject, _ in windows]),
+        held_out_runs=prepared["held_out"],
+        train_runs=[torch.as_tensor(bold, dtype=torch.float32) for _, bold in prepared["train"]],
+    )
+
+
+def evaluate_reconstruction(
+    model_folder: str | os.PathLike, runs: datasets.Dataset, *, seed: int = 0, num_bootstrap: int = NUM_BOOTSTRAP
+) -> dict:
+    """Score the model folder's reconstruction on the runs of subjects outside its pretraining subjects
+    (`held_out_windows`, whose errors it raises), beside the predictors of the module docstring."""
+    data = held_out_windows(model_folder, runs)
+    config, values = data.model.config, data.values
+    spatial = SpatialConditionalMean().fit(data.train_runs)
     report = {
-        "held_out_subjects": sorted({str(subject) for subject in subjects}),
-        "windows": len(windows),
-        "window_frames": window,
+        "held_out_subjects": sorted({str(subject) for subject in data.subjects}),
+        "windows": len(values),
+        "window_frames": config.context_length,
         "mask_ratio": config.mask_ratio,
         "mask_span_frames": config.mask_span_frames,
         "maskings": {},
     }
     for masking in tqdm(MASKINGS, desc="Maskings"):
-        seeds = torch.tensor([zlib.crc32(f"{seed}:{masking}:{i}".encode()) for i in range(len(windows))])
-        hidden = reconstruction_masks(masking, seeds, window, config)
-        training_masks = np.random.default_rng(zlib.crc32(f"{seed}:{masking}:train".encode()))
-
-        def draw(batch, masking=masking, rng=training_masks):  # the ridge's training masks, seeded like the test ones
-            batch_seeds = torch.as_tensor(rng.integers(0, 2**31, batch.shape[0]))
-            return ~reconstruction_masks(masking, batch_seeds, batch.shape[1], config)
-
-        ridge = SpatioTemporalRidge(seed=seed).fit(train_runs, draw)
+        hidden = data.masks(masking, seed)
+        ridge = SpatioTemporalRidge(seed=seed).fit(data.train_runs, data.mask_function(masking, seed))
+        adaptive = AdaptiveConditionalMean().fit(data.train_runs, data.mask_function(masking, seed), len(values[0]))
         visible = ~hidden
         fills = {
-            "mnemodyn": model_fill(model, values, hidden),
+            "mnemodyn": model_fill(data.model, values, hidden),
             "zero": torch.where(hidden, torch.zeros_like(values), values),
             "roi_mean": roi_mean_fill(values, visible),
             "interpolation": linear_interpolation_fill(values, visible),
             "spatial_conditional_mean": spatial.fill(values, visible),
             "spatiotemporal_ridge": ridge.fill(values, visible),
+            "adaptive_conditional_mean": adaptive.fill(values, visible),
         }
-        report["maskings"][masking] = _score(fills, values, hidden, subjects, num_bootstrap, seed)
+        report["maskings"][masking] = score_fills(fills, values, hidden, data.subjects, num_bootstrap, seed)
     return report
 
 
-def _score(fills, values, hidden, subjects, num_bootstrap, seed) -> dict:
+def score_fills(fills, values, hidden, subjects, num_bootstrap, seed) -> dict:
     """Pooled R^2 of the hidden entries, subject-bootstrap CI and paired p vs the model (`evaluation.statistics`).
 
     Each window contributes its sums [SSE, count, sum, sum of squares] of the hidden entries (`scored_sums`); the
@@ -150,4 +187,12 @@ def _score(fills, values, hidden, subjects, num_bootstrap, seed) -> dict:
     return {"methods": methods, "strongest_baseline": strongest}
 
 
-__all__ = ["MASKINGS", "evaluate_reconstruction", "model_fill", "reconstruction_masks"]
+__all__ = [
+    "MASKINGS",
+    "HeldOutWindows",
+    "evaluate_reconstruction",
+    "held_out_windows",
+    "model_fill",
+    "reconstruction_masks",
+    "score_fills",
+]

@@ -147,6 +147,15 @@ class SpatialConditionalMean:
         self.precision_ = torch.cholesky_inverse(torch.linalg.cholesky(covariance))
         return self
 
+    @classmethod
+    def from_moments(cls, mean: torch.Tensor, covariance: torch.Tensor) -> SpatialConditionalMean:
+        """A fitted predictor with a given mean (R,) and positive-definite covariance (R, R), float64."""
+        predictor = cls()
+        predictor.mean_ = torch.as_tensor(mean, dtype=torch.float64)
+        predictor.covariance_ = torch.as_tensor(covariance, dtype=torch.float64)
+        predictor.precision_ = torch.cholesky_inverse(torch.linalg.cholesky(predictor.covariance_))
+        return predictor
+
     def fill(self, values: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
         """(B, T, R) values and bool visibility -> (B, T, R): hidden entries replaced by their conditional mean."""
         _check_fill_inputs(values, visible, self.num_rois, type(self).__name__)

