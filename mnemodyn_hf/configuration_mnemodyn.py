@@ -71,6 +71,9 @@ class MnemoDynConfig(PreTrainedConfig):
         Pre-norm residual branches: each layer's vector field reads its input after a LayerNorm over ROIs (the path
         derivative still follows the un-normalised input). Not in the reference; an ablation of issue 14's
         "normalisation" question (docs/representations.md, R10).
+    context_components (`int`, *optional*):
+        Add to every layer's update a second-order context branch over this many learned ROI components
+        ([`MnemoDynContextMixer`], linear in frames). Not in the reference; R12 in docs/representations.md.
     context_length (`int`, *optional*, defaults to 490):
         Number of frames the wavelet operator is built for (the training length; reference `original_length`).
         Longer sequences are processed in overlapping windows of this length and stitched; shorter ones are
@@ -187,6 +190,7 @@ class MnemoDynConfig(PreTrainedConfig):
     activation: str = "tanh"
     use_residual: bool = True
     layer_input_norm: bool = False
+    context_components: int | None = None
     context_length: int = 490
     window_overlap: int | None = None
     repetition_time: float = DEFAULT_REPETITION_TIME
@@ -240,10 +244,10 @@ class MnemoDynConfig(PreTrainedConfig):
                 f"MnemoDynConfig.head_pooling_components must be in [2, num_rois={self.num_rois}] or None, got "
                 f"{self.head_pooling_components}."
             )
-        if self.operator_cp_rank is not None and self.operator_cp_rank < 1:
-            raise ValueError(
-                f"MnemoDynConfig.operator_cp_rank must be a positive integer or None, got {self.operator_cp_rank}."
-            )
+        for name in ("operator_cp_rank", "context_components", "adapter_input_rois"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                raise ValueError(f"MnemoDynConfig.{name} must be a positive integer or None, got {value!r}.")
         for name, allowed in (
             ("mask_layout", MASK_LAYOUTS),
             ("reconstruction_head", RECONSTRUCTION_HEADS),
@@ -255,10 +259,6 @@ class MnemoDynConfig(PreTrainedConfig):
             raise ValueError(f"MnemoDynConfig.head_pooling={self.head_pooling!r} is not one of {HEAD_POOLINGS}.")
         if not 0 <= self.head_dropout < 1:
             raise ValueError(f"MnemoDynConfig.head_dropout must be in [0, 1), got {self.head_dropout}.")
-        if self.adapter_input_rois is not None and self.adapter_input_rois < 1:
-            raise ValueError(
-                f"MnemoDynConfig.adapter_input_rois must be a positive integer or None, got {self.adapter_input_rois}."
-            )
         for name in ("head_hidden_size", "num_targets"):
             if getattr(self, name) < 1:
                 raise ValueError(f"MnemoDynConfig.{name} must be a positive integer, got {getattr(self, name)}.")

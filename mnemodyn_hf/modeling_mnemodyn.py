@@ -14,6 +14,7 @@ from transformers.activations import ACT2FN
 from transformers.utils import ModelOutput
 
 from .configuration_mnemodyn import MIN_SEQUENCE_LENGTH, MnemoDynConfig
+from .context_mixing import MnemoDynContextMixer
 from .field_contraction import contract_vector_field
 from .path_derivative import backward_difference, reference_linear_derivative, reference_spline_derivative
 from .wavelets import analysis_filter_bank, dwt, idwt, synthesis_filter_bank
@@ -228,6 +229,7 @@ class MnemoDynLayer(nn.Module):
         self.operator = MnemoDynWaveletOperator(config)
         self.output_projection = nn.Linear(config.latent_channels, config.num_rois)
         self.output_projection.init_std = config.initializer_range  # each layer starts near the identity
+        self.context_mixer = MnemoDynContextMixer(config) if config.context_components else None
         self.context_length = config.context_length
         self.window_overlap = config.effective_window_overlap
         self.windows_per_chunk = max(
@@ -259,7 +261,10 @@ class MnemoDynLayer(nn.Module):
             self.window_overlap,
             self.windows_per_chunk,
         )
-        return self.output_projection(evolved.transpose(1, 2))
+        update = self.output_projection(evolved.transpose(1, 2))
+        if self.context_mixer is not None:
+            update = update + self.context_mixer(frames, frame_mask)
+        return update
 
 
 class MnemoDynPreTrainedModel(PreTrainedModel):

@@ -20,6 +20,7 @@ LAYERS = (
         "path_derivative",
         "native_kernels",
         "field_contraction",
+        "context_mixing",
         "windowing",
         "modeling_mnemodyn",
         "modeling_heads",
@@ -45,6 +46,7 @@ REMOTE_CODE = {
     "wavelets",
     "path_derivative",
     "field_contraction",
+    "context_mixing",
     "windowing",
 }
 #: Modules allowed past 350 lines, and why.
