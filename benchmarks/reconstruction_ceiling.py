@@ -59,7 +59,7 @@ def own_subject_fill(
         for index in rows:
             start = (index - rows[0]) * frames
             rest = np.concatenate([bold[:start], bold[start + frames :]])
-            own = ledoit_wolf_covariance(torch.as_tensor(rest))[1]
+            own = ledoit_wolf_covariance(torch.as_tensor(rest))[1] if len(rest) > 1 else group.covariance_
             eigenvalues, vectors = torch.linalg.eigh((1 - weight) * group.covariance_ + weight * own)
             floor = 1e-3 * eigenvalues.clamp_min(0).mean()
             covariance = (vectors * eigenvalues.clamp_min(floor)) @ vectors.T

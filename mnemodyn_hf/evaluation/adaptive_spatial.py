@@ -84,8 +84,8 @@ class AdaptiveConditionalMean:
         filled = group.fill(values.detach().cpu().double(), visible.cpu())
         for index in range(len(filled)):
             window, seen = filled[index : index + 1], visible[index : index + 1].cpu()
-            if bool(seen.all()) or not bool(seen.any(-1).any()):
-                continue  # nothing to fill, or no frame with a visible ROI to condition on
+            if not bool((seen.any(-1) & ~seen.all(-1)).any()):
+                continue  # no frame with both visible and hidden ROIs: the group fill is already the answer
             for _ in range(self.steps):
                 deviations = (window[0] - group.mean_).double()
                 own = deviations.T @ deviations / len(deviations)
