@@ -12,6 +12,7 @@ input and of the input mapped through fixed random transforms the same for every
 | `input` | x |
 | `linear` | x W, W = I + s G / sqrt(R), G standard normal (a fixed linear mixing of ROIs) |
 | `nonlinear` | x + s tanh(x V) U, V and U with N(0, 1/R) entries (a fixed random residual layer, per frame) |
+| `linear_after_zscore` | z(x) W, z the per-ROI z-score of the run: the same mixing without the ROIs' amplitudes |
 
 A backbone whose layers add a small subject-independent map to the identity (what pretraining and random
 initialisation both give here, docs/representations.md) changes `fc_tangent` by about as much as these do.
@@ -43,7 +44,14 @@ def random_maps(rois: int, scale: float, seed: int) -> dict:
         "input": lambda x: x,
         "linear": lambda x: x @ mixing,
         "nonlinear": lambda x: x + scale * np.tanh(x @ gaussian[1]) @ gaussian[2],
+        "linear_after_zscore": lambda x: zscore(x) @ mixing,
     }
+
+
+def zscore(x: np.ndarray) -> np.ndarray:
+    """Each ROI of a (T, R) run to mean 0 and standard deviation 1 (constant ROIs to 0)."""
+    std = x.std(axis=0)
+    return (x - x.mean(axis=0)) / np.where(std > 0, std, 1.0)
 
 
 def invariance(task: str, backbone: Path, data: str | None, scale: float, seed: int, bootstrap: int) -> dict:
@@ -66,7 +74,7 @@ def invariance(task: str, backbone: Path, data: str | None, scale: float, seed: 
         runs[name] = predictions
         results["variants"][name] = {m: report["methods"][m]["value"] for m in METHODS}
         results["variants"][name]["ci95"] = {m: report["methods"][m]["ci95"] for m in METHODS}
-    for name in ("linear", "nonlinear"):
+    for name in ("linear", "nonlinear", "linear_after_zscore"):
         for method in METHODS:
             base, other = runs["input"], runs[name]
             assert np.array_equal(base["unit"], other["unit"])
