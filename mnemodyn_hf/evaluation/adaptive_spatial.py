@@ -39,6 +39,8 @@ class AdaptiveConditionalMean:
             raise ValueError(f"weights must be a non-empty sequence of values in [0, 1], got {weights}.")
         if steps < 1:
             raise ValueError(f"steps must be at least 1, got {steps}.")
+        if not 0.0 < validation_fraction < 1.0:
+            raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction}.")
         self.weights = tuple(weights)
         self.steps = steps
         self.validation_fraction = validation_fraction
@@ -79,6 +81,8 @@ class AdaptiveConditionalMean:
     def fill(self, values: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
         """(B, T, R) values and bool visibility -> (B, T, R): hidden entries replaced by their adapted conditional
         mean, window by window."""
+        if self.group_ is None:
+            raise ValueError("AdaptiveConditionalMean is not fitted: call fit(training_runs, mask_fn, window_frames).")
         _check_fill_inputs(values, visible, self.num_rois, type(self).__name__)
         group = self.group_
         filled = group.fill(values.detach().cpu().double(), visible.cpu())

@@ -42,6 +42,10 @@ def test_bad_settings_and_inputs_get_errors_that_name_the_fix(hcp):
     training, windows = hcp
     with pytest.raises(ValueError, match=r"weights must be .* in \[0, 1\]"):
         AdaptiveConditionalMean(weights=(1.5,))
+    with pytest.raises(ValueError, match=r"validation_fraction must be in \(0, 1\)"):
+        AdaptiveConditionalMean(validation_fraction=1.0)
+    with pytest.raises(ValueError, match=r"not fitted: call fit\(training_runs"):
+        AdaptiveConditionalMean().fill(windows, torch.ones_like(windows, dtype=torch.bool))
     with pytest.raises(ValueError, match="at least 2 training runs"):
         AdaptiveConditionalMean().fit(training[:1], mask_function(per_roi_visible), window_frames=200)
     with pytest.raises(ValueError, match="holds a window of 5000 frames"):
