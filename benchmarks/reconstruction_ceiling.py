@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from mnemodyn_hf.evaluation.adaptive_spatial import AdaptiveConditionalMean
+from mnemodyn_hf.evaluation.adaptive_spatial import AdaptiveConditionalMean, mixed_covariance_predictor
 from mnemodyn_hf.evaluation.reconstruction import MASKINGS, HeldOutWindows, held_out_windows, model_fill, score_fills
 from mnemodyn_hf.evaluation.spatial_predictors import SpatialConditionalMean, ledoit_wolf_covariance
 from mnemodyn_hf.evaluation.spatiotemporal_ridge import SpatioTemporalRidge
@@ -46,9 +46,9 @@ OWN_SUBJECT_WEIGHTS = (0.0, 0.25, 0.5, 0.75)  # weight of the subject's own cova
 def own_subject_fill(
     data: HeldOutWindows, visible: torch.Tensor, weight: float, group: SpatialConditionalMean
 ) -> torch.Tensor:
-    """Each window filled by the conditional mean under (1 - w) group + w own covariance, the subject's own
-    covariance from the other frames of its run (hidden entries included, the window itself never). Eigenvalues
-    are floored so the mixture stays positive definite."""
+    """Each window filled by the conditional mean under (1 - w) group + w own covariance
+    (`mixed_covariance_predictor`), the subject's own covariance from the other frames of its run (hidden entries
+    included, the window itself never)."""
     out = data.values.clone()
     frames = data.values.shape[1]
     row = 0
@@ -60,10 +60,7 @@ def own_subject_fill(
             start = (index - rows[0]) * frames
             rest = np.concatenate([bold[:start], bold[start + frames :]])
             own = ledoit_wolf_covariance(torch.as_tensor(rest))[1] if len(rest) > 1 else group.covariance_
-            eigenvalues, vectors = torch.linalg.eigh((1 - weight) * group.covariance_ + weight * own)
-            floor = 1e-3 * eigenvalues.clamp_min(0).mean()
-            covariance = (vectors * eigenvalues.clamp_min(floor)) @ vectors.T
-            scm = SpatialConditionalMean.from_moments(group.mean_, (covariance + covariance.T) / 2)
+            scm = mixed_covariance_predictor(group, own, weight)
             out[index : index + 1] = scm.fill(data.values[index : index + 1], visible[index : index + 1])
     if row != len(out):
         raise RuntimeError("the held-out runs and their windows disagree; held_out_windows changed its layout.")

@@ -18,6 +18,17 @@ from .spatial_predictors import MaskFunction, SeriesList, SpatialConditionalMean
 DEFAULT_WEIGHTS = (0.25, 0.5, 0.75)
 
 
+def mixed_covariance_predictor(
+    group: SpatialConditionalMean, own: torch.Tensor, weight: float
+) -> SpatialConditionalMean:
+    """The conditional mean under (1 - w) S_group + w `own` (R, R), about the group mean, its eigenvalues floored at
+    1e-3 of their mean so the mixture stays positive definite."""
+    eigenvalues, vectors = torch.linalg.eigh((1 - weight) * group.covariance_ + weight * own.double())
+    eigenvalues = eigenvalues.clamp_min(1e-3 * float(eigenvalues.clamp_min(0).mean()))
+    covariance = (vectors * eigenvalues) @ vectors.T
+    return SpatialConditionalMean.from_moments(group.mean_, (covariance + covariance.T) / 2)
+
+
 class AdaptiveConditionalMean:
     """Gaussian conditional mean of the hidden ROIs of a frame given its visible ROIs, under the covariance
 
@@ -93,13 +104,9 @@ class AdaptiveConditionalMean:
             for _ in range(self.steps):
                 deviations = (window[0] - group.mean_).double()
                 own = deviations.T @ deviations / len(deviations)
-                eigenvalues, vectors = torch.linalg.eigh((1 - self.weight_) * group.covariance_ + self.weight_ * own)
-                eigenvalues = eigenvalues.clamp_min(1e-3 * float(eigenvalues.clamp_min(0).mean()))
-                covariance = (vectors * eigenvalues) @ vectors.T
-                adapted = SpatialConditionalMean.from_moments(group.mean_, (covariance + covariance.T) / 2)
-                window = adapted.fill(window, seen)
+                window = mixed_covariance_predictor(group, own, self.weight_).fill(window, seen)
             filled[index] = window[0]
         return torch.where(visible, values, filled.to(device=values.device, dtype=values.dtype))
 
 
-__all__ = ["DEFAULT_WEIGHTS", "AdaptiveConditionalMean"]
+__all__ = ["DEFAULT_WEIGHTS", "AdaptiveConditionalMean", "mixed_covariance_predictor"]
