@@ -45,7 +45,9 @@ def test_the_model_carries_the_branch_only_when_configured_and_starts_near_the_i
     }
     x = torch.randn(2, 64, 12)
     with torch.no_grad():
+        branch = mixed.layers[0].context_mixer(x, None)
         out = mixed(x).last_hidden_state
+    assert 0 < branch.abs().mean() < 0.2 * x.abs().mean()  # the branch starts small, not absent
     assert (out - x).abs().mean() < 0.2 * x.abs().mean()
     loss = mixed.train()(x).last_hidden_state.square().mean()
     loss.backward()

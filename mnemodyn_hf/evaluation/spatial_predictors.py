@@ -143,18 +143,19 @@ class SpatialConditionalMean:
             covariance = (1 - shrinkage) * raw + shrinkage * nu * torch.eye(len(mean), dtype=torch.float64)
         # a floor keeps S invertible when the data are rank deficient and no shrinkage was estimated or asked for
         covariance = covariance + 1e-10 * covariance.diagonal().mean() * torch.eye(len(mean), dtype=torch.float64)
-        self.mean_, self.covariance_, self.shrinkage_ = mean, covariance, shrinkage
-        self.precision_ = torch.cholesky_inverse(torch.linalg.cholesky(covariance))
-        return self
+        self.shrinkage_ = shrinkage
+        return self._set_moments(mean, covariance)
 
     @classmethod
     def from_moments(cls, mean: torch.Tensor, covariance: torch.Tensor) -> SpatialConditionalMean:
         """A fitted predictor with a given mean (R,) and positive-definite covariance (R, R), float64."""
-        predictor = cls()
-        predictor.mean_ = torch.as_tensor(mean, dtype=torch.float64)
-        predictor.covariance_ = torch.as_tensor(covariance, dtype=torch.float64)
-        predictor.precision_ = torch.cholesky_inverse(torch.linalg.cholesky(predictor.covariance_))
-        return predictor
+        return cls()._set_moments(mean, covariance)
+
+    def _set_moments(self, mean: torch.Tensor, covariance: torch.Tensor) -> SpatialConditionalMean:
+        self.mean_ = torch.as_tensor(mean, dtype=torch.float64)
+        self.covariance_ = torch.as_tensor(covariance, dtype=torch.float64)
+        self.precision_ = torch.cholesky_inverse(torch.linalg.cholesky(self.covariance_))
+        return self
 
     def fill(self, values: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
         """(B, T, R) values and bool visibility -> (B, T, R): hidden entries replaced by their conditional mean."""
