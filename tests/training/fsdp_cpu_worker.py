@@ -95,7 +95,8 @@ def main() -> None:
     if rank == 0:
         args.out.mkdir(parents=True, exist_ok=True)
         save_file({name: tensor.contiguous() for name, tensor in state.items()}, str(args.out / "final.safetensors"))
-    if sharded:
+    if sharded:  # every rank past the save before any tears gloo down (a rank leaving early aborted 1 run in 8)
+        dist.barrier()
         dist.destroy_process_group()
 
 
