@@ -1,5 +1,5 @@
-"""The fused C kernel of the tanh vector-field contraction: built once per machine with the system C compiler, loaded
-with ctypes.
+"""The fused C kernel of the tanh vector-field contraction: built once per user and machine with the system C
+compiler, loaded with ctypes.
 
 `kernels/field_contraction.c` computes the contraction of `field_contraction.py` without writing the (frames, R, C)
 expansion to memory: the expansion, its tanh (a rational approximation, absolute error < 4e-7) and the contraction
@@ -7,22 +7,37 @@ with the path derivative happen in registers, forward and backward. At the relea
 eager chunked path per layer, forward and forward + backward (docs/benchmarks.md, "Speed work").
 
 The shared library is compiled on first use (`cc -O3 -march=native -fopenmp`, about a second) into
-`$MNEMODYN_KERNEL_CACHE` (default `~/.cache/mnemodyn_hf/kernels`), named by a hash of the source, the flags, the
-compiler and this CPU's instruction sets, so a cache shared between machines never hands one CPU another's binary.
-Without a C compiler (or with `MNEMODYN_NATIVE_KERNELS=0`) the model runs the eager path: `kernel_status()` says why.
+`$MNEMODYN_KERNEL_CACHE` (default `~/.cache/mnemodyn_hf/kernels`, or under `$XDG_CACHE_HOME`), named by a hash of the
+source, the flags, the compiler and this CPU's instruction sets. The library runs as code, so the cache is private:
+directories the loader creates get mode 0700, and it refuses a cache directory or library that another user owns or
+that others may write, and a symlinked library. A build holds an exclusive `flock` on a lock file in the cache and
+compiles into a temporary file that is renamed into place with mode 0700, so processes started together (DDP ranks)
+compile once. When the cache is refused, without a C compiler or with `MNEMODYN_NATIVE_KERNELS=0`, the model runs
+the eager path: `kernel_status()` says why, and logs it at INFO level.
+
+`torch.utils.cpp_extension.load` would serve worse: it compiles `.c` sources as C++ (`c++ -std=c++20`, which rejects
+this kernel's implicit `void *` conversions), links libtorch and raises without ninja. Its cache
+(`~/.cache/torch_extensions` or `$TORCH_EXTENSIONS_DIR`) is made by `os.makedirs` and loaded with no ownership or mode
+check, and its `FileBaton` lock is an `O_CREAT | O_EXCL` file deleted by its holder, so a process killed mid-build
+leaves it behind and every later `load` waits for it forever. The kernel is plain C behind a ctypes ABI, so the
+loader keeps its one-command build and adds the checks and the `flock`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import fcntl
 import functools
 import hashlib
 import logging
 import os
 import platform
 import shutil
+import stat
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +47,8 @@ SOURCE = Path(__file__).parent / "kernels" / "field_contraction.c"
 COMPILE_FLAGS = ("-O3", "-march=native", "-fPIC", "-shared", "-fopenmp")
 DISABLE_VARIABLE = "MNEMODYN_NATIVE_KERNELS"
 CACHE_VARIABLE = "MNEMODYN_KERNEL_CACHE"
+_PRIVATE_FIX = f"point {CACHE_VARIABLE} at a private directory (chmod 700)"
+_DELETE_FIX = "delete it (the kernel is rebuilt on next use)"
 
 
 @dataclass(frozen=True)
@@ -48,7 +65,45 @@ class KernelStatus:
 
 def _cache_directory() -> Path:
     configured = os.environ.get(CACHE_VARIABLE)
-    return Path(configured) if configured else Path.home() / ".cache" / "mnemodyn_hf" / "kernels"
+    if configured:
+        return Path(configured)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache") / "mnemodyn_hf" / "kernels"
+
+
+def _create_private(directory: Path) -> None:
+    """Create the missing directories down to `directory`, each mode 0700 (set after `mkdir`, which the umask
+    trims); directories that already exist, or that another process creates meanwhile, are left as they are."""
+    missing = []
+    for path in (directory, *directory.parents):
+        if os.path.lexists(path):
+            break
+        missing.append(path)
+    for path in reversed(missing):
+        try:
+            path.mkdir(mode=0o700)
+        except FileExistsError:
+            continue
+        os.chmod(path, 0o700)
+
+
+def _refusal(path: Path | str, info: os.stat_result, what: str, fix: str) -> str | None:
+    """Why `path` (stat `info`) must not be trusted with code run in this process, or None if it may."""
+    mode = stat.S_IMODE(info.st_mode)
+    if stat.S_ISLNK(info.st_mode):
+        return f"{what} {path} is a symbolic link; {fix}"
+    if info.st_uid != os.getuid():
+        return f"{what} {path} is owned by uid {info.st_uid}, not by this user (uid {os.getuid()}); {fix}"
+    if mode & 0o022:
+        return f"{what} {path} is writable by other users (mode {mode:04o}); {fix}"
+    return None
+
+
+def _directory_refusal(directory: Path) -> str | None:
+    info = os.stat(directory)
+    if not stat.S_ISDIR(info.st_mode):
+        return f"the kernel cache {directory} is not a directory; {_PRIVATE_FIX}"
+    return _refusal(directory, info, "the kernel cache", _PRIVATE_FIX)
 
 
 def _cpu_signature() -> str:
@@ -67,22 +122,54 @@ def _compiler() -> str | None:
     return shutil.which(configured) if configured else (shutil.which("cc") or shutil.which("gcc"))
 
 
+def _library_name(compiler: str) -> str:
+    """`field_contraction-<key>.so`, the key hashing the source, the flags, the compiler's version and the CPU."""
+    version = subprocess.run([compiler, "--version"], capture_output=True, text=True, check=True).stdout
+    parts = [SOURCE.read_text(), " ".join(COMPILE_FLAGS), version, _cpu_signature()]
+    return f"field_contraction-{hashlib.sha256(chr(10).join(parts).encode()).hexdigest()[:16]}.so"
+
+
+class _Refused(Exception):
+    """A file of the cache that must not be trusted; the message is the reason."""
+
+
+@contextlib.contextmanager
+def _exclusive_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive `flock` on `path` (a file of ours, created mode 0600 and kept) while the block runs."""
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        refusal = _refusal(path, os.fstat(descriptor), "the kernel lock file", _DELETE_FIX)
+        if refusal:
+            raise _Refused(refusal)
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
+
+
 def _build(compiler: str, target: Path) -> None:
-    """Compile into a temporary file of the cache directory, then rename: concurrent builders never see half a file."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    """Compile into a temporary file of the cache directory, make it 0700, then rename: nobody sees half a file."""
     handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".so.tmp")
     os.close(handle)
     try:
         subprocess.run(
-            [compiler, *COMPILE_FLAGS, str(SOURCE), "-o", temporary],
-            check=True,
-            capture_output=True,
-            text=True,
+            [compiler, *COMPILE_FLAGS, str(SOURCE), "-o", temporary], check=True, capture_output=True, text=True
         )
+        os.chmod(temporary, 0o700)
         os.replace(temporary, target)
+        logger.info("mnemodyn_hf: built %s", target)
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
+
+
+def _built(compiler: str, target: Path) -> None:
+    """Build `target` unless it exists, under the lock; whoever waited finds it built and compiles nothing."""
+    if os.path.lexists(target):
+        return
+    with _exclusive_lock(target.with_suffix(".lock")):
+        if not os.path.lexists(target):
+            _build(compiler, target)
 
 
 def _declare(library: ctypes.CDLL) -> ctypes.CDLL:
@@ -94,29 +181,48 @@ def _declare(library: ctypes.CDLL) -> ctypes.CDLL:
     return library
 
 
+def _unavailable(reason: str) -> KernelStatus:
+    logger.info("mnemodyn_hf: the fused field kernel is unavailable, using the eager path: %s", reason)
+    return KernelStatus(None, reason)
+
+
+def _status(compiler: str) -> KernelStatus:
+    directory = _cache_directory()
+    try:
+        _create_private(directory)
+        refusal = _directory_refusal(directory)
+    except OSError as error:
+        return _unavailable(f"the kernel cache {directory} cannot be created ({error}); {_PRIVATE_FIX}")
+    if refusal:
+        return _unavailable(refusal)
+    try:
+        target = directory / _library_name(compiler)
+        _built(compiler, target)
+        refusal = _refusal(target, os.lstat(target), "the cached kernel", _DELETE_FIX)
+    except _Refused as error:
+        return _unavailable(str(error))
+    except (OSError, subprocess.CalledProcessError) as error:
+        detail = (getattr(error, "stderr", None) or str(error)).strip()
+        return _unavailable(f"building with {compiler} failed: {detail[:500]}")
+    if refusal:
+        return _unavailable(refusal)
+    try:
+        return KernelStatus(_declare(ctypes.CDLL(str(target))), f"loaded {target}")
+    except OSError as error:
+        return _unavailable(f"loading {target} failed ({error}); {_DELETE_FIX}")
+
+
 @functools.lru_cache(maxsize=1)
 def kernel_status() -> KernelStatus:
-    """Build (once per machine) and load the fused kernel; never raises."""
+    """Build (once per user and machine) and load the fused kernel; never raises."""
     if os.environ.get(DISABLE_VARIABLE, "1").strip().lower() in {"0", "false", "no", "off"}:
-        return KernelStatus(None, f"disabled by {DISABLE_VARIABLE}={os.environ[DISABLE_VARIABLE]}")
+        return _unavailable(f"disabled by {DISABLE_VARIABLE}={os.environ[DISABLE_VARIABLE]}")
     if not SOURCE.is_file():  # e.g. the modeling code copied into a Hub folder (trust_remote_code) without kernels/
-        return KernelStatus(None, f"the kernel source {SOURCE} is missing (install mnemodyn_hf to get it)")
+        return _unavailable(f"the kernel source {SOURCE} is missing (install mnemodyn_hf to get it)")
     compiler = _compiler()
     if compiler is None:
-        return KernelStatus(None, "no C compiler found (install gcc or clang, or point $CC at one)")
-    try:
-        version = subprocess.run([compiler, "--version"], capture_output=True, text=True, check=True).stdout
-        key = hashlib.sha256(
-            "\n".join([SOURCE.read_text(), " ".join(COMPILE_FLAGS), version, _cpu_signature()]).encode()
-        ).hexdigest()[:16]
-        target = _cache_directory() / f"field_contraction-{key}.so"
-        if not target.exists():
-            _build(compiler, target)
-        return KernelStatus(_declare(ctypes.CDLL(str(target))), f"loaded {target}")
-    except (OSError, subprocess.CalledProcessError) as error:
-        detail = getattr(error, "stderr", None) or str(error)
-        logger.info("mnemodyn_hf: the fused field kernel is unavailable, using the eager path: %s", detail.strip())
-        return KernelStatus(None, f"building with {compiler} failed: {detail.strip()[:500]}")
+        return _unavailable("no C compiler found (install gcc or clang, or point $CC at one)")
+    return _status(compiler)
 
 
 __all__ = ["KernelStatus", "kernel_status"]

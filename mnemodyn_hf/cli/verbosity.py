@@ -1,8 +1,10 @@
-"""What the terminal shows: progress bars and each command's summary; `-v` adds the libraries' own log messages."""
+"""What the terminal shows: progress bars and each command's summary; `-v` adds the libraries' own log messages and
+this package's (e.g. why the fused kernel fell back to the PyTorch path)."""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator
 
 
@@ -10,9 +12,10 @@ from collections.abc import Iterator
 def quiet_libraries(enabled: bool = True) -> Iterator[None]:
     """Lower transformers' and datasets' loggers to errors and hide transformers' own loading / saving bars while
     the block runs (restored after); the commands' progress bars stay. Warnings a command expects are handled
-    where they arise, never filtered here."""
+    where they arise, never filtered here. With `enabled=False` (`-v`), this package's INFO messages go to stderr."""
     if not enabled:
-        yield
+        with _package_messages():
+            yield
         return
     import datasets
     import transformers
@@ -29,6 +32,22 @@ def quiet_libraries(enabled: bool = True) -> Iterator[None]:
         datasets.logging.set_verbosity(levels[1])
         if bars:
             transformers.logging.enable_progress_bar()
+
+
+@contextlib.contextmanager
+def _package_messages() -> Iterator[None]:
+    """Show the `mnemodyn_hf` loggers' INFO messages on stderr while the block runs."""
+    logger = logging.getLogger("mnemodyn_hf")
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 __all__ = ["quiet_libraries"]
