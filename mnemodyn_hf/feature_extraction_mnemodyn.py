@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import os
-import shutil
 import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -13,11 +12,9 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 from transformers import BatchFeature, SequenceFeatureExtractor
-from transformers.utils import cached_file
 
-from .atlas import ATLAS_FORMS, SHIPPED_ATLAS_ROIS, Atlas, Parcellator, load_atlas
-from .atomic_files import write_file_atomically
-from .configuration_mnemodyn import DEFAULT_REPETITION_TIME
+from .atlas import ATLAS_FORMS, SHIPPED_ATLAS_ROIS, Atlas, AtlasFile, Parcellator, load_atlas
+from .configuration_mnemodyn import DEFAULT_REPETITION_TIME, MnemoDynConfig
 from .preprocessing.fmri_inputs import (
     as_batch,
     match_roi_columns,
@@ -29,9 +26,6 @@ from .preprocessing.fmri_inputs import (
 from .preprocessing.missing_values import fill_missing_values
 from .preprocessing.robust_scaling import ZERO_IQR_TOLERANCE, RoiQuantileSketch, centre_frames, robust_scale
 from .preprocessing.temporal_resampling import resample_frames
-
-#: Arguments of `from_pretrained` that locate files, forwarded to fetch the atlas files next to the config.
-_FILE_LOCATION_KWARGS = ("cache_dir", "force_download", "proxies", "token", "local_files_only", "revision", "subfolder")
 
 
 class MnemoDynFeatureExtractor(SequenceFeatureExtractor):
@@ -57,10 +51,13 @@ class MnemoDynFeatureExtractor(SequenceFeatureExtractor):
        sequence feature extractor (`padding`, `max_length`, `truncation`, `pad_to_multiple_of`).
 
     Args:
-        atlas_files (`dict[str, str]`, *optional*):
+        atlas_files (`dict[str, str | dict]`, *optional*):
             The atlas, as files by form: `"cifti"` (a .dlabel.nii), `"volume"` (a 3-D label NIfTI) and/or
-            `"labels"` (a TSV with columns key and name); see `mnemodyn_hf.atlas.load_atlas`. Defaults to the
-            shipped 450-ROI atlas. `save_pretrained` copies the files next to the config.
+            `"labels"` (a TSV with columns key and name); see `mnemodyn_hf.atlas.load_atlas`. Each is a path or
+            a file embedded by `save_pretrained` (`AtlasFile.to_json`). Defaults to the shipped 450-ROI atlas.
+            `preprocessor_config.json` carries the atlas inside it (`null` for the shipped atlas, which comes
+            with the package), so a saved extractor loads through any loader that reads the config: the class's
+            `from_pretrained`, `AutoFeatureExtractor`, `pipeline` or `from_dict`.
         roi_names (`list[str]`, *optional*):
             The atlas's ROI names in column order; when given (as in a saved config) they are checked against the
             atlas.
@@ -91,7 +88,7 @@ class MnemoDynFeatureExtractor(SequenceFeatureExtractor):
 
     def __init__(
         self,
-        atlas_files: dict[str, str] | None = None,
+        atlas_files: dict[str, str | os.PathLike | dict[str, str]] | None = None,
         roi_names: list[str] | None = None,
         target_repetition_time: float | None = DEFAULT_REPETITION_TIME,
         do_resample: bool = True,
@@ -101,12 +98,10 @@ class MnemoDynFeatureExtractor(SequenceFeatureExtractor):
         padding_value: float = 0.0,
         **kwargs,
     ):
-        if atlas_files is not None and not set(atlas_files) <= set(ATLAS_FORMS):
-            raise ValueError(f"atlas_files keys must be among {ATLAS_FORMS}, got {sorted(atlas_files)}.")
-        atlas = load_atlas(**(atlas_files or {}))
+        atlas = load_atlas(**_atlas_sources(atlas_files or {}))
         if roi_names is not None and list(roi_names) != list(atlas.names):
             mismatch = next((i for i, (a, b) in enumerate(zip(roi_names, atlas.names, strict=False)) if a != b), None)
-            files = sorted(map(str, atlas.files.values()))
+            files = sorted(file.name for file in atlas.files.values())
             raise ValueError(
                 f"roi_names ({len(roi_names)} names) do not match the atlas's {atlas.num_rois} ROI names "
                 f"(first difference at column {mismatch}); expected the names of {files}."
@@ -123,6 +118,7 @@ class MnemoDynFeatureExtractor(SequenceFeatureExtractor):
             feature_size=atlas.num_rois, sampling_rate=sampling_rate, padding_value=padding_value, **kwargs
         )
         self._atlas = atlas
+        self._shipped_atlas = not atlas_files
         self._parcellator = Parcellator(atlas)
         self.roi_names = list(atlas.names)
         self.target_repetition_time = target_repetition_time
@@ -137,15 +133,13 @@ class MnemoDynFeatureExtractor(SequenceFeatureExtractor):
         num_rois: int,
         target_repetition_time: float | None,
         atlas_labels: str | os.PathLike | None = None,
-        labels_dir: str | os.PathLike | None = None,
     ) -> MnemoDynFeatureExtractor:
         """An unfitted extractor for parcellated data with `num_rois` columns, the one place that decides its atlas.
 
         The atlas is the label table `atlas_labels` (TSV with columns key, name) when given; otherwise the shipped
         Schaefer-400 + Tian S3 atlas when `num_rois` is its 450 ROIs; otherwise a label table `ROI_001`, ...
-        written to `labels_dir/roi_labels.tsv` (ROI tables and arrays can then be read, images cannot).
-        `target_repetition_time=None` keeps the input's frames (no resampling). The extractor does not normalise
-        until `fit` has learned its statistics.
+        (ROI tables and arrays can then be read, images cannot). `target_repetition_time=None` keeps the input's
+        frames (no resampling). The extractor does not normalize until `fit` has learned its statistics.
         """
         settings = {"target_repetition_time": target_repetition_time, "do_normalize": False}
         if atlas_labels is not None:
@@ -153,17 +147,12 @@ class MnemoDynFeatureExtractor(SequenceFeatureExtractor):
         elif num_rois == SHIPPED_ATLAS_ROIS:
             extractor = cls(**settings)
         else:
-            if labels_dir is None:
-                raise ValueError(
-                    f"{num_rois} ROIs is not the shipped {SHIPPED_ATLAS_ROIS}-ROI atlas: give atlas_labels (a TSV "
-                    "with columns key, name naming the columns) or labels_dir to write generic ROI names to."
-                )
             rows = "".join(f"{key}\tROI_{key:03d}\n" for key in range(1, num_rois + 1))
-            table = write_file_atomically(Path(labels_dir) / "roi_labels.tsv", "key\tname\n" + rows)
-            extractor = cls(atlas_files={"labels": str(table)}, **settings)
+            table = AtlasFile("roi_labels.tsv", ("key\tname\n" + rows).encode())
+            extractor = cls(atlas_files={"labels": table.to_json()}, **settings)
         if extractor.feature_size != num_rois:
             raise ValueError(
-                f"The atlas {sorted(str(f) for f in extractor.atlas.files.values())} has {extractor.feature_size} ROIs "
+                f"The atlas {sorted(f.name for f in extractor.atlas.files.values())} has {extractor.feature_size} ROIs "
                 f"but the data have {num_rois} columns; give the label table of the atlas the data were parcellated "
                 "with."
             )
@@ -256,8 +245,32 @@ class MnemoDynFeatureExtractor(SequenceFeatureExtractor):
         self.do_normalize = True
         return self
 
+    def check_model_config(self, config: MnemoDynConfig, model_name: str = "the model") -> None:
+        """Check that this extractor makes what the model reads: `config.num_rois` ROIs at `config.repetition_time`.
+
+        The TR has two records, the model's `config.repetition_time` and this extractor's `target_repetition_time`;
+        every place that meets both (the pipeline, evaluation, `embed`, pretraining's export) calls this check.
+
+        Raises:
+            ValueError: the ROI counts differ, or the extractor resamples to another TR than the model's.
+        """
+        model_rois = config.adapter_input_rois or config.num_rois  # a ROI adapter reads another atlas's ROIs
+        if self.feature_size != model_rois:
+            raise ValueError(
+                f"The feature extractor makes {self.feature_size} ROIs per frame but {model_name} reads "
+                f"{model_rois}: save the extractor of the atlas the model was pretrained with beside it."
+            )
+        target = self.target_repetition_time
+        if self.do_resample and target is not None and not np.isclose(target, config.repetition_time, rtol=1e-6):
+            raise ValueError(
+                f"The feature extractor resamples to TR {target:g} s but {model_name} was pretrained at TR "
+                f"{config.repetition_time:g} s (config.repetition_time): the two records of the model's TR disagree. "
+                f"Save the extractor with target_repetition_time={config.repetition_time:g} beside the model (or "
+                "correct config.repetition_time if the extractor's TR is the one the model was pretrained at)."
+            )
+
     def save_pretrained(self, save_directory: str | os.PathLike, push_to_hub: bool = False, **kwargs) -> list[str]:
-        """Write `preprocessor_config.json` and copy the atlas files next to it (then push, if asked).
+        """Write `preprocessor_config.json`, the atlas inside it (then push, if asked).
 
         Raises:
             ValueError: `do_normalize=True` without statistics: such an extractor would fail at its first call.
@@ -268,45 +281,17 @@ class MnemoDynFeatureExtractor(SequenceFeatureExtractor):
                 "would fail when used. Learn them first (extractor.fit(training_files)) or set do_normalize=False "
                 "before saving (the users of the folder then fit their own)."
             )
-        os.makedirs(save_directory, exist_ok=True)
-        copied = []
-        for path in self._atlas.files.values():
-            target = Path(save_directory) / path.name
-            if not (target.exists() and os.path.samefile(path, target)):
-                shutil.copyfile(path, target)
-            copied.append(str(target))
-        return copied + super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
-
-    @classmethod
-    def get_feature_extractor_dict(
-        cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The saved config, with its atlas file names resolved to local paths (next to the config, or cached)."""
-        location = {key: kwargs[key] for key in _FILE_LOCATION_KWARGS if key in kwargs}
-        feature_extractor_dict, kwargs = super().get_feature_extractor_dict(pretrained_model_name_or_path, **kwargs)
-        atlas_files = feature_extractor_dict.get("atlas_files")
-        if atlas_files:
-            folder = str(pretrained_model_name_or_path)
-            if os.path.isfile(folder):  # the path of preprocessor_config.json itself
-                folder = os.path.dirname(folder)
-            resolved = {}
-            for form, name in atlas_files.items():
-                path = cached_file(folder, name, _raise_exceptions_for_missing_entries=False, **location)
-                if path is None:
-                    raise FileNotFoundError(
-                        f"The feature extractor in {folder!r} names the atlas {form} file {name!r}, which is not "
-                        "there; expected it next to preprocessor_config.json (save_pretrained copies it)."
-                    )
-                resolved[form] = path
-            feature_extractor_dict = {**feature_extractor_dict, "atlas_files": resolved}
-        return feature_extractor_dict, kwargs
+        return super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON-serialisable config: public attributes, atlas files by name; derived sizes left out."""
+        """The JSON-serializable config: public attributes and the atlas files embedded (`None` for the shipped
+        atlas); derived sizes left out."""
         output = {key: copy.deepcopy(value) for key, value in self.__dict__.items() if not key.startswith("_")}
         for derived in ("feature_size", "sampling_rate"):
             output.pop(derived, None)
-        output["atlas_files"] = {form: path.name for form, path in self._atlas.files.items()}
+        output["atlas_files"] = (
+            None if self._shipped_atlas else {form: file.to_json() for form, file in self._atlas.files.items()}
+        )
         output["feature_extractor_type"] = type(self).__name__
         return output
 
@@ -336,9 +321,22 @@ class MnemoDynFeatureExtractor(SequenceFeatureExtractor):
         return np.asarray(self.roi_median), np.asarray(self.roi_iqr)
 
 
+def _atlas_sources(atlas_files: dict[str, Any]) -> dict[str, str | os.PathLike | AtlasFile]:
+    """`load_atlas` arguments from `atlas_files`: paths stay paths, embedded files (dicts) are decoded."""
+    unknown = sorted(set(atlas_files) - set(ATLAS_FORMS))
+    if unknown:
+        raise ValueError(f"atlas_files keys must be among {ATLAS_FORMS}, got {unknown}.")
+    return {
+        form: AtlasFile.from_json(file, form) if isinstance(file, dict) else file for form, file in atlas_files.items()
+    }
+
+
 def load_fitted_extractor(folder: str | os.PathLike) -> MnemoDynFeatureExtractor | None:
-    """The feature extractor saved in a model folder when it carries robust-scaling statistics, else None."""
+    """The feature extractor saved in a model folder when it carries robust-scaling statistics, else None; checked
+    against the folder's config.json (`check_model_config`) when there is one."""
     if not (Path(folder) / "preprocessor_config.json").is_file():
         return None
     extractor = MnemoDynFeatureExtractor.from_pretrained(folder)
+    if (Path(folder) / "config.json").is_file():
+        extractor.check_model_config(MnemoDynConfig.from_pretrained(folder), model_name=str(folder))
     return extractor if extractor.roi_median is not None else None

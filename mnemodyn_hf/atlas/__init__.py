@@ -6,6 +6,7 @@ volume); `load_atlas(cifti=..., volume=..., labels=...)` reads any other dlabel 
 """
 
 from .atlas import ATLAS_DATA_DIR, ATLAS_FORMS, DEFAULT_ATLAS_FILES, SHIPPED_ATLAS_ROIS, Atlas, load_atlas
+from .atlas_file import AtlasFile
 from .parcellation import ParcelAverager, Parcellator
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "DEFAULT_ATLAS_FILES",
     "SHIPPED_ATLAS_ROIS",
     "Atlas",
+    "AtlasFile",
     "ParcelAverager",
     "Parcellator",
     "load_atlas",

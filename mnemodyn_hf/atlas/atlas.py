@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import csv
 import functools
+import gzip
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+
+from .atlas_file import AtlasFile
 
 #: Folder of the shipped atlas files (package data).
 ATLAS_DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -41,7 +45,7 @@ class Atlas:
         brain_models: the N grayordinates of the CIFTI form (`nibabel.cifti2.BrainModelAxis`), or `None`.
         volume_labels: (X, Y, Z) label key of each voxel, or `None` without a volume form.
         volume_affine: (4, 4) voxel-to-world (mm) affine of `volume_labels`, or `None`.
-        files: the files the atlas was read from, by form (`"cifti"`, `"volume"`, `"labels"`).
+        files: the files the atlas was read from (names and bytes), by form (`"cifti"`, `"volume"`, `"labels"`).
     """
 
     keys: np.ndarray
@@ -50,7 +54,7 @@ class Atlas:
     brain_models: nib.cifti2.BrainModelAxis | None
     volume_labels: np.ndarray | None
     volume_affine: np.ndarray | None
-    files: dict[str, Path]
+    files: dict[str, AtlasFile]
 
     @property
     def num_rois(self) -> int:
@@ -82,9 +86,9 @@ class Atlas:
 
 
 def load_atlas(
-    cifti: str | os.PathLike | None = None,
-    volume: str | os.PathLike | None = None,
-    labels: str | os.PathLike | None = None,
+    cifti: str | os.PathLike | AtlasFile | None = None,
+    volume: str | os.PathLike | AtlasFile | None = None,
+    labels: str | os.PathLike | AtlasFile | None = None,
 ) -> Atlas:
     """Read an atlas; with no argument, the shipped 450-ROI Schaefer-400 (7 networks) + Tian S3 atlas.
 
@@ -94,15 +98,18 @@ def load_atlas(
         labels: a TSV table with columns `key` and `name` naming the parcels (needed to name a volume-only
             atlas, whose parcels are otherwise called `Parcel_<key>`; checked against the dlabel's names).
 
-    Both forms may be given; they must then hold the same parcels (label keys). A label table alone describes an
-    atlas without a spatial form: data already parcellated with it (ROI tables, arrays) can be read, images cannot.
+    Each file is a path or an `AtlasFile` (name and bytes, e.g. embedded in a saved config). Both forms may be given;
+    they must then hold the same parcels (label keys). A label table alone describes an atlas without a spatial
+    form: data already parcellated with it (ROI tables, arrays) can be read, images cannot.
     """
     if cifti is None and volume is None and labels is None:
         return _load_default_atlas()
-    files = {form: Path(path) for form, path in (("cifti", cifti), ("volume", volume), ("labels", labels)) if path}
-    for form, path in files.items():
-        if not path.is_file():
-            raise FileNotFoundError(f"Atlas {form} file {str(path)!r} does not exist.")
+    given = (("cifti", cifti), ("volume", volume), ("labels", labels))
+    files = {
+        form: file if isinstance(file, AtlasFile) else AtlasFile.read(file, form)
+        for form, file in given
+        if file is not None
+    }
 
     cifti_labels = brain_models = volume_labels = volume_affine = None
     names_by_key: dict[int, str] = {}
@@ -117,7 +124,7 @@ def load_atlas(
             only_cifti = np.setdiff1d(keys, volume_keys)[:5].tolist()
             only_volume = np.setdiff1d(volume_keys, keys)[:5].tolist()
             raise ValueError(
-                f"Atlas forms disagree: {str(files['cifti'])!r} has {len(keys)} parcels and {str(files['volume'])!r} "
+                f"Atlas forms disagree: {files['cifti'].name!r} has {len(keys)} parcels and {files['volume'].name!r} "
                 f"has {len(volume_keys)}; expected the same label keys (only in the dlabel: {only_cifti}, only in "
                 f"the volume: {only_volume})."
             )
@@ -127,15 +134,17 @@ def load_atlas(
         if names_by_key and any(table.get(key) != names_by_key.get(key) for key in keys.tolist()):
             key = next(k for k in keys.tolist() if table.get(k) != names_by_key.get(k))
             raise ValueError(
-                f"Atlas label table {str(files['labels'])!r} names key {key} {table.get(key)!r}, but the dlabel "
-                f"{str(files['cifti'])!r} names it {names_by_key.get(key)!r}; expected the same names."
+                f"Atlas label table {files['labels'].name!r} names key {key} {table.get(key)!r}, but the dlabel "
+                f"{files['cifti'].name!r} names it {names_by_key.get(key)!r}; expected the same names."
             )
         names_by_key = table
         if keys is None:  # labels only
             keys = np.asarray(sorted(table), dtype=np.int64)
     names = tuple(names_by_key.get(key, f"Parcel_{key}") for key in keys.tolist())
     if len(set(names)) != len(names):
-        raise ValueError(f"Atlas parcel names must be unique; found duplicates in {sorted(map(str, files.values()))}.")
+        raise ValueError(
+            f"Atlas parcel names must be unique; found duplicates in {sorted(f.name for f in files.values())}."
+        )
     for array in (cifti_labels, volume_labels, volume_affine):
         if array is not None:
             array.flags.writeable = False
@@ -156,51 +165,60 @@ def _load_default_atlas() -> Atlas:
     return load_atlas(**DEFAULT_ATLAS_FILES)
 
 
-def _read_dlabel(path: Path) -> tuple[np.ndarray, nib.cifti2.BrainModelAxis, dict[int, str]]:
+def _read_dlabel(file: AtlasFile) -> tuple[np.ndarray, nib.cifti2.BrainModelAxis, dict[int, str]]:
     """(N,) int32 label keys, the BrainModelAxis and {key: name} of a one-map CIFTI-2 dense label file."""
+    path = file.name
     try:
-        image = nib.load(path)
+        image = nib.Cifti2Image.from_bytes(file.content)
+        label_axis, brain_models = (image.header.get_axis(i) for i in range(2))
     except Exception as error:  # nibabel raises many types for unreadable files
-        raise ValueError(f"Atlas file {str(path)!r} could not be read as a CIFTI-2 dlabel: {error}") from error
-    if not isinstance(image, nib.Cifti2Image):
-        raise ValueError(f"Atlas file {str(path)!r} is a {type(image).__name__}; expected a CIFTI-2 dlabel.")
-    label_axis, brain_models = (image.header.get_axis(i) for i in range(2))
+        raise ValueError(f"Atlas file {path!r} could not be read as a CIFTI-2 dlabel: {error}") from error
     if not isinstance(label_axis, nib.cifti2.LabelAxis) or not isinstance(brain_models, nib.cifti2.BrainModelAxis):
         raise ValueError(
-            f"Atlas file {str(path)!r} has axes ({type(label_axis).__name__}, {type(brain_models).__name__}); "
+            f"Atlas file {path!r} has axes ({type(label_axis).__name__}, {type(brain_models).__name__}); "
             "expected a dense label file (LabelAxis, BrainModelAxis)."
         )
     if len(label_axis) != 1:
-        raise ValueError(f"Atlas file {str(path)!r} has {len(label_axis)} label maps; expected one.")
+        raise ValueError(f"Atlas file {path!r} has {len(label_axis)} label maps; expected one.")
     values = np.asanyarray(image.dataobj)[0]
     keys = np.rint(values).astype(np.int32)
     if not np.array_equal(keys, values):
-        raise ValueError(f"Atlas file {str(path)!r} holds non-integer labels; expected integer keys.")
+        raise ValueError(f"Atlas file {path!r} holds non-integer labels; expected integer keys.")
     names = {int(key): name for key, (name, _) in label_axis.label[0].items() if key > 0}
     return keys, brain_models, names
 
 
-def _read_label_volume(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(X, Y, Z) int32 label keys and the (4, 4) affine of a 3-D label volume."""
+def _read_label_volume(file: AtlasFile) -> tuple[np.ndarray, np.ndarray]:
+    """(X, Y, Z) int32 label keys and the (4, 4) affine of a 3-D label volume (NIfTI-1 or -2, gzipped or not)."""
+    path = file.name
     try:
-        image = nib.load(path)
+        image = _nifti_from_bytes(file.content)
         values = np.asanyarray(image.dataobj)
     except Exception as error:  # nibabel raises many types for unreadable files
-        raise ValueError(f"Atlas file {str(path)!r} could not be read as a label volume: {error}") from error
+        raise ValueError(f"Atlas file {path!r} could not be read as a label volume: {error}") from error
     while values.ndim > 3 and values.shape[-1] == 1:  # (X, Y, Z, 1) label volumes are common
         values = values[..., 0]
     if values.ndim != 3:
-        raise ValueError(f"Atlas file {str(path)!r} has shape {values.shape}; expected a 3-D label volume.")
+        raise ValueError(f"Atlas file {path!r} has shape {values.shape}; expected a 3-D label volume.")
     keys = np.rint(values).astype(np.int32)
     if not np.array_equal(keys, values):
-        raise ValueError(f"Atlas file {str(path)!r} holds non-integer labels; expected integer keys.")
+        raise ValueError(f"Atlas file {path!r} holds non-integer labels; expected integer keys.")
     return keys, image.affine.astype(np.float64)
 
 
-def _read_label_table(path: Path) -> dict[int, str]:
+def _nifti_from_bytes(content: bytes) -> nib.Nifti1Image | nib.Nifti2Image:
+    if content[:2] == b"\x1f\x8b":  # gzip magic: a .nii.gz
+        content = gzip.decompress(content)
+    try:
+        return nib.Nifti1Image.from_bytes(content)
+    except Exception:  # not a NIfTI-1 header: try NIfTI-2, whose error then names the problem
+        return nib.Nifti2Image.from_bytes(content)
+
+
+def _read_label_table(file: AtlasFile) -> dict[int, str]:
     """{key: name} from a TSV with columns `key` and `name`."""
-    with open(path, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle, delimiter="\t"))
+    path = file.name
+    rows = list(csv.DictReader(io.StringIO(file.content.decode("utf-8"), newline=""), delimiter="\t"))
     if not rows or not {"key", "name"} <= set(rows[0]):
-        raise ValueError(f"Atlas label table {str(path)!r} must be a TSV with columns 'key' and 'name'.")
+        raise ValueError(f"Atlas label table {path!r} must be a TSV with columns 'key' and 'name'.")
     return {int(row["key"]): row["name"] for row in rows}

@@ -80,7 +80,7 @@ class Parcellator:
             raise ValueError(
                 f"{source} has other brain models than the atlas: found {describe_brain_models(brain_models)}; "
                 f"expected {describe_brain_models(self.atlas.brain_models)} (the grayordinates of "
-                f"{str(self.atlas.files.get('cifti', 'the atlas dlabel'))!r})."
+                f"{getattr(self.atlas.files.get('cifti'), 'name', 'the atlas dlabel')!r})."
             )
         data = np.asanyarray(image.dataobj)
         if image.header.matrix.get_index_map(0).indices_map_to_data_type == "CIFTI_INDEX_TYPE_BRAIN_MODELS":

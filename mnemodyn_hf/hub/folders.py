@@ -6,7 +6,7 @@ A Hub-ready folder holds everything `from_pretrained` needs, with or without `im
                                 AutoModelForSequenceClassification -> the modeling files below)
     model.safetensors           weights (no pickles: *.bin / *.ckpt / *.pt are refused)
     *.py                        the modeling code, for `trust_remote_code=True` without the package
-    preprocessor_config.json    + the atlas files (450-ROI models; needs `import mnemodyn_hf`)
+    preprocessor_config.json    the feature extractor, its atlas inside (needs `import mnemodyn_hf`)
     README.md                   a model card that validates (`mnemodyn_hf.hub.model_card`)
 """
 
@@ -42,7 +42,7 @@ AUTO_MAP = {
 PICKLE_SUFFIXES = (".bin", ".ckpt", ".pt", ".pth", ".pkl")
 #: What a model repo holds; `push_folder` uploads only top-level files of these kinds (never run outputs, cohort
 #: tables or checkpoints kept in subfolders).
-UPLOADED_SUFFIXES = (".json", ".safetensors", ".py", ".md", ".tsv", ".nii", ".nii.gz")
+UPLOADED_SUFFIXES = (".json", ".safetensors", ".py", ".md")
 
 
 def add_remote_code(folder: str | os.PathLike) -> dict[str, str]:

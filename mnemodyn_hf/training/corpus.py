@@ -95,9 +95,7 @@ def prepare_corpus(args: PretrainingArguments) -> PretrainingCorpus:
         window_frames=args.window_frames or auto_window(run_lengths(runs)),
         mask_span_frames=args.mask_span_frames or auto_span(repetition_time),
     )
-    extractor = MnemoDynFeatureExtractor.for_rois(
-        num_rois, repetition_time, atlas_labels=args.atlas_labels, labels_dir=args.output_dir
-    )
+    extractor = MnemoDynFeatureExtractor.for_rois(num_rois, repetition_time, atlas_labels=args.atlas_labels)
     splits = subject_split(
         runs, {"train": 1 - args.validation_fraction, "validation": args.validation_fraction}, seed=args.seed
     )

@@ -267,12 +267,13 @@ def test_save_and_load_carry_atlas_and_statistics_to_another_folder(tmp_path):
     config = json.loads((saved / "preprocessor_config.json").read_text())
     assert config["feature_extractor_type"] == "MnemoDynFeatureExtractor"
     assert config["roi_names"] == list(extractor.roi_names) and len(config["roi_median"]) == R
-    assert set(config["atlas_files"]) == {"cifti", "volume", "labels"}
+    assert config["atlas_files"] is None  # the shipped atlas comes with the package
+    assert sorted(path.name for path in saved.iterdir()) == ["preprocessor_config.json"]
     moved = shutil.copytree(saved, tmp_path / "machine_b")
     shutil.rmtree(saved)
     loaded = AutoFeatureExtractor.from_pretrained(moved)
     assert isinstance(loaded, MnemoDynFeatureExtractor)
-    assert all(path.parent == moved for path in loaded.atlas.files.values())
+    assert loaded.atlas.names == extractor.atlas.names
     np.testing.assert_array_equal(loaded(corpus[1])["input_values"], extractor(corpus[1])["input_values"])
     assert loaded.to_dict() == extractor.to_dict()
     from_json = MnemoDynFeatureExtractor.from_pretrained(moved / "preprocessor_config.json")
@@ -291,13 +292,35 @@ def test_a_user_atlas_travels_with_the_saved_folder(tmp_path):
     )
     extractor.save_pretrained(tmp_path / "saved")
     (tmp_path / "halves.nii.gz").unlink()
-    loaded = MnemoDynFeatureExtractor.from_pretrained(tmp_path / "saved")
-    assert loaded.roi_names == ["right", "left"] and loaded.feature_size == 2
+    (tmp_path / "halves.tsv").unlink()
+    config = json.loads((tmp_path / "saved" / "preprocessor_config.json").read_text())
+    assert {form: entry["name"] for form, entry in config["atlas_files"].items()} == {
+        "volume": "halves.nii.gz",
+        "labels": "halves.tsv",
+    }
     image = random_volume(3)
-    np.testing.assert_array_equal(loaded(image)["input_values"], extractor(image)["input_values"])
-    (tmp_path / "saved" / "halves.tsv").unlink()
-    with pytest.raises(FileNotFoundError, match=r"names the atlas labels file 'halves.tsv', which is not there"):
-        MnemoDynFeatureExtractor.from_pretrained(tmp_path / "saved")
+    for loaded in (
+        MnemoDynFeatureExtractor.from_pretrained(tmp_path / "saved"),
+        AutoFeatureExtractor.from_pretrained(tmp_path / "saved"),
+        MnemoDynFeatureExtractor.from_dict(config),
+    ):
+        assert loaded.roi_names == ["right", "left"] and loaded.feature_size == 2
+        np.testing.assert_array_equal(loaded(image)["input_values"], extractor(image)["input_values"])
+        assert loaded.to_dict() == extractor.to_dict()
+
+
+def test_an_edited_embedded_atlas_and_a_legacy_config_get_the_fix(tmp_path):
+    (tmp_path / "halves.tsv").write_text("key\tname\n2\tright\n5\tleft\n")
+    extractor = MnemoDynFeatureExtractor(atlas_files={"labels": str(tmp_path / "halves.tsv")}, do_normalize=False)
+    config = extractor.to_dict()
+    edited = {**config["atlas_files"]["labels"], "sha256": "0" * 64}
+    with pytest.raises(ValueError, match=r"does not match its sha256.*save the feature extractor again"):
+        MnemoDynFeatureExtractor.from_dict({**config, "atlas_files": {"labels": edited}})
+    legacy = {**config, "atlas_files": {"labels": "halves.tsv"}}  # names a file next to the config (0.1)
+    with pytest.raises(FileNotFoundError, match=r"atlas_files=\{'labels': '<folder>/halves.tsv'\}"):
+        MnemoDynFeatureExtractor.from_dict(legacy)
+    loaded = MnemoDynFeatureExtractor.from_dict(legacy, atlas_files={"labels": str(tmp_path / "halves.tsv")})
+    assert loaded.roi_names == ["right", "left"]
 
 
 def test_mismatched_roi_names_are_an_error():
