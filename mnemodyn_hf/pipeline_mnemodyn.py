@@ -28,13 +28,19 @@ class MnemoDynEmbeddingPipeline(Pipeline):
     >>> embedder(["sub-01_rois.tsv", "sub-02_rois.tsv"])  # [(188,), (188,)] arrays
     ```
 
-    Keyword arguments of the call: `repetition_time` (seconds, for inputs whose header has none).
+    Keyword arguments of the call: `repetition_time` (seconds, for inputs whose header has none). A feature extractor
+    that disagrees with the model's ROI count or TR is refused when the pipeline is built.
     """
 
     _load_feature_extractor = True
     _load_tokenizer = False
     _load_image_processor = False
     _load_processor = False
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.feature_extractor is not None:
+            self.feature_extractor.check_model_config(self.model.config)
 
     def _sanitize_parameters(self, repetition_time: float | None = None, **kwargs):
         if kwargs:

@@ -45,6 +45,7 @@ def embed_files(
         )
     model = MnemoDynModel.from_pretrained(folder)
     extractor = MnemoDynFeatureExtractor.from_pretrained(folder)
+    extractor.check_model_config(model.config, model_name=str(folder))
     if extractor.roi_median is None:
         if not fit_normalization:
             raise ValueError(

@@ -40,6 +40,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--finetune-epochs", type=int, default=6, help="full fine-tuning epochs")
     parser.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples for CIs and p-values")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--normalization",
+        choices=("pretraining", "per-run-zscore"),
+        default="pretraining",
+        help="scale runs with the backbone's pretraining statistics (default; refused for a backbone without them) "
+        "or z-score each run (an explicit choice for backbones without statistics, stated in the report)",
+    )
     parser.add_argument("-o", "--output-dir", required=True, help="folder for report.json, predictions.csv, report.png")
 
 
@@ -51,7 +58,13 @@ def run(args: argparse.Namespace) -> None:
         raise SystemExit("error: give either --task NAME or --cohort DIR --label COL --task-type TYPE.")
     heads = HeadSettings(head_epochs=args.head_epochs, finetune_epochs=args.finetune_epochs)
     methods = tuple(args.methods or DEFAULT_METHODS)
-    settings = EvaluationSettings(methods=methods, num_bootstrap=args.bootstrap, seed=args.seed, heads=heads)
+    settings = EvaluationSettings(
+        methods=methods,
+        num_bootstrap=args.bootstrap,
+        seed=args.seed,
+        heads=heads,
+        normalization=args.normalization,
+    )
     if args.task is not None:
         report = evaluate_task(
             args.task, args.backbone, args.output_dir, data=args.data, split=args.split, settings=settings

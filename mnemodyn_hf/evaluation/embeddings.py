@@ -1,9 +1,10 @@
 """From cohort runs to what a frozen backbone sees and returns.
 
-`backbone_inputs` enforces the backbone's contract once, at the boundary: the ROI count must match, every run is
-resampled from its own TR to the backbone's `config.repetition_time` with the package's resampler, and normalised
-as in pretraining (by the fitted feature extractor saved beside the weights, when it covers these ROIs; otherwise a
-per-run z-score, said in the report). `embed` returns pooled outputs, one vector per run.
+`backbone_inputs` enforces the backbone's contract once, at the boundary: the ROI count must match, and every run
+goes through the backbone's own feature extractor (the one saved beside the weights, checked against its config),
+which resamples it once, from the run's TR to the backbone's, and scales it with its pretraining statistics. A
+backbone without statistics is refused unless the caller chooses per-run z-scoring, which the report then states.
+`embed` returns pooled outputs, one vector per run.
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ import torch
 from tqdm.auto import tqdm
 
 from ..configuration_mnemodyn import MnemoDynConfig
-from ..feature_extraction_mnemodyn import load_fitted_extractor
+from ..feature_extraction_mnemodyn import MnemoDynFeatureExtractor
 from ..preprocessing.robust_scaling import zscore_frames
-from ..preprocessing.temporal_resampling import resample_frames
 from .connectivity import pearson_connectivity
+
+#: How `backbone_inputs` scales runs: the backbone's pretraining statistics, a per-run z-score (an explicit choice
+#: for backbones without statistics), or nothing (rows already normalized by their loader).
+NORMALIZATIONS = ("pretraining", "per-run-zscore", "none")
 
 
 @dataclass(frozen=True)
@@ -28,8 +32,26 @@ class PreparedInputs:
     """Backbone-ready runs ((T', R) float32 at the backbone's TR) and how they were made."""
 
     series: list[np.ndarray]
-    normalisation: str
+    normalization: str
     resampled_runs: int
+
+
+def backbone_extractor(backbone: str | os.PathLike | None, config: MnemoDynConfig) -> MnemoDynFeatureExtractor:
+    """The feature extractor saved beside `backbone`'s weights (checked against `config`), or, for a folder without
+    one, an unfitted extractor for `config.num_rois` ROIs at `config.repetition_time`."""
+    folder = None if backbone is None else os.fspath(backbone)
+    if folder is not None and os.path.isfile(os.path.join(folder, "preprocessor_config.json")):
+        extractor = MnemoDynFeatureExtractor.from_pretrained(folder)
+        extractor.check_model_config(config, model_name=folder)
+    else:
+        extractor = MnemoDynFeatureExtractor.for_rois(config.num_rois, config.repetition_time)
+    if not extractor.do_resample or extractor.target_repetition_time is None:
+        raise ValueError(
+            f"The feature extractor of {folder} does not resample (do_resample=False or no target TR), but runs "
+            f"must reach the backbone at its TR {config.repetition_time:g} s: save the extractor with "
+            f"target_repetition_time={config.repetition_time:g}."
+        )
+    return extractor
 
 
 def backbone_inputs(
@@ -37,13 +59,16 @@ def backbone_inputs(
     repetition_times: Sequence[float | None],
     backbone: str | os.PathLike | None,
     config: MnemoDynConfig,
-    normalise: bool = True,
+    normalization: str = "pretraining",
 ) -> PreparedInputs:
-    """Resample every run to `config.repetition_time` and normalise it (see the module docstring).
+    """Resample every run to `config.repetition_time` and scale it (see the module docstring and `NORMALIZATIONS`).
 
     Raises:
-        ValueError: the runs' ROI count differs from the backbone's, or a run has no TR.
+        ValueError: the runs' ROI count differs from the backbone's, a run has no TR, or `normalization` is
+            `"pretraining"` and the backbone carries no statistics.
     """
+    if normalization not in NORMALIZATIONS:
+        raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}.")
     rois = {np.shape(s)[1] for s in series}
     if rois != {config.num_rois}:
         raise ValueError(
@@ -58,25 +83,30 @@ def backbone_inputs(
             f"{config.repetition_time} s and every run must be resampled to it. Fill the cohort's `tr` column "
             "(seconds)."
         )
-    extractor = load_fitted_extractor(backbone) if backbone is not None else None
-    if not normalise:
-        normalise_run, note = (lambda bold: bold), "none here: rows were normalised per run by their loader"  # noqa: E731
-    elif extractor is not None and extractor.feature_size == config.num_rois:
-        extractor.do_resample = False  # resampled below, from each run's own TR
-
-        def normalise_run(bold):
-            return extractor(bold)["input_values"][0]
-
-        note = "robust scaling by the backbone's feature extractor (its pretraining statistics)"
-    else:
-        normalise_run = zscore_frames
-        note = "per-run z-score (the backbone carries no statistics for these ROIs)"
+    extractor = backbone_extractor(backbone, config)
+    if normalization == "pretraining" and extractor.roi_median is None:
+        raise ValueError(
+            f"The backbone {backbone} carries no normalization statistics (its feature extractor was never fitted), "
+            "so its inputs cannot be scaled as in pretraining. Fit them on unlabelled or training runs and save them "
+            "beside the weights (MnemoDynFeatureExtractor.from_pretrained(folder).fit(runs).save_pretrained(folder)),"
+            " or choose per-run z-scoring explicitly (--normalization per-run-zscore; the report states it)."
+        )
+    extractor.do_normalize = normalization == "pretraining"
+    scale = zscore_frames if normalization == "per-run-zscore" else (lambda frames: frames)  # noqa: E731
     prepared, resampled = [], 0
-    for bold, tr in zip(series, repetition_times):
+    for bold, tr in zip(series, repetition_times, strict=True):
         resampled += not np.isclose(tr, config.repetition_time, rtol=1e-6)
-        frames = resample_frames(np.asarray(bold, np.float64), float(tr), config.repetition_time)
-        prepared.append(normalise_run(frames).astype(np.float32))
-    return PreparedInputs(prepared, note, resampled)
+        frames = extractor(np.asarray(bold, np.float64), repetition_time=float(tr))["input_values"][0]
+        prepared.append(scale(frames).astype(np.float32))
+    return PreparedInputs(prepared, NORMALIZATION_NOTES[normalization], resampled)
+
+
+#: What the report says about each normalization.
+NORMALIZATION_NOTES = {
+    "pretraining": "robust scaling by the backbone's feature extractor (its pretraining statistics)",
+    "per-run-zscore": "per-run z-score, chosen explicitly (the backbone carries no pretraining statistics)",
+    "none": "none here: rows were normalized per run by their loader",
+}
 
 
 def pooled_input(series: Sequence[np.ndarray]) -> np.ndarray:
@@ -162,9 +192,11 @@ def embed(
 
 
 __all__ = [
+    "NORMALIZATIONS",
     "POOLINGS",
     "BackboneStates",
     "PreparedInputs",
+    "backbone_extractor",
     "backbone_inputs",
     "backbone_states",
     "embed",

@@ -86,13 +86,15 @@ REFERENCE_METHOD = "mnemodyn_linear_probe"
 
 @dataclass(frozen=True)
 class EvaluationSettings:
-    """What to run: `methods` (controls are added from the task), bootstrap size, seed, Trainer settings."""
+    """What to run: `methods` (controls are added from the task), bootstrap size, seed, Trainer settings, and how
+    runs are scaled for the backbone (`normalization`, one of `embeddings.NORMALIZATIONS`)."""
 
     methods: tuple[str, ...] = DEFAULT_METHODS
     num_bootstrap: int = 2000
     seed: int = 0
     heads: HeadSettings = field(default_factory=HeadSettings)
     embedding_batch_size: int = 8
+    normalization: str = "pretraining"
 
 
 def evaluate_backbone(
@@ -105,15 +107,14 @@ def evaluate_backbone(
     train_sites: Sequence[str] = (),
     controls: Mapping[str, Callable[[datasets.Dataset], np.ndarray]] | None = None,
     settings: EvaluationSettings | None = None,
-    normalise: bool = True,
     score_within_folds: bool = False,
 ) -> tuple[dict, dict[str, np.ndarray]]:
     """Score `backbone` and the baselines on `cohort` (cohort schema + `label`); see the module docstring.
 
     `controls` maps a name to the function giving that control's features (N, K) from the cohort (e.g.
     `tasks.column_control("func_mean_fd")`); each is scored as `control_<name>` with the linear read-out.
-    `normalise=False` feeds rows that are already normalised (epochs of runs z-scored per run) to the backbone as
-    they are, instead of normalising each row as a recording. `score_within_folds` (regression) centres targets
+    `settings.normalization` is how runs are scaled for the backbone (`embeddings.NORMALIZATIONS`); the report
+    states it. `score_within_folds` (regression) centres targets
     and predictions within each test fold before pooling, so that offsets between test sites cannot pass for
     prediction.
 
@@ -151,7 +152,7 @@ def evaluate_backbone(
 
     config = MnemoDynConfig.from_pretrained(backbone)
     bold = list(cohort.with_format("numpy")["bold"])
-    features, notes = _fold_free_features(cohort, bold, backbone, config, settings, normalise)
+    features, notes = _fold_free_features(cohort, bold, backbone, config, settings)
     features.update({f"control_{name}": extract(cohort) for name, extract in (controls or {}).items()})
     methods = [*settings.methods, *(f"control_{name}" for name in controls or {})]
     scores = {m: np.full((len(y), len(classes)) if classes and len(classes) > 2 else len(y), np.nan) for m in methods}
@@ -229,12 +230,12 @@ def _updates(outputs: list[np.ndarray], inputs: list[np.ndarray]) -> list[np.nda
     return [output - given for output, given in zip(outputs, inputs, strict=True)]
 
 
-def _fold_free_features(cohort, bold, backbone, config, settings, normalise) -> tuple[dict[str, np.ndarray], dict]:
+def _fold_free_features(cohort, bold, backbone, config, settings) -> tuple[dict[str, np.ndarray], dict]:
     """Features that need no fitting (computed once): backbone inputs, embeddings, pooled input, Pearson FC."""
     methods, features, notes = set(settings.methods), {}, {}
     if methods & (set(BACKBONE_METHODS) | set(STATE_METHODS) | {"pooled_input", "random_backbone"}):
-        prepared = backbone_inputs(bold, cohort["tr"], backbone, config, normalise=normalise)
-        notes.update(normalisation=prepared.normalisation, resampled_runs=prepared.resampled_runs)
+        prepared = backbone_inputs(bold, cohort["tr"], backbone, config, normalization=settings.normalization)
+        notes.update(normalization=prepared.normalization, resampled_runs=prepared.resampled_runs)
         features["backbone_series"] = prepared.series
         if methods & PRETRAINED_STATE_METHODS:
             with quiet_transformers():

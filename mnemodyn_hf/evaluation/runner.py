@@ -6,6 +6,7 @@ report = evaluate_cohort("my_cohort/", "diagnosis", "classification", "runs/x/mo
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -44,6 +45,8 @@ def evaluate_task(
     if split not in spec.splits:
         raise ValueError(f"Task {name} is scored with splits {spec.splits}, not {split!r}.")
     cohort = spec.load(data)
+    if spec.normalised_per_run:
+        settings = dataclasses.replace(settings or EvaluationSettings(), normalization="none")
     report, predictions = evaluate_backbone(
         cohort,
         label=spec.label,
@@ -53,7 +56,6 @@ def evaluate_task(
         train_sites=spec.train_sites,
         controls=spec.controls,
         settings=settings,
-        normalise=not spec.normalised_per_run,
         score_within_folds=spec.score_within_sites,
     )
     report = {"task": name, "description": spec.description, "anchor": spec.anchor, **report}

