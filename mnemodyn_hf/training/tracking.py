@@ -32,14 +32,18 @@ class CSVTracker(GeneralTracker):
         return self.path
 
     def start(self) -> None:
+        """Create the folder and the table's header (recent Accelerate releases call this on the main
+        process; 1.1 never does, so the writers below call it too)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if not self.path.exists():
             self.path.write_text("step,name,value\n")
 
     def store_init_configuration(self, values: dict) -> None:
+        self.start()
         (self.path.parent / "hparams.json").write_text(json.dumps(values, indent=2, default=str))
 
     def log(self, values: dict, step: int | None = None, **kwargs) -> None:
+        self.start()
         with open(self.path, "a", newline="") as handle:
             writer = csv.writer(handle)
             for name, value in values.items():
