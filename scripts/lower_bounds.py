@@ -6,8 +6,15 @@ from __future__ import annotations
 
 import re
 import sys
-import tomllib
 from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    try:
+        import tomli as tomllib
+    except ModuleNotFoundError:
+        sys.exit("lower_bounds.py reads pyproject.toml with tomllib: use Python >= 3.11 or `pip install tomli`.")
 
 USER_EXTRAS = ("plots", "cp", "pretrain")
 NOT_CONSTRAINED = {"torch"}
