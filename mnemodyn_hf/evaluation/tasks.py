@@ -14,6 +14,12 @@
 
 (site-5fold: `site-stratified-5fold`.)
 
+Each task declares one primary read-out (`TaskSpec.primary_method`, reported as `primary_method`; every other
+read-out is secondary): the tangent connectivity of the frozen backbone's output (`mnemodyn_tangent_probe`, the
+read-out docs/representations.md reports as the backbone's best on abide-dx) for the ABIDE and RPN tasks, whose
+signal is connectivity, and the mean|std linear probe for connattractor-heat, whose few-frame epochs hold too few
+frames for a covariance.
+
 Data folders are found from `--data PATH` or `$MNEMODYN_SHARED_DATA/<folder>`; nothing is copied. RPN runs of
 participants the study excluded, or without a score, are left out (counted in the report).
 """
@@ -50,11 +56,15 @@ class TaskSpec:
     #: Regression scored within each test site: targets and predictions centred per site before pooling, so a
     #: site's offset (RPN scores are on Bochum's scale: Essen +0.4, Szeged -0.6) cannot pass for prediction.
     score_within_sites: bool = False
+    #: The one read-out the task's claim rests on (a `mnemodyn_*` method of the harness); the others are secondary.
+    primary_method: str = "mnemodyn_tangent_probe"
 
     def __post_init__(self):
         unknown = set(self.splits) - set(SPLIT_POLICIES)
         if unknown:
             raise ValueError(f"Task {self.name}: unknown split policies {sorted(unknown)}.")
+        if not self.primary_method.startswith("mnemodyn_"):
+            raise ValueError(f"Task {self.name}: the primary read-out must be a model read-out (mnemodyn_*).")
 
 
 def column_control(column: str) -> Callable[[datasets.Dataset], np.ndarray]:
@@ -171,6 +181,7 @@ TASKS: dict[str, TaskSpec] = {
             ("subject-5fold",),
             controls={"position": position_only_features, "sd": within_sample_sd_features},
             normalised_per_run=True,
+            primary_method="mnemodyn_linear_probe",
         ),
     )
 }
