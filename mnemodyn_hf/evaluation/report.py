@@ -103,7 +103,7 @@ def summary_table(report: dict) -> str:
     over_sites = _ci_unit(report) == "sites"
     lines = [
         f"{report.get('task', report['label'])}: {report['split']}, {report['subjects']} subjects, "
-        f"{len(report['folds'])} fold(s); unit: {report['unit']}; CIs and tests over {_ci_unit(report)}"
+        f"{len(report['folds'])} fold(s); one prediction per {report['unit']}; CIs and tests over {_ci_unit(report)}"
     ]
     if report.get("groups_lacking_a_class"):
         lines.append(f"sites lacking a class (left out of site means): {', '.join(report['groups_lacking_a_class'])}")

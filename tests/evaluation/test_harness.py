@@ -84,7 +84,8 @@ def test_fc_pearson_reproduces_the_abide_anchor_leave_site_out(shared_data, back
 
     cohort = load_abide_pcp(shared_data / "abide_dev")
     report, _ = _evaluate(cohort, backbone_200, settings=EvaluationSettings(methods=("fc_pearson",), num_bootstrap=200))
-    assert abs(report["methods"]["fc_pearson"]["value"] - 0.64) < 0.05  # measured 0.642
+    # measured 0.651 with the inner CV grouped by site (0.642 grouped by subject)
+    assert abs(report["methods"]["fc_pearson"]["value"] - 0.64) < 0.05
 
 
 def _permuted_within_sites(cohort, label: str, seed: int):
