@@ -101,7 +101,7 @@ def test_labels_permuted_within_sites_score_at_chance(abide_small, backbone_200)
     """Diagnosis shuffled within each site (site label rates kept), fc_pearson leave-site-out, six shuffles. The
     pooled AUC stays near 0.5 and the site-unit interval holds 0.5 in at least half of them: with 3 sites the
     percentile interval of the mean over sites is about [min, max] of the site values, which misses 0.5 when all
-    three fall on one side (1 in 4 under the null). Measured: 11 s on 2 busy cores (4 of 6 intervals hold 0.5)."""
+    three fall on one side (1 in 4 under the null). Measured: 2-11 s on 2 busy cores (4 of 6 intervals hold 0.5)."""
     settings = EvaluationSettings(methods=("fc_pearson",), num_bootstrap=500)
     values, held = [], 0
     for seed in range(6):
