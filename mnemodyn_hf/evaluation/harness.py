@@ -15,7 +15,12 @@ Protocol:
    backbone: ROI mean|std of the backbone's input),
    `random_backbone` (the same architecture with random weights, linear probe), and confound controls
    (`control_motion`: mean framewise displacement alone; `control_position`: the epoch's position in the run alone;
-   `control_sd`: the epoch's mean within-epoch standard deviation alone).
+   `control_sd`: the epoch's mean within-epoch standard deviation alone; `control_motion_within_site`: mean
+   framewise displacement centered within each site, `tasks.site_centered_control`).
+   With `EvaluationSettings.regress_out` naming cohort columns (e.g. `("func_mean_fd",)`), every feature read-out
+   (linear models and frozen heads; not fine-tuning, not the controls) reads features with those confounds
+   regressed out within each fold: a linear regression of every feature column on the confounds (with intercept)
+   fitted on the training rows only, its fitted part subtracted from training and test rows (`regress_out`).
    Inner model selection is grouped like the outer split: linear models choose their penalty by an inner CV grouped
    by site when sites are held out (by subject otherwise), and Trainer read-outs select their epoch on an inner
    validation split of training sites (of subjects otherwise). A training fold whose sites cannot form such a split
@@ -102,6 +107,9 @@ class EvaluationSettings:
     heads: HeadSettings = field(default_factory=HeadSettings)
     embedding_batch_size: int = 8
     normalization: str = "pretraining"
+    #: Cohort columns regressed out of every feature read-out within each fold (training rows only); see
+    #: `regress_out`. Empty: none.
+    regress_out: tuple[str, ...] = ()
 
 
 def evaluate_backbone(
@@ -162,6 +170,7 @@ def evaluate_backbone(
                     "subject-5fold) or drop the sites with a single class."
                 )
 
+    confounds = confound_matrix(cohort, settings.regress_out)
     config = MnemoDynConfig.from_pretrained(backbone)
     bold = list(cohort.with_format("numpy")["bold"])
     features, notes = _fold_free_features(cohort, bold, backbone, config, settings)
@@ -175,7 +184,7 @@ def evaluate_backbone(
         groups, inner_groups[fold.name] = _inner_groups(fold, subjects, sites, y, split, task_type, methods, settings)
         for method in methods:
             scores[method][fold.test] = _fold_scores(
-                method, fold, features, bold, y, groups, task_type, backbone, config, settings
+                method, fold, features, bold, y, groups, task_type, backbone, config, settings, confounds
             )
     tested = np.array([name is not None for name in fold_of_row])  # external-sites: training sites are never tested
     scores = {method: values[tested] for method, values in scores.items()}
@@ -207,6 +216,8 @@ def evaluate_backbone(
             "rows": len(y),
             "subjects": len(set(subjects)),
             "dropped_rows_without_label": dropped,
+            "confounds_regressed": list(settings.regress_out),
+            "confounds_regressed_from": sorted(m for m in methods if _regresses(m)) if settings.regress_out else [],
             "excluded_pretraining_subjects": pretrained_on,
             "folds": [
                 {
@@ -310,17 +321,80 @@ def _inner_groups(fold, subjects, sites, y, split, task_type, methods, settings)
     return chosen, names if set(methods) & set(TRAINER_METHODS) else {"linear": names["linear"]}
 
 
-def _fold_scores(method, fold, features, bold, y, groups, task_type, backbone, config, settings) -> np.ndarray:
+def confound_matrix(cohort: datasets.Dataset, columns: Sequence[str]) -> np.ndarray | None:
+    """The confound columns of the cohort as an (N, C) float array (None without columns); a missing column or a
+    missing value is an error that names the column and the fix."""
+    if not columns:
+        return None
+    values = []
+    for column in columns:
+        if column not in cohort.column_names:
+            raise ValueError(
+                f"Cannot regress out {column!r}: the cohort has no such column; its columns are {cohort.column_names}."
+            )
+        raw = [np.nan if value is None else value for value in cohort[column]]
+        try:
+            numbers = np.asarray(raw, dtype=np.float64)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"Cannot regress out {column!r}: its values must be numeric (got {raw[:3]}).") from error
+        missing = np.flatnonzero(~np.isfinite(numbers))
+        if len(missing):
+            subjects = [str(cohort["subject"][i]) for i in missing[:5]]
+            raise ValueError(
+                f"Cannot regress out {column!r}: {len(missing)} row(s) have no value (subjects {subjects}"
+                f"{', ...' if len(missing) > 5 else ''}). Drop those rows from the cohort first (e.g. "
+                f"cohort.filter(lambda v: v is not None and v == v, input_columns={column!r})) or leave {column!r} "
+                "out of regress_out."
+            )
+        values.append(numbers)
+    return np.stack(values, axis=1)
+
+
+def regress_out(
+    x_train: np.ndarray, confounds_train: np.ndarray, x_test: np.ndarray, confounds_test: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Confounds regressed out of features, fitted on the training rows only: a least-squares regression of every
+    feature column on the confounds with an intercept, its fitted part subtracted from the training and the test
+    rows. Returns (train residuals, test residuals); training residuals are uncorrelated with each confound."""
+    x_train, x_test = np.asarray(x_train, dtype=np.float64), np.asarray(x_test, dtype=np.float64)
+    confounds_train = np.asarray(confounds_train, dtype=np.float64).reshape(len(x_train), -1)
+    confounds_test = np.asarray(confounds_test, dtype=np.float64).reshape(len(x_test), -1)
+    centre = confounds_train.mean(axis=0)  # centred design: the same fit, better conditioned
+    design_train = np.column_stack([np.ones(len(x_train)), confounds_train - centre])
+    design_test = np.column_stack([np.ones(len(x_test)), confounds_test - centre])
+    coefficients, *_ = np.linalg.lstsq(design_train, x_train.reshape(len(x_train), -1), rcond=None)
+    # only the confounds' part is removed: the intercept (the training mean) stays
+    slopes = coefficients[1:]
+    train = x_train.reshape(len(x_train), -1) - design_train[:, 1:] @ slopes
+    test = x_test.reshape(len(x_test), -1) - design_test[:, 1:] @ slopes
+    return train.reshape(x_train.shape), test.reshape(x_test.shape)
+
+
+def _regresses(method: str) -> bool:
+    """Whether `regress_out` applies to a method: every feature read-out, not fine-tuning, not the controls."""
+    return method != "mnemodyn_finetune" and not method.startswith("control_")
+
+
+def _fold_scores(
+    method, fold, features, bold, y, groups, task_type, backbone, config, settings, confounds=None
+) -> np.ndarray:
     """Test scores of one method on one fold (class-1 probability for binary tasks); `groups` from
-    `_inner_groups`."""
+    `_inner_groups`; `confounds` (N, C) regressed out of the features within the fold (`regress_out`), or None."""
+
+    def deconfounded(x_train, x_test):
+        if confounds is None or not _regresses(method):
+            return x_train, x_test
+        return regress_out(x_train, confounds[fold.train], x_test, confounds[fold.test])
+
     if method in HEAD_FEATURES:
         pooling, feature = HEAD_FEATURES[method]
+        head_train, head_test = deconfounded(features[feature][fold.train], features[feature][fold.test])
         scores = frozen_head_scores(
             MnemoDynConfig.from_dict({**config.to_dict(), "head_pooling": pooling, "head_pooling_components": None}),
-            features[feature][fold.train],
+            head_train,
             y[fold.train],
             groups["heads"],
-            features[feature][fold.test],
+            head_test,
             task_type,
             settings.heads,
             settings.seed,
@@ -346,6 +420,7 @@ def _fold_scores(method, fold, features, bold, y, groups, task_type, backbone, c
         else:
             x = features["embedding" if method == "mnemodyn_linear_probe" else method]
             x_train, x_test = x[fold.train], x[fold.test]
+        x_train, x_test = deconfounded(x_train, x_test)
         scores = fit_predict(x_train, y[fold.train], groups["linear"], x_test, task_type, settings.seed)
     if task_type == "classification" and scores.ndim == 2 and scores.shape[1] == 2:
         return scores[:, 1]
@@ -359,5 +434,7 @@ __all__ = [
     "REFERENCE_METHOD",
     "SITE_SPLITS",
     "EvaluationSettings",
+    "confound_matrix",
     "evaluate_backbone",
+    "regress_out",
 ]

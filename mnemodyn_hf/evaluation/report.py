@@ -107,6 +107,11 @@ def summary_table(report: dict) -> str:
     ]
     if report.get("groups_lacking_a_class"):
         lines.append(f"sites lacking a class (left out of site means): {', '.join(report['groups_lacking_a_class'])}")
+    if report.get("confounds_regressed"):
+        lines.append(
+            f"regressed out of the features within each training fold: {', '.join(report['confounds_regressed'])} "
+            "(not from fine-tuning or the controls)"
+        )
     estimate = "site mean" if over_sites else "value"
     lines.append(f"{'method':<32}{'metric':<11}{'pooled':>7}{estimate:>10}   {'95% CI':<16}{'p vs model':>10}")
     for method, result in sorted(report["methods"].items(), key=lambda item: -_sortable(_estimate(item[1]))):
