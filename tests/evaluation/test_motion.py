@@ -155,3 +155,35 @@ def test_a_missing_confound_value_names_the_column_and_the_fix(abide_small, back
         )
     with pytest.raises(ValueError, match="no such column"):
         confound_matrix(abide_small, ("not_a_column",))
+
+
+def test_the_frozen_head_reads_its_inputs_with_fd_regressed_out(abide_with_fd, backbone_200, monkeypatch):
+    from mnemodyn_hf.evaluation import HeadSettings
+
+    fd = np.asarray(abide_with_fd["func_mean_fd"], dtype=np.float64)
+    seen = []
+    original = harness.frozen_head_scores
+
+    def recording(config, x_train, *args):
+        seen.append(x_train)
+        return original(config, x_train, *args)
+
+    monkeypatch.setattr(harness, "frozen_head_scores", recording)
+    settings = EvaluationSettings(
+        methods=("mnemodyn_head",),
+        num_bootstrap=200,
+        regress_out=("func_mean_fd",),
+        heads=HeadSettings(head_epochs=2, batch_size=32),
+    )
+    report, _ = evaluate_backbone(
+        abide_with_fd,
+        label="dx",
+        task_type="classification",
+        backbone=backbone_200,
+        split="leave-site-out",
+        settings=settings,
+    )
+    assert report["confounds_regressed_from"] == ["mnemodyn_head"]
+    sites = np.asarray(abide_with_fd["site"])
+    for fold, x_train in zip(report["folds"], seen, strict=True):
+        assert _max_abs_correlation(np.asarray(x_train), fd[sites != fold["name"]]) < 1e-8, fold["name"]
