@@ -15,8 +15,9 @@
 (site-5fold: `site-stratified-5fold`; motion*: `motion` and `motion_within_site`.)
 
 `motion` is mean framewise displacement alone; `motion_within_site` is the same centered within each site
-(`site_centered_control`), which asks whether motion predicts the label within sites: across held-out sites the
-raw `motion` control mostly reads the site's mean motion, which is confounded with the site's label rate.
+(`site_centered_control`), which asks whether motion predicts the label within sites: the raw control's slope is
+fitted on training sites whose mean motion goes with their label rate, and its pooled score mixes site offsets;
+the centered control's slope and scores carry no site offset.
 Regressing motion out of the features (`EvaluationSettings.regress_out`) is opt-in, not a task default: 2 of the
 426 ABIDE subjects have no motion estimate (the regression refuses missing values), and on ABIDE motion differs
 between diagnostic groups, so regressing it out also removes diagnosis-related variance.
