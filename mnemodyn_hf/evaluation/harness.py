@@ -15,12 +15,21 @@ Protocol:
    backbone: ROI mean|std of the backbone's input),
    `random_backbone` (the same architecture with random weights, linear probe), and confound controls
    (`control_motion`: mean framewise displacement alone; `control_position`: the epoch's position in the run alone;
-   `control_sd`: the epoch's mean within-epoch standard deviation alone).
-   Linear models choose their penalty by an inner CV grouped by subject; Trainer read-outs select their epoch on an
-   inner validation split of training subjects.
+   `control_sd`: the epoch's mean within-epoch standard deviation alone; `control_motion_within_site`: mean
+   framewise displacement centered within each site, `tasks.site_centered_control`).
+   With `EvaluationSettings.regress_out` naming cohort columns (e.g. `("func_mean_fd",)`), every feature read-out
+   (linear models and frozen heads; not fine-tuning, not the controls) reads features with those confounds
+   regressed out within each fold: a linear regression of every feature column on the confounds (with intercept)
+   fitted on the training rows only, its fitted part subtracted from training and test rows (`regress_out`).
+   Inner model selection is grouped like the outer split: linear models choose their penalty by an inner CV grouped
+   by site when sites are held out (by subject otherwise), and Trainer read-outs select their epoch on an inner
+   validation split of training sites (of subjects otherwise). A training fold whose sites cannot form such a split
+   (fewer than 2 sites, a class in fewer than 2 of them, a validation part without every class) falls back to
+   subjects, which `folds[i]["inner_groups"]` records.
 3. Out-of-fold predictions are pooled; when the label is constant within a subject, each subject's rows are averaged
-   into one prediction. The headline metric (ROC-AUC or Pearson r) gets a 95 % CI from a subject bootstrap and a
-   paired bootstrap p-value against `mnemodyn_linear_probe` (the foundation-model standard read-out).
+   into one prediction. The headline metric (ROC-AUC or Pearson r), its 95 % CI and the paired comparisons are at
+   the unit that generalizes: the site when sites are held out (leave-site-out, external-sites), else the subject
+   (`inference.summarise`). One read-out per task is primary (`primary_method`); the others are secondary.
 """
 
 from __future__ import annotations
@@ -39,10 +48,10 @@ from ..modeling_mnemodyn import MnemoDynModel
 from ..training import read_pretraining_subjects
 from .connectivity import TangentConnectivity, pearson_connectivity
 from .embeddings import backbone_inputs, backbone_states, pooled_input
-from .folds import constant_within_subjects, make_folds
-from .heads import HeadSettings, finetuned_scores, frozen_head_scores, quiet_transformers
+from .folds import make_folds
+from .heads import HeadSettings, finetuned_scores, frozen_head_scores, inner_split, quiet_transformers
+from .inference import REFERENCE_METHOD, summarise
 from .linear_models import fit_predict
-from .statistics import bootstrap_ci, paired_bootstrap_p, primary_metric
 from .tasks import encode_labels
 
 BACKBONE_METHODS = ("mnemodyn_linear_probe", "mnemodyn_head", "mnemodyn_finetune")
@@ -81,7 +90,10 @@ HEAD_FEATURES = {
 PRETRAINED_STATE_METHODS = {m for m in BACKBONE_METHODS + STATE_METHODS if m.startswith("mnemodyn_")} - {
     "mnemodyn_finetune"
 }
-REFERENCE_METHOD = "mnemodyn_linear_probe"
+#: Splits that hold sites out: the site is the unit of inference and of inner model selection.
+SITE_SPLITS = ("leave-site-out", "external-sites")
+#: Read-outs trained with an inner validation split (`heads.inner_split`) rather than an inner CV.
+TRAINER_METHODS = ("mnemodyn_head", "mnemodyn_correlation_head", "mnemodyn_finetune")
 
 
 @dataclass(frozen=True)
@@ -95,6 +107,9 @@ class EvaluationSettings:
     heads: HeadSettings = field(default_factory=HeadSettings)
     embedding_batch_size: int = 8
     normalization: str = "pretraining"
+    #: Cohort columns regressed out of every feature read-out within each fold (training rows only); see
+    #: `regress_out`. Empty: none.
+    regress_out: tuple[str, ...] = ()
 
 
 def evaluate_backbone(
@@ -108,6 +123,7 @@ def evaluate_backbone(
     controls: Mapping[str, Callable[[datasets.Dataset], np.ndarray]] | None = None,
     settings: EvaluationSettings | None = None,
     score_within_folds: bool = False,
+    primary_method: str = REFERENCE_METHOD,
 ) -> tuple[dict, dict[str, np.ndarray]]:
     """Score `backbone` and the baselines on `cohort` (cohort schema + `label`); see the module docstring.
 
@@ -116,16 +132,19 @@ def evaluate_backbone(
     `settings.normalization` is how runs are scaled for the backbone (`embeddings.NORMALIZATIONS`); the report
     states it. `score_within_folds` (regression) centres targets
     and predictions within each test fold before pooling, so that offsets between test sites cannot pass for
-    prediction.
+    prediction. `primary_method` is the read-out declared primary (a task's `TaskSpec.primary_method`).
 
     Returns:
-        (report, predictions): the JSON-ready report (`methods` -> metric, value, ci95, p_vs_model, folds) and
-        the pooled out-of-fold scores per method over the scored units (plus `unit`, `fold`, `label` arrays).
+        (report, predictions): the JSON-ready report (`methods` -> metric, value, ci95, per_group, ...,
+        `comparisons`; see `inference`) and the pooled out-of-fold scores per method over the scored units (plus
+        `unit`, `fold`, `label` arrays).
     """
     settings = settings or EvaluationSettings()
     unknown = sorted(set(settings.methods) - set(DEFAULT_METHODS))
     if unknown:
         raise ValueError(f"Unknown methods {unknown}; choose from {DEFAULT_METHODS}.")
+    if primary_method not in DEFAULT_METHODS:
+        raise ValueError(f"Unknown primary method {primary_method!r}; choose from {DEFAULT_METHODS}.")
     if label not in cohort.column_names:
         raise ValueError(
             f"The cohort has no label column {label!r}; its columns are {cohort.column_names}. Pass "
@@ -137,6 +156,7 @@ def evaluate_backbone(
     cohort, pretrained_on = _without_pretraining_subjects(cohort, backbone)
     y, classes = encode_labels(list(cohort[label]), task_type)
     subjects = np.asarray(cohort["subject"], dtype=object)
+    sites = np.asarray([str(site) for site in cohort["site"]], dtype=object)
     folds = make_folds(
         split, subjects, cohort["site"], y if classes else None, train_sites=train_sites, seed=settings.seed
     )
@@ -150,6 +170,7 @@ def evaluate_backbone(
                     "subject-5fold) or drop the sites with a single class."
                 )
 
+    confounds = confound_matrix(cohort, settings.regress_out)
     config = MnemoDynConfig.from_pretrained(backbone)
     bold = list(cohort.with_format("numpy")["bold"])
     features, notes = _fold_free_features(cohort, bold, backbone, config, settings)
@@ -157,12 +178,13 @@ def evaluate_backbone(
     methods = [*settings.methods, *(f"control_{name}" for name in controls or {})]
     scores = {m: np.full((len(y), len(classes)) if classes and len(classes) > 2 else len(y), np.nan) for m in methods}
     fold_of_row = np.empty(len(y), dtype=object)
+    inner_groups = {}
     for fold in tqdm(folds, desc=f"Folds ({split})"):
         fold_of_row[fold.test] = fold.name
-        groups = subjects[fold.train]
+        groups, inner_groups[fold.name] = _inner_groups(fold, subjects, sites, y, split, task_type, methods, settings)
         for method in methods:
             scores[method][fold.test] = _fold_scores(
-                method, fold, features, bold, y, groups, task_type, backbone, config, settings
+                method, fold, features, bold, y, groups, task_type, backbone, config, settings, confounds
             )
     tested = np.array([name is not None for name in fold_of_row])  # external-sites: training sites are never tested
     scores = {method: values[tested] for method, values in scores.items()}
@@ -170,7 +192,17 @@ def evaluate_backbone(
     if score_within_folds and task_type == "regression":
         targets = _centre_within_folds(targets, tested_folds)
         scores = {method: _centre_within_folds(values, tested_folds) for method, values in scores.items()}
-    report, predictions = _summarise(scores, targets, subjects[tested], tested_folds, task_type, settings)
+    report, predictions = summarise(
+        scores,
+        targets,
+        subjects[tested],
+        tested_folds,
+        sites[tested] if split in SITE_SPLITS else None,
+        task_type,
+        num_bootstrap=settings.num_bootstrap,
+        seed=settings.seed,
+        primary_method=primary_method,
+    )
     report["scored_within_folds"] = bool(score_within_folds and task_type == "regression")
     report.update(
         {
@@ -184,12 +216,15 @@ def evaluate_backbone(
             "rows": len(y),
             "subjects": len(set(subjects)),
             "dropped_rows_without_label": dropped,
+            "confounds_regressed": list(settings.regress_out),
+            "confounds_regressed_from": sorted(m for m in methods if _regresses(m)) if settings.regress_out else [],
             "excluded_pretraining_subjects": pretrained_on,
             "folds": [
                 {
                     "name": f.name,
                     "train_subjects": len(set(subjects[f.train])),
                     "test_subjects": len(set(subjects[f.test])),
+                    "inner_groups": inner_groups[f.name],
                 }
                 for f in folds
             ],
@@ -264,16 +299,102 @@ def _fold_free_features(cohort, bold, backbone, config, settings) -> tuple[dict[
     return features, notes
 
 
-def _fold_scores(method, fold, features, bold, y, groups, task_type, backbone, config, settings) -> np.ndarray:
-    """Test scores of one method on one fold (class-1 probability for binary tasks)."""
+def _inner_groups(fold, subjects, sites, y, split, task_type, methods, settings) -> tuple[dict, dict[str, str]]:
+    """The inner-selection groups of a fold's training rows, for the linear models' inner CV (`"linear"`) and the
+    Trainer read-outs' validation split (`"heads"`), and their names: the training sites under a site split when they
+    can form that split, else the subjects (see the module docstring)."""
+    train_sites, train_subjects, y_train = sites[fold.train], subjects[fold.train], y[fold.train]
+    chosen = {"linear": train_subjects, "heads": train_subjects}
+    if split not in SITE_SPLITS or len(set(train_sites)) < 2:
+        keys = chosen if set(methods) & set(TRAINER_METHODS) else ("linear",)
+        return chosen, dict.fromkeys(keys, "subject")
+    if task_type != "classification" or all(len(set(train_sites[y_train == c])) >= 2 for c in set(y_train)):
+        chosen["linear"] = train_sites
+    if set(methods) & set(TRAINER_METHODS):
+        inner, validation = inner_split(train_sites, y_train, settings.heads.validation_fraction, settings.seed)
+        holds_every_class = task_type != "classification" or (
+            set(y_train[inner]) == set(y_train[validation]) == set(y_train)
+        )
+        if len(inner) and len(validation) and holds_every_class:
+            chosen["heads"] = train_sites
+    names = {key: "site" if values is train_sites else "subject" for key, values in chosen.items()}
+    return chosen, names if set(methods) & set(TRAINER_METHODS) else {"linear": names["linear"]}
+
+
+def confound_matrix(cohort: datasets.Dataset, columns: Sequence[str]) -> np.ndarray | None:
+    """The confound columns of the cohort as an (N, C) float array (None without columns); a missing column or a
+    missing value is an error that names the column and the fix."""
+    if not columns:
+        return None
+    values = []
+    for column in columns:
+        if column not in cohort.column_names:
+            raise ValueError(
+                f"Cannot regress out {column!r}: the cohort has no such column; its columns are {cohort.column_names}."
+            )
+        raw = [np.nan if value is None else value for value in cohort[column]]
+        try:
+            numbers = np.asarray(raw, dtype=np.float64)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"Cannot regress out {column!r}: its values must be numeric (got {raw[:3]}).") from error
+        missing = np.flatnonzero(~np.isfinite(numbers))
+        if len(missing):
+            subjects = [str(cohort["subject"][i]) for i in missing[:5]]
+            raise ValueError(
+                f"Cannot regress out {column!r}: {len(missing)} row(s) have no value (subjects {subjects}"
+                f"{', ...' if len(missing) > 5 else ''}). Drop those rows from the cohort first (e.g. "
+                f"cohort.filter(lambda v: v is not None and v == v, input_columns={column!r})) or leave {column!r} "
+                "out of regress_out."
+            )
+        values.append(numbers)
+    return np.stack(values, axis=1)
+
+
+def regress_out(
+    x_train: np.ndarray, confounds_train: np.ndarray, x_test: np.ndarray, confounds_test: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Confounds regressed out of features, fitted on the training rows only: a least-squares regression of every
+    feature column on the confounds with an intercept, its fitted part subtracted from the training and the test
+    rows. Returns (train residuals, test residuals); training residuals are uncorrelated with each confound."""
+    x_train, x_test = np.asarray(x_train, dtype=np.float64), np.asarray(x_test, dtype=np.float64)
+    confounds_train = np.asarray(confounds_train, dtype=np.float64).reshape(len(x_train), -1)
+    confounds_test = np.asarray(confounds_test, dtype=np.float64).reshape(len(x_test), -1)
+    centre = confounds_train.mean(axis=0)  # centred design: the same fit, better conditioned
+    design_train = np.column_stack([np.ones(len(x_train)), confounds_train - centre])
+    design_test = np.column_stack([np.ones(len(x_test)), confounds_test - centre])
+    coefficients, *_ = np.linalg.lstsq(design_train, x_train.reshape(len(x_train), -1), rcond=None)
+    # only the confounds' part is removed: the intercept (the training mean) stays
+    slopes = coefficients[1:]
+    train = x_train.reshape(len(x_train), -1) - design_train[:, 1:] @ slopes
+    test = x_test.reshape(len(x_test), -1) - design_test[:, 1:] @ slopes
+    return train.reshape(x_train.shape), test.reshape(x_test.shape)
+
+
+def _regresses(method: str) -> bool:
+    """Whether `regress_out` applies to a method: every feature read-out, not fine-tuning, not the controls."""
+    return method != "mnemodyn_finetune" and not method.startswith("control_")
+
+
+def _fold_scores(
+    method, fold, features, bold, y, groups, task_type, backbone, config, settings, confounds=None
+) -> np.ndarray:
+    """Test scores of one method on one fold (class-1 probability for binary tasks); `groups` from
+    `_inner_groups`; `confounds` (N, C) regressed out of the features within the fold (`regress_out`), or None."""
+
+    def deconfounded(x_train, x_test):
+        if confounds is None or not _regresses(method):
+            return x_train, x_test
+        return regress_out(x_train, confounds[fold.train], x_test, confounds[fold.test])
+
     if method in HEAD_FEATURES:
         pooling, feature = HEAD_FEATURES[method]
+        head_train, head_test = deconfounded(features[feature][fold.train], features[feature][fold.test])
         scores = frozen_head_scores(
             MnemoDynConfig.from_dict({**config.to_dict(), "head_pooling": pooling, "head_pooling_components": None}),
-            features[feature][fold.train],
+            head_train,
             y[fold.train],
-            groups,
-            features[feature][fold.test],
+            groups["heads"],
+            head_test,
             task_type,
             settings.heads,
             settings.seed,
@@ -284,7 +405,7 @@ def _fold_scores(method, fold, features, bold, y, groups, task_type, backbone, c
             backbone,
             [series[i] for i in fold.train],
             y[fold.train],
-            groups,
+            groups["heads"],
             [series[i] for i in fold.test],
             task_type,
             settings.heads,
@@ -299,52 +420,21 @@ def _fold_scores(method, fold, features, bold, y, groups, task_type, backbone, c
         else:
             x = features["embedding" if method == "mnemodyn_linear_probe" else method]
             x_train, x_test = x[fold.train], x[fold.test]
-        scores = fit_predict(x_train, y[fold.train], groups, x_test, task_type, settings.seed)
+        x_train, x_test = deconfounded(x_train, x_test)
+        scores = fit_predict(x_train, y[fold.train], groups["linear"], x_test, task_type, settings.seed)
     if task_type == "classification" and scores.ndim == 2 and scores.shape[1] == 2:
         return scores[:, 1]
     return scores
 
 
-def _summarise(scores, y, subjects, fold_of_row, task_type, settings) -> tuple[dict, dict[str, np.ndarray]]:
-    """Pool per subject (when the label is subject-level), then metric, CI and paired p per method."""
-    metric_name, metric = primary_metric(task_type)
-    subject_level = constant_within_subjects(subjects, y)
-    if subject_level:
-        units, index = np.unique(subjects.astype(str), return_index=True)
-        members = [np.flatnonzero(subjects.astype(str) == u) for u in units]
-        pooled = {m: np.stack([s[rows].mean(axis=0) for rows in members]) for m, s in scores.items()}
-        unit_y, unit_fold, unit_group = y[index], fold_of_row[index], units
-    else:
-        pooled, unit_y, unit_fold, unit_group = scores, y, fold_of_row, subjects.astype(str)
-    reference = pooled.get(REFERENCE_METHOD)
-    results = {}
-    for method, values in pooled.items():
-        per_fold = {}
-        for name in dict.fromkeys(unit_fold):
-            rows = unit_fold == name
-            per_fold[str(name)] = metric(unit_y[rows], values[rows])
-        finite = [v for v in per_fold.values() if np.isfinite(v)]
-        ci = bootstrap_ci(metric, unit_y, values, unit_group, num=settings.num_bootstrap, seed=settings.seed)
-        p = None
-        if reference is not None and method != REFERENCE_METHOD:
-            p = paired_bootstrap_p(
-                metric, unit_y, reference, values, unit_group, num=settings.num_bootstrap, seed=settings.seed
-            )
-        results[method] = {
-            "metric": metric_name,
-            "value": metric(unit_y, values),
-            "ci95": list(ci),
-            "p_vs_model": p,
-            "mean_over_folds": float(np.mean(finite)) if finite else None,
-            "folds": per_fold,
-        }
-    report = {
-        "methods": results,
-        "unit": "subject" if subject_level else "row (label varies within subjects)",
-        "units": len(unit_y),
-    }
-    predictions = {"unit": unit_group, "fold": unit_fold, "label": unit_y, **pooled}
-    return report, predictions
-
-
-__all__ = ["BACKBONE_METHODS", "BASELINE_METHODS", "DEFAULT_METHODS", "EvaluationSettings", "evaluate_backbone"]
+__all__ = [
+    "BACKBONE_METHODS",
+    "BASELINE_METHODS",
+    "DEFAULT_METHODS",
+    "REFERENCE_METHOD",
+    "SITE_SPLITS",
+    "EvaluationSettings",
+    "confound_matrix",
+    "evaluate_backbone",
+    "regress_out",
+]

@@ -15,6 +15,7 @@ from ..atomic_files import write_file_atomically
 from ..plotting import plots_available, pyplot
 
 REPORT_FILE, PREDICTIONS_FILE, FIGURE_FILE = "report.json", "predictions.csv", "report.png"
+_UNIT_NAMES = {"group": "sites", "subject": "subjects"}
 
 
 def write_evaluation(report: dict, predictions: dict[str, np.ndarray], output_dir: str | os.PathLike) -> Path:
@@ -60,10 +61,19 @@ def _predictions_csv(predictions: dict[str, np.ndarray], classes) -> str:
     return buffer.getvalue()
 
 
+def _estimate(result: dict) -> float:
+    """The number a method's `ci95` is an interval for (the mean over groups when the groups are the unit)."""
+    return result.get("estimate", result["value"])
+
+
+def _ci_unit(report: dict) -> str:
+    return "sites" if report.get("inference", {}).get("unit") == "group" else "subjects"
+
+
 def _write_figure(report: dict, path: Path) -> None:
     plt = pyplot()
     methods = list(report["methods"])
-    values = [report["methods"][m]["value"] for m in methods]
+    values = [_estimate(report["methods"][m]) for m in methods]
     lows = [report["methods"][m]["ci95"][0] for m in methods]
     highs = [report["methods"][m]["ci95"][1] for m in methods]
     errors = np.array([[v - lo for v, lo in zip(values, lows)], [hi - v for v, hi in zip(values, highs)]])
@@ -77,7 +87,8 @@ def _write_figure(report: dict, path: Path) -> None:
     chance = 0.5 if metric == "roc_auc" else 0.0
     axis.axhline(chance, color="black", linewidth=0.8, linestyle="--")
     axis.set_xticks(range(len(methods)), methods, rotation=35, ha="right")
-    axis.set_ylabel(f"{metric} (95 % CI over subjects)")
+    over_sites = _ci_unit(report) == "sites"
+    axis.set_ylabel(f"{metric}{' mean over sites' if over_sites else ''} (95 % CI over {_ci_unit(report)})")
     axis.set_title(f"{report.get('task', report['label'])} ({report['split']}, {report['subjects']} subjects)")
     figure.tight_layout()
     buffer = io.BytesIO()
@@ -87,17 +98,47 @@ def _write_figure(report: dict, path: Path) -> None:
 
 
 def summary_table(report: dict) -> str:
-    """Methods as rows: metric, value, 95 % CI, p vs the model's linear probe."""
+    """Methods as rows (* the primary read-out): metric, pooled value, the estimate its 95 % CI is for (the mean over
+    sites when sites are the unit), p vs the model's linear probe (unadjusted); then the Holm-adjusted comparisons."""
+    over_sites = _ci_unit(report) == "sites"
     lines = [
         f"{report.get('task', report['label'])}: {report['split']}, {report['subjects']} subjects, "
-        f"{len(report['folds'])} fold(s); unit: {report['unit']}"
+        f"{len(report['folds'])} fold(s); one prediction per {report['unit']}; CIs and tests over {_ci_unit(report)}"
     ]
-    lines.append(f"{'method':<30}{'metric':<11}{'value':>7}   {'95% CI':<16}{'p vs model':>10}")
-    for method, result in sorted(report["methods"].items(), key=lambda item: -(item[1]["value"] or -9)):
-        low, high = result["ci95"]
-        p = "" if result["p_vs_model"] is None else f"{result['p_vs_model']:.3f}"
-        lines.append(f"{method:<30}{result['metric']:<11}{result['value']:>7.3f}   [{low:.3f}, {high:.3f}]  {p:>10}")
+    if report.get("groups_lacking_a_class"):
+        lines.append(f"sites lacking a class (left out of site means): {', '.join(report['groups_lacking_a_class'])}")
+    if report.get("confounds_regressed"):
+        lines.append(
+            f"regressed out of the features within each training fold: {', '.join(report['confounds_regressed'])} "
+            "(not from fine-tuning or the controls)"
+        )
+    estimate = "site mean" if over_sites else "value"
+    lines.append(f"{'method':<32}{'metric':<11}{'pooled':>7}{estimate:>10}   {'95% CI':<16}{'p vs model':>10}")
+    for method, result in sorted(report["methods"].items(), key=lambda item: -_sortable(_estimate(item[1]))):
+        low, high = (_number(v) for v in result["ci95"])
+        p = "" if result.get("p_vs_model") is None else f"{result['p_vs_model']:.3f}"
+        name = ("* " if method == report.get("primary_method") else "  ") + method
+        lines.append(
+            f"{name:<32}{result['metric']:<11}{_number(result['value']):>7.3f}{_number(_estimate(result)):>10.3f}"
+            f"   [{low:.3f}, {high:.3f}]  {p:>10}"
+        )
+    if report.get("comparisons"):
+        lines.append(f"comparisons (difference of {estimate}s, p Holm-adjusted over {len(report['comparisons'])}):")
+        for c in report["comparisons"]:
+            low, high = (_number(v) for v in c["ci95"])
+            lines.append(
+                f"  {c['a']} - {c['b']}: {_number(c['difference']):+.3f} [{low:+.3f}, {high:+.3f}], "
+                f"p {_number(c['p']):.3f}, Holm {_number(c['p_holm']):.3f} ({c['num_units']} {_UNIT_NAMES[c['unit']]})"
+            )
     return "\n".join(lines)
+
+
+def _number(value) -> float:
+    return float("nan") if value is None else float(value)
+
+
+def _sortable(value) -> float:
+    return -9.0 if value is None or not np.isfinite(value) else float(value)
 
 
 def write_reconstruction(report: dict, output_dir: str | os.PathLike) -> Path:

@@ -13,7 +13,7 @@ from pathlib import Path
 import datasets
 
 from ..data.schema import check_cohort_features
-from .harness import EvaluationSettings, evaluate_backbone
+from .harness import REFERENCE_METHOD, EvaluationSettings, evaluate_backbone
 from .report import write_evaluation, write_reconstruction
 from .tasks import RECONSTRUCTION_TASKS, get_task
 
@@ -57,6 +57,7 @@ def evaluate_task(
         controls=spec.controls,
         settings=settings,
         score_within_folds=spec.score_within_sites,
+        primary_method=spec.primary_method,
     )
     report = {"task": name, "description": spec.description, "anchor": spec.anchor, **report}
     write_evaluation(report, predictions, output_dir)
@@ -72,9 +73,11 @@ def evaluate_cohort(
     *,
     groups: str | None = None,
     settings: EvaluationSettings | None = None,
+    primary_method: str = REFERENCE_METHOD,
 ) -> dict:
     """Evaluate on a cohort saved with `Dataset.save_to_disk`: leave-one-`groups`-out folds when `groups` names a
-    column (e.g. "site"), otherwise 5 folds by subject."""
+    column (e.g. "site"; the groups are then the unit of the CIs and tests), otherwise 5 folds by subject.
+    `primary_method` is the read-out reported as primary (default: the linear probe)."""
     if not Path(cohort_dir).is_dir():
         raise FileNotFoundError(f"{cohort_dir} is not a folder written by datasets.Dataset.save_to_disk.")
     cohort = datasets.load_from_disk(str(cohort_dir))
@@ -87,7 +90,13 @@ def evaluate_cohort(
             cohort = cohort.remove_columns("site").add_column("site", [str(v) for v in cohort[groups]])
         split = "leave-site-out"
     report, predictions = evaluate_backbone(
-        cohort, label=label, task_type=task_type, backbone=backbone, split=split, settings=settings
+        cohort,
+        label=label,
+        task_type=task_type,
+        backbone=backbone,
+        split=split,
+        settings=settings,
+        primary_method=primary_method,
     )
     report = {"task": f"{Path(cohort_dir).name}:{label}", **report}
     write_evaluation(report, predictions, output_dir)

