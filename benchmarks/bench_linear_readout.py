@@ -222,23 +222,24 @@ def summarise(rows: list[dict], implementations: Sequence[str] = IMPLEMENTATIONS
 
 
 def machine_description() -> str:
+    """CPU model, logical CPUs and cores, BLAS threads, library versions and the 1-minute load average."""
+    import scipy
+    import sklearn
     from threadpoolctl import threadpool_info
 
     cpuinfo = Path("/proc/cpuinfo")
-    models = [
-        line.split(":", 1)[1].strip()
-        for line in (cpuinfo.read_text().splitlines() if cpuinfo.exists() else [])
-        if line.startswith("model name")
-    ]
-    pools = threadpool_info()
-    blas = ", ".join(f"{p['internal_api']} {p['num_threads']} threads" for p in pools if p["user_api"] == "blas")
-    import scipy
-    import sklearn
-
+    fields = {}
+    for line in cpuinfo.read_text().splitlines() if cpuinfo.exists() else []:
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    cores = f" ({fields['cpu cores']} cores per socket)" if "cpu cores" in fields else ""
+    blas = dict.fromkeys(
+        f"{p['internal_api']} {p['num_threads']} threads" for p in threadpool_info() if p["user_api"] == "blas"
+    )
     return (
-        f"{models[0] if models else platform.machine()}, {os.cpu_count()} CPUs, BLAS {blas}, "
-        f"numpy {np.__version__}, scipy {scipy.__version__}, scikit-learn {sklearn.__version__}, "
-        f"load average {os.getloadavg()[0]:.1f}"
+        f"{fields.get('model name', platform.machine())}, {os.cpu_count()} logical CPUs{cores}, "
+        f"BLAS {', '.join(blas)}, numpy {np.__version__}, scipy {scipy.__version__}, "
+        f"scikit-learn {sklearn.__version__}, load average {os.getloadavg()[0]:.1f}"
     )
 
 
@@ -309,8 +310,33 @@ def render_section(report: dict) -> str:
             "",
             format_table(report),
             "",
+            *_findings(report),
         ]
     )
+
+
+def _findings(report: dict) -> list[str]:
+    """One generated paragraph: the FC totals and the largest disagreements over every fold fit."""
+    rows, summary = report["rows"], report["summary"]
+    references = [r for r in ("before", "before_1_thread") if r in rows[0]]
+    fc = [e for e in summary if e["method"] in ("fc_pearson", "fc_tangent")]
+    timed = [i for i in IMPLEMENTATIONS if i in rows[0]]
+    lines = []
+    if fc:
+        totals = ", ".join(f"{i.replace('_', ' ')} {sum(e[f'{i}_seconds'] for e in fc):.0f} s" for i in timed)
+        lines.append(
+            f"FC methods (fc_pearson + fc_tangent, {sum(e['folds'] for e in fc)} fold fits over every label and "
+            f"grouping): {totals}."
+        )
+    for reference in references:
+        same = sum(r[reference]["same_penalty"] for r in rows)
+        scores = max(r[reference]["max_abs_score_diff"] for r in rows)
+        metrics = [r[reference]["abs_metric_diff"] for r in rows if np.isfinite(r[reference]["abs_metric_diff"])]
+        lines.append(
+            f"Against {reference.replace('_', ' ')}: the same penalty on {same}/{len(rows)} fold fits, scores within "
+            f"{scores:.1e}, fold metrics within {max(metrics):.1e}."
+        )
+    return [" ".join(lines), ""] if lines else []
 
 
 def write_section(page: Path, section: str) -> None:

@@ -20,16 +20,20 @@ The penalty search (`select_penalty`) computes what `GridSearchCV` over the grid
   ||w||^2 / (2 C sum of weights)) solved by scipy's L-BFGS-B from zero with scikit-learn's options (tol 1e-4,
   5000 iterations, 50 line-search steps), scored by ROC-AUC (one-vs-rest for several classes). The loss is plain
   numpy instead of `LogisticRegression.fit`, whose per-call overhead was most of the cost. The inner fits stop
-  early (tol 1e-4 on the gradient), so their validation AUCs depend on the optimiser's path: warm starts along C or
-  a further rotation onto each inner training set change them by up to 0.006 and flip the chosen C on some ABIDE
-  folds (benchmarks/bench_linear_readout.py), so neither is used;
+  early (largest gradient coordinate below 1e-4), so their validation AUCs depend on the optimiser's path: warm
+  starts along C moved them by up to 0.006 and changed the chosen C on 2 of 30 ABIDE dx folds, and a further
+  rotation onto each inner training set would change the stopping point (the rule depends on the coordinates),
+  so neither is used;
 * ridge: closed form for every alpha at once from one eigendecomposition per inner fold (`ridge_path_predictions`);
 * the penalty with the best mean inner score, the first in grid order on a tie; then one refit on the whole
   training fold with scikit-learn's estimator (`LogisticRegression` / `Ridge`).
 
-Predictions equal the `GridSearchCV` implementation's to rounding (1e-13 on ABIDE FC). The matrices of a read-out
-on a few hundred rows are small: BLAS threads only wait on each other there (4x slower on 2 busy cores), so
-problems up to `SINGLE_THREAD_ELEMENTS` training values run on one BLAS thread.
+On the same BLAS threads, the penalty and the predictions equal the `GridSearchCV` implementation's (to rounding;
+benchmarks/bench_linear_readout.py). The matrices of a read-out on a few hundred rows are small: BLAS threads only
+wait on each other there (the Gram matrix of ABIDE FC 3-4x slower on 2 threads of 2 busy cores), so problems up to
+`SINGLE_THREAD_ELEMENTS` training values run on one BLAS thread. That also makes them reproducible across thread
+counts: at a large C the early-stopped fits amplify rounding, and the same fit moved by up to 0.14 in probability
+between 1 and 2 BLAS threads (sex from ABIDE FC).
 """
 
 from __future__ import annotations
