@@ -13,9 +13,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import datasets
 import numpy as np
 
 from ..data.splits import assign_subjects
+from ..training import read_pretraining_subjects
 
 SPLIT_POLICIES = ("leave-site-out", "site-stratified-5fold", "subject-5fold", "external-sites")
 NUM_FOLDS = 5
@@ -108,4 +110,40 @@ def check_fold_disjoint(fold: Fold, subjects: np.ndarray) -> None:
         )
 
 
-__all__ = ["NUM_FOLDS", "SPLIT_POLICIES", "Fold", "check_fold_disjoint", "constant_within_subjects", "make_folds"]
+def without_pretraining_subjects(cohort: datasets.Dataset, backbone) -> tuple[datasets.Dataset, int]:
+    """Drop the rows of subjects the backbone was pretrained on (its `pretraining_subjects.json`, training and
+    validation alike): every number is then on subjects the backbone never saw. Returns the cohort and how many
+    subjects were dropped."""
+    split = read_pretraining_subjects(backbone)
+    if not split:
+        return cohort, 0
+    seen = {str(subject) for subjects in split.values() for subject in subjects}
+    subjects = [str(subject) for subject in cohort["subject"]]
+    keep = [i for i, subject in enumerate(subjects) if subject not in seen]
+    if not keep:
+        raise ValueError(
+            f"Every subject of this cohort was in the pretraining of {backbone} ({len(seen)} subjects in its "
+            "pretraining_subjects.json): pretrain on other subjects (e.g. other sites) to evaluate on these."
+        )
+    dropped = len(set(subjects) & seen)
+    return (cohort.select(keep) if len(keep) < len(cohort) else cohort), dropped
+
+
+def centre_within_folds(values: np.ndarray, folds: np.ndarray) -> np.ndarray:
+    """`values` minus their mean within each fold (so offsets between test folds cannot pass for prediction)."""
+    centred = np.asarray(values, dtype=np.float64).copy()
+    for name in set(folds):
+        centred[folds == name] -= centred[folds == name].mean(axis=0)
+    return centred
+
+
+__all__ = [
+    "NUM_FOLDS",
+    "SPLIT_POLICIES",
+    "Fold",
+    "centre_within_folds",
+    "check_fold_disjoint",
+    "constant_within_subjects",
+    "make_folds",
+    "without_pretraining_subjects",
+]

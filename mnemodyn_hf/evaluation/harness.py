@@ -45,55 +45,26 @@ from tqdm.auto import tqdm
 
 from ..configuration_mnemodyn import MnemoDynConfig
 from ..modeling_mnemodyn import MnemoDynModel
-from ..training import read_pretraining_subjects
+from .confounds import confound_matrix, regress_out
 from .connectivity import TangentConnectivity, pearson_connectivity
 from .embeddings import backbone_inputs, backbone_states, pooled_input
-from .folds import make_folds
+from .folds import centre_within_folds, make_folds, without_pretraining_subjects
 from .heads import HeadSettings, finetuned_scores, frozen_head_scores, inner_split, quiet_transformers
 from .inference import REFERENCE_METHOD, summarise
 from .linear_models import fit_predict
-from .tasks import encode_labels
-
-BACKBONE_METHODS = ("mnemodyn_linear_probe", "mnemodyn_head", "mnemodyn_finetune")
-#: Read-outs of the frozen backbone beyond mean|std pooling: the connectivity of its output (Pearson, tangent), the
-#: tangent connectivity of its update alone (output - input: what the residual layers add, without the identity
-#: path that makes the output's connectivity the input's), the mean|std of its last layer's latent channels
-#: (`embeddings.backbone_states`), and the random backbone read the same second-order ways (the control of what
-#: pretraining adds).
-STATE_METHODS = (
-    "mnemodyn_correlation_probe",
-    "mnemodyn_correlation_head",
-    "mnemodyn_tangent_probe",
-    "mnemodyn_update_tangent",
-    "mnemodyn_latent_probe",
-    "random_backbone_correlation",
-    "random_backbone_tangent",
-    "random_backbone_update_tangent",
+from .methods import (
+    BACKBONE_METHODS,
+    BASELINE_METHODS,
+    DEFAULT_METHODS,
+    HEAD_FEATURES,
+    PRETRAINED_STATE_METHODS,
+    RANDOM_STATE_METHODS,
+    SITE_SPLITS,
+    STATE_METHODS,
+    TANGENT_SERIES,
+    TRAINER_METHODS,
 )
-BASELINE_METHODS = ("fc_pearson", "fc_tangent", "pooled_input", "random_backbone")
-DEFAULT_METHODS = BACKBONE_METHODS + STATE_METHODS + BASELINE_METHODS
-#: Tangent-space read-outs of backbone outputs and the feature holding their series (`fc_tangent` reads the input).
-TANGENT_SERIES = {
-    "mnemodyn_tangent_probe": "hidden_series",
-    "mnemodyn_update_tangent": "update_series",
-    "random_backbone_tangent": "random_hidden_series",
-    "random_backbone_update_tangent": "random_update_series",
-}
-#: Methods that need the random backbone's states.
-RANDOM_STATE_METHODS = {method for method in DEFAULT_METHODS if method.startswith("random_backbone")}
-#: Frozen-head read-outs: method -> (the head's pooling, the feature holding that pooling of the backbone's output).
-HEAD_FEATURES = {
-    "mnemodyn_head": ("mean_std", "embedding"),
-    "mnemodyn_correlation_head": ("correlation", "mnemodyn_correlation_probe"),
-}
-#: Methods that need the pretrained backbone's states (fine-tuning loads the backbone itself).
-PRETRAINED_STATE_METHODS = {m for m in BACKBONE_METHODS + STATE_METHODS if m.startswith("mnemodyn_")} - {
-    "mnemodyn_finetune"
-}
-#: Splits that hold sites out: the site is the unit of inference and of inner model selection.
-SITE_SPLITS = ("leave-site-out", "external-sites")
-#: Read-outs trained with an inner validation split (`heads.inner_split`) rather than an inner CV.
-TRAINER_METHODS = ("mnemodyn_head", "mnemodyn_correlation_head", "mnemodyn_finetune")
+from .tasks import encode_labels
 
 
 @dataclass(frozen=True)
@@ -153,7 +124,7 @@ def evaluate_backbone(
     with_label = [i for i, value in enumerate(cohort[label]) if value is not None and value == value]
     dropped = len(cohort) - len(with_label)
     cohort = cohort.select(with_label) if dropped else cohort
-    cohort, pretrained_on = _without_pretraining_subjects(cohort, backbone)
+    cohort, pretrained_on = without_pretraining_subjects(cohort, backbone)
     y, classes = encode_labels(list(cohort[label]), task_type)
     subjects = np.asarray(cohort["subject"], dtype=object)
     sites = np.asarray([str(site) for site in cohort["site"]], dtype=object)
@@ -190,8 +161,8 @@ def evaluate_backbone(
     scores = {method: values[tested] for method, values in scores.items()}
     targets, tested_folds = y[tested], fold_of_row[tested]
     if score_within_folds and task_type == "regression":
-        targets = _centre_within_folds(targets, tested_folds)
-        scores = {method: _centre_within_folds(values, tested_folds) for method, values in scores.items()}
+        targets = centre_within_folds(targets, tested_folds)
+        scores = {method: centre_within_folds(values, tested_folds) for method, values in scores.items()}
     report, predictions = summarise(
         scores,
         targets,
@@ -232,32 +203,6 @@ def evaluate_backbone(
         }
     )
     return report, predictions
-
-
-def _without_pretraining_subjects(cohort: datasets.Dataset, backbone) -> tuple[datasets.Dataset, int]:
-    """Drop the rows of subjects the backbone was pretrained on (its `pretraining_subjects.json`, training and
-    validation alike): every number is then on subjects the backbone never saw. Returns the cohort and how many
-    subjects were dropped."""
-    split = read_pretraining_subjects(backbone)
-    if not split:
-        return cohort, 0
-    seen = {str(subject) for subjects in split.values() for subject in subjects}
-    subjects = [str(subject) for subject in cohort["subject"]]
-    keep = [i for i, subject in enumerate(subjects) if subject not in seen]
-    if not keep:
-        raise ValueError(
-            f"Every subject of this cohort was in the pretraining of {backbone} ({len(seen)} subjects in its "
-            "pretraining_subjects.json): pretrain on other subjects (e.g. other sites) to evaluate on these."
-        )
-    dropped = len(set(subjects) & seen)
-    return (cohort.select(keep) if len(keep) < len(cohort) else cohort), dropped
-
-
-def _centre_within_folds(values: np.ndarray, folds: np.ndarray) -> np.ndarray:
-    centred = np.asarray(values, dtype=np.float64).copy()
-    for name in set(folds):
-        centred[folds == name] -= centred[folds == name].mean(axis=0)
-    return centred
 
 
 def _updates(outputs: list[np.ndarray], inputs: list[np.ndarray]) -> list[np.ndarray]:
@@ -319,55 +264,6 @@ def _inner_groups(fold, subjects, sites, y, split, task_type, methods, settings)
             chosen["heads"] = train_sites
     names = {key: "site" if values is train_sites else "subject" for key, values in chosen.items()}
     return chosen, names if set(methods) & set(TRAINER_METHODS) else {"linear": names["linear"]}
-
-
-def confound_matrix(cohort: datasets.Dataset, columns: Sequence[str]) -> np.ndarray | None:
-    """The confound columns of the cohort as an (N, C) float array (None without columns); a missing column or a
-    missing value is an error that names the column and the fix."""
-    if not columns:
-        return None
-    values = []
-    for column in columns:
-        if column not in cohort.column_names:
-            raise ValueError(
-                f"Cannot regress out {column!r}: the cohort has no such column; its columns are {cohort.column_names}."
-            )
-        raw = [np.nan if value is None else value for value in cohort[column]]
-        try:
-            numbers = np.asarray(raw, dtype=np.float64)
-        except (TypeError, ValueError) as error:
-            raise ValueError(f"Cannot regress out {column!r}: its values must be numeric (got {raw[:3]}).") from error
-        missing = np.flatnonzero(~np.isfinite(numbers))
-        if len(missing):
-            subjects = [str(cohort["subject"][i]) for i in missing[:5]]
-            raise ValueError(
-                f"Cannot regress out {column!r}: {len(missing)} row(s) have no value (subjects {subjects}"
-                f"{', ...' if len(missing) > 5 else ''}). Drop those rows from the cohort first (e.g. "
-                f"cohort.filter(lambda v: v is not None and v == v, input_columns={column!r})) or leave {column!r} "
-                "out of regress_out."
-            )
-        values.append(numbers)
-    return np.stack(values, axis=1)
-
-
-def regress_out(
-    x_train: np.ndarray, confounds_train: np.ndarray, x_test: np.ndarray, confounds_test: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Confounds regressed out of features, fitted on the training rows only: a least-squares regression of every
-    feature column on the confounds with an intercept, its fitted part subtracted from the training and the test
-    rows. Returns (train residuals, test residuals); training residuals are uncorrelated with each confound."""
-    x_train, x_test = np.asarray(x_train, dtype=np.float64), np.asarray(x_test, dtype=np.float64)
-    confounds_train = np.asarray(confounds_train, dtype=np.float64).reshape(len(x_train), -1)
-    confounds_test = np.asarray(confounds_test, dtype=np.float64).reshape(len(x_test), -1)
-    centre = confounds_train.mean(axis=0)  # centred design: the same fit, better conditioned
-    design_train = np.column_stack([np.ones(len(x_train)), confounds_train - centre])
-    design_test = np.column_stack([np.ones(len(x_test)), confounds_test - centre])
-    coefficients, *_ = np.linalg.lstsq(design_train, x_train.reshape(len(x_train), -1), rcond=None)
-    # only the confounds' part is removed: the intercept (the training mean) stays
-    slopes = coefficients[1:]
-    train = x_train.reshape(len(x_train), -1) - design_train[:, 1:] @ slopes
-    test = x_test.reshape(len(x_test), -1) - design_test[:, 1:] @ slopes
-    return train.reshape(x_train.shape), test.reshape(x_test.shape)
 
 
 def _regresses(method: str) -> bool:
