@@ -4,6 +4,7 @@
 # Usage: bash scripts/check_minimal_install.sh [VENV_DIR]     (default: a temporary folder, removed afterwards)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/pip_quiet.sh
 PYTHON=${PYTHON:-python3}
 TORCH_SPEC=${MNEMODYN_TORCH_SPEC:-torch==2.13.0}
 if [ $# -ge 1 ]; then
@@ -15,11 +16,6 @@ else
 fi
 echo "[minimal install] pip install . (no extras) into $VENV"
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
-for spec in "$TORCH_SPEC" .; do
-  if ! "$VENV/bin/python" -m pip install -q "$spec" >>"$VENV/pip.log" 2>&1; then
-    tail -n 40 "$VENV/pip.log"
-    echo "[minimal install] pip install $spec failed"
-    exit 1
-  fi
-done
+pip_quiet "$VENV" install -q "$TORCH_SPEC"
+pip_quiet "$VENV" install -q .
 "$VENV/bin/python" scripts/minimal_install_smoke.py
