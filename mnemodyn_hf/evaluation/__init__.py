@@ -14,7 +14,7 @@ from .heads import HeadSettings
 from .linear_models import fit_predict
 from .metrics import classification_metrics, metrics_for_trainer, regression_metrics, roc_auc
 from .runner import evaluate_cohort, evaluate_task
-from .statistics import bootstrap_ci, paired_bootstrap_p, primary_metric
+from .statistics import bootstrap_ci, paired_comparison, primary_metric
 from .tasks import TASKS, TaskSpec, get_task
 
 __all__ = [
@@ -36,7 +36,7 @@ __all__ = [
     "get_task",
     "make_folds",
     "metrics_for_trainer",
-    "paired_bootstrap_p",
+    "paired_comparison",
     "pearson_connectivity",
     "pooled_input",
     "primary_metric",

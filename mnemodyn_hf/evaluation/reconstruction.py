@@ -14,8 +14,13 @@ predictors on the same masks:
 Three maskings, each drawn per window from a seed (the layouts of `hidden_entry_masks`): `per_roi` (in every ROI,
 spans of `mask_span_frames` frames hidden until `mask_ratio` of the entries are), `whole_frame` (the same spans
 hiding all ROIs at once, which spatial imputation cannot fill) and `forecast` (the last `mask_span_frames` frames of
-the window, all ROIs). R^2 = 1 - SSE / SST over the hidden entries, pooled over
-held-out subjects, with a subject-bootstrap 95 % CI and a paired p-value against the model.
+the window, all ROIs).
+
+Scored subjects are those in neither list of the model's `pretraining_subjects.json`: neither the training subjects
+(which fitted the model and the fitted predictors) nor the validation subjects (which chose the recipe). R^2 =
+1 - SSE / SST over the hidden entries, pooled over the scored subjects, with a subject-bootstrap 95 % CI; each
+predictor is compared with the model by a paired permutation test over subjects (Holm-adjusted over the
+predictors of a masking).
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from ..training.trivial_predictors import linear_interpolation_fill, roi_mean_fi
 from .adaptive_spatial import AdaptiveConditionalMean
 from .spatial_predictors import MaskFunction, SpatialConditionalMean
 from .spatiotemporal_ridge import SpatioTemporalRidge
-from .statistics import NUM_BOOTSTRAP, bootstrap_ci, paired_bootstrap_p
+from .statistics import NUM_BOOTSTRAP, bootstrap_ci, holm, paired_comparison
 
 MASKINGS = ("per_roi", "whole_frame", "forecast")
 
@@ -63,14 +68,16 @@ def model_fill(model: MnemoDynForPreTraining, values: torch.Tensor, hidden: torc
 
 @dataclass
 class HeldOutWindows:
-    """The data of a reconstruction evaluation (`held_out_windows`): the model, the held-out subjects' windows and
-    the runs of its pretraining training subjects, all robust-scaled by the model folder's fitted extractor."""
+    """The data of a reconstruction evaluation (`held_out_windows`): the model, the windows of the subjects outside
+    its pretraining split and the runs of its pretraining training subjects, all robust-scaled by the model folder's
+    fitted extractor."""
 
     model: MnemoDynForPreTraining
     values: torch.Tensor  # (W, T, R): non-overlapping windows of the held-out runs
     subjects: np.ndarray  # (W,): the subject of each window
     held_out_runs: list[tuple[str, np.ndarray]]  # (subject, (T_i, R)) of every held-out run
     train_runs: list[torch.Tensor]  # (T_i, R) runs of the pretraining training subjects
+    validation_subjects: list[str]  # subjects of `runs` that chose the recipe: neither scored nor fitted on
 
     def masks(self, masking: str, seed: int) -> torch.Tensor:
         """(W, T, R) bool, True = hidden: the masks of `masking` drawn for these windows from `seed`."""
@@ -91,11 +98,12 @@ class HeldOutWindows:
 
 def held_out_windows(model_folder: str | os.PathLike, runs: datasets.Dataset) -> HeldOutWindows:
     """Load a `mnemodyn pretrain` model folder and split `runs` by its pretraining subjects: non-overlapping
-    `context_length` windows of the held-out runs, and the training runs the fitted predictors learn from.
+    `context_length` windows of the runs of subjects in neither list (train, validation), and the training runs the
+    fitted predictors learn from. Runs of validation subjects are left out.
 
     Raises:
         ValueError: the folder is not a `mnemodyn pretrain` model folder (no subject split or fitted feature
-            extractor), or every subject of `runs` was trained on.
+            extractor), or every subject of `runs` was in its pretraining split.
     """
     subjects, extractor = read_pretraining_subjects(model_folder), load_fitted_extractor(model_folder)
     if subjects is None or extractor is None:
@@ -104,13 +112,21 @@ def held_out_windows(model_folder: str | os.PathLike, runs: datasets.Dataset) ->
             "that a `mnemodyn pretrain` model/ folder carries: the held-out subjects cannot be told apart."
         )
     model = MnemoDynForPreTraining.from_pretrained(model_folder).eval()
+    train, validation = set(subjects["train"]), set(subjects["validation"])
     prepared = {"train": [], "held_out": []}
+    skipped = set()
     for row in runs.with_format("numpy"):
-        split = "train" if row["subject"] in subjects["train"] else "held_out"
+        if row["subject"] in validation:
+            skipped.add(str(row["subject"]))
+            continue
+        split = "train" if row["subject"] in train else "held_out"
         scaled = extractor(row["bold"], repetition_time=float(row["tr"]))["input_values"][0]
         prepared[split].append((row["subject"], scaled))
     if not prepared["held_out"]:
-        raise ValueError("Every subject of these runs was in the model's pretraining set; give held-out runs.")
+        raise ValueError(
+            f"Every subject of these runs is in {model_folder}'s pretraining_subjects.json (train or validation), "
+            "so none is unseen: give runs of other subjects, or pretrain with `--test-fraction` to keep some out."
+        )
     window = model.config.context_length
     windows = [
         (subject, torch.as_tensor(bold[start : start + window], dtype=torch.float32))
@@ -123,19 +139,26 @@ def held_out_windows(model_folder: str | os.PathLike, runs: datasets.Dataset) ->
         subjects=np.array([subject for subject, _ in windows]),
         held_out_runs=prepared["held_out"],
         train_runs=[torch.as_tensor(bold, dtype=torch.float32) for _, bold in prepared["train"]],
+        validation_subjects=sorted(skipped),
     )
 
 
 def evaluate_reconstruction(
     model_folder: str | os.PathLike, runs: datasets.Dataset, *, seed: int = 0, num_bootstrap: int = NUM_BOOTSTRAP
 ) -> dict:
-    """Score the model folder's reconstruction on the runs of subjects outside its pretraining subjects
-    (`held_out_windows`, whose errors it raises), beside the predictors of the module docstring."""
+    """Score the model folder's reconstruction on the runs of subjects in neither list of its pretraining subjects
+    (`held_out_windows`, whose errors it raises), beside the predictors of the module docstring.
+
+    Returns:
+        `{"held_out_subjects", "excluded_validation_subjects", "windows", "window_frames", "mask_ratio",
+        "mask_span_frames", "maskings": {masking: score_fills(...)}}`.
+    """
     data = held_out_windows(model_folder, runs)
     config, values = data.model.config, data.values
     spatial = SpatialConditionalMean().fit(data.train_runs)
     report = {
         "held_out_subjects": sorted({str(subject) for subject in data.subjects}),
+        "excluded_validation_subjects": data.validation_subjects,
         "windows": len(values),
         "window_frames": config.context_length,
         "mask_ratio": config.mask_ratio,
@@ -161,30 +184,41 @@ def evaluate_reconstruction(
 
 
 def score_fills(fills, values, hidden, subjects, num_bootstrap, seed) -> dict:
-    """Pooled R^2 of the hidden entries, subject-bootstrap CI and paired p vs the model (`evaluation.statistics`).
+    """Pooled R^2 of the hidden entries with a subject-bootstrap CI, and each predictor against the model.
 
     Each window contributes its sums [SSE, count, sum, sum of squares] of the hidden entries (`scored_sums`); the
     metric of a set of windows is the R^2 of their summed sums, so a bootstrap resample of subjects pools exactly
-    the windows it draws."""
+    the windows it draws, and a permutation that swaps two predictors' windows of a subject swaps their sums.
+
+    Returns:
+        `{"methods": {name: {"metric", "value", "ci95", "per_subject", "p_vs_model"}}, "strongest_baseline",
+        "comparisons": [{"a": "mnemodyn", "b", "difference", "ci95", "p", "p_holm", "unit", "num_units"}]}`:
+        `p_vs_model` is the paired permutation p over subjects (`paired_comparison`), `p_holm` the same adjusted
+        over the predictors of this masking.
+    """
 
     def r2(_, sums):
         return r_squared_from_sums(torch.as_tensor(sums).sum(0))
 
     sums = {name: scored_sums(prediction, values, hidden).numpy() for name, prediction in fills.items()}
     options = {"num": num_bootstrap, "seed": seed}
-    methods = {}
+    methods, comparisons = {}, []
     for name, table in sums.items():
         methods[name] = {
             "metric": "r2",
             "value": r2(None, table),
             "ci95": list(bootstrap_ci(r2, subjects, table, subjects, **options)),
-            "p_vs_model": None
-            if name == "mnemodyn"
-            else paired_bootstrap_p(r2, subjects, sums["mnemodyn"], table, subjects, **options),
             "per_subject": {u: r2(None, table[subjects == u]) for u in sorted(set(subjects))},
+            "p_vs_model": None,
         }
+        if name != "mnemodyn":
+            compared = paired_comparison(r2, subjects, sums["mnemodyn"], table, subjects, scale="none", **options)
+            comparisons.append({"a": "mnemodyn", "b": name} | compared)
+            methods[name]["p_vs_model"] = compared["p"]
+    for comparison, adjusted in zip(comparisons, holm([c["p"] for c in comparisons])):
+        comparison["p_holm"] = adjusted
     strongest = max((n for n in methods if n != "mnemodyn"), key=lambda n: methods[n]["value"])
-    return {"methods": methods, "strongest_baseline": strongest}
+    return {"methods": methods, "strongest_baseline": strongest, "comparisons": comparisons}
 
 
 __all__ = [

@@ -11,9 +11,6 @@
 * Paired comparisons of two methods on the same units (`paired_comparison`): with groups, a sign-flip test of the
   mean per-group difference (exact over all 2^G flips up to 16 groups, else Monte Carlo); without groups, a paired
   permutation test that swaps the two methods' scores within each subject. `holm` adjusts a family of p-values.
-
-`paired_difference` / `paired_bootstrap_p` (a subject bootstrap of metric(a) - metric(b); the p-value is twice the
-smaller bootstrap tail, not a calibrated test) remain for the reconstruction report and the benchmarks.
 """
 
 from __future__ import annotations
@@ -87,9 +84,8 @@ def bootstrap_ci(metric, targets, scores, groups, *, num: int = NUM_BOOTSTRAP, s
 def paired_difference(
     metric, targets, scores_a, scores_b, groups, *, num: int = NUM_BOOTSTRAP, seed: int = 0
 ) -> dict[str, float]:
-    """metric(a) - metric(b) on the same rows, with its 95 % interval and a bootstrap p-value (twice the smaller
-    tail, capped at 1; not a calibrated test: use `paired_comparison`) over paired subject resamples:
-    `{"difference", "ci95_low", "ci95_high", "p"}`."""
+    """metric(a) - metric(b) on the same rows with its 95 % interval over paired subject resamples (both methods
+    scored on each resample): `{"difference", "ci95_low", "ci95_high"}`. For a test, use `paired_comparison`."""
     targets, scores_a, scores_b = np.asarray(targets), np.asarray(scores_a), np.asarray(scores_b)
     differences = []
     for rows in _subject_resamples(groups, num, seed):
@@ -98,21 +94,12 @@ def paired_difference(
     differences = differences[np.isfinite(differences)]
     observed = float(metric(targets, scores_a) - metric(targets, scores_b))
     if len(differences) == 0:
-        return {"difference": observed, "ci95_low": float("nan"), "ci95_high": float("nan"), "p": float("nan")}
-    tail = min(np.mean(differences <= 0), np.mean(differences >= 0))
+        return {"difference": observed, "ci95_low": float("nan"), "ci95_high": float("nan")}
     return {
         "difference": observed,
         "ci95_low": float(np.percentile(differences, 2.5)),
         "ci95_high": float(np.percentile(differences, 97.5)),
-        "p": float(min(1.0, 2 * tail)),
     }
-
-
-def paired_bootstrap_p(
-    metric, targets, scores_a, scores_b, groups, *, num: int = NUM_BOOTSTRAP, seed: int = 0
-) -> float:
-    """Two-sided bootstrap p-value of metric(a) - metric(b) != 0, both scored on the same subject resamples."""
-    return paired_difference(metric, targets, scores_a, scores_b, groups, num=num, seed=seed)["p"]
 
 
 def per_group(metric, targets, scores, groups) -> dict[str, float]:
@@ -157,16 +144,19 @@ def sign_flip_p(differences, *, num: int = MONTE_CARLO_FLIPS, seed: int = 0) -> 
 
 
 def comparable_scores(scores, scale: str) -> np.ndarray:
-    """Scores mapped per column to ranks in (0, 1) (`scale="rank"`) or z-scores (`"zscore"`)."""
+    """Scores mapped per column to ranks in (0, 1) (`scale="rank"`) or z-scores (`"zscore"`), or left as they are
+    (`"none"`: scores already on one scale, such as two predictors' error sums)."""
     from scipy.stats import rankdata
 
     scores = np.asarray(scores, np.float64)
+    if scale == "none":
+        return scores
     if scale == "rank":
         return (rankdata(scores, axis=0) - 0.5) / len(scores)
     if scale == "zscore":
         spread = scores.std(axis=0)
         return (scores - scores.mean(axis=0)) / np.where(spread > 0, spread, 1.0)
-    raise ValueError(f"scale must be 'rank' or 'zscore', got {scale!r}.")
+    raise ValueError(f"scale must be 'rank', 'zscore' or 'none', got {scale!r}.")
 
 
 def paired_permutation_p(
@@ -262,7 +252,6 @@ __all__ = [
     "comparable_scores",
     "holm",
     "mean_over_groups",
-    "paired_bootstrap_p",
     "paired_comparison",
     "paired_difference",
     "paired_permutation_p",

@@ -26,7 +26,16 @@ class PretrainingArguments:
             "(default: the shipped Schaefer-400 + Tian S3 atlas for 450 ROIs, ROI_001.. otherwise)"
         },
     )
-    validation_fraction: float = field(default=0.3, metadata={"help": "fraction of subjects held out"})
+    validation_fraction: float = field(
+        default=0.3, metadata={"help": "fraction of subjects held out for validation (the curves, recipe choices)"}
+    )
+    test_fraction: float = field(
+        default=0.0,
+        metadata={
+            "help": "fraction of subjects kept out of training and validation (listed as `test` in "
+            "pretraining_subjects.json): the unseen subjects `mnemodyn evaluate` scores reconstruction on"
+        },
+    )
     window_frames: int | None = field(
         default=None,
         metadata={"help": "frames per training window (default: from the corpus, see training.corpus.auto_window)"},
@@ -83,6 +92,11 @@ class PretrainingArguments:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}.")
         if not 0 < self.validation_fraction < 1:
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}.")
+        if not 0 <= self.test_fraction < 1 or self.validation_fraction + self.test_fraction >= 1:
+            raise ValueError(
+                f"test_fraction={self.test_fraction} with validation_fraction={self.validation_fraction} leaves no "
+                "training subjects: the two must be non-negative and sum to less than 1."
+            )
         if self.init_from is not None and self.model_config is not None:
             raise ValueError(
                 f"init_from={self.init_from!r} and model_config={self.model_config!r} both set the architecture; "

@@ -33,7 +33,8 @@ WINDOW_CHOICES = (256, 128, 64, 32)
 
 @dataclass
 class PretrainingCorpus:
-    """Normalised windows of the training and validation subjects, and the feature extractor that made them."""
+    """Normalised windows of the training and validation subjects, and the feature extractor that made them; the
+    test subjects (`PretrainingArguments.test_fraction`) are only named."""
 
     train: datasets.Dataset
     validation: datasets.Dataset
@@ -41,6 +42,7 @@ class PretrainingCorpus:
     repetition_time: float | None
     train_subjects: list[str]
     validation_subjects: list[str]
+    test_subjects: list[str]
     arguments: PretrainingArguments
 
     @property
@@ -96,14 +98,16 @@ def prepare_corpus(args: PretrainingArguments) -> PretrainingCorpus:
         mask_span_frames=args.mask_span_frames or auto_span(repetition_time),
     )
     extractor = MnemoDynFeatureExtractor.for_rois(num_rois, repetition_time, atlas_labels=args.atlas_labels)
-    splits = subject_split(
-        runs, {"train": 1 - args.validation_fraction, "validation": args.validation_fraction}, seed=args.seed
-    )
-    if len(splits["train"]) == 0 or len(splits["validation"]) == 0:
+    fractions = {"train": 1 - args.validation_fraction - args.test_fraction, "validation": args.validation_fraction}
+    if args.test_fraction > 0:
+        fractions["test"] = args.test_fraction
+    splits = subject_split(runs, fractions, seed=args.seed)
+    if any(len(split) == 0 for split in splits.values()):
         raise ValueError(
-            f"validation_fraction={args.validation_fraction} leaves an empty split over "
-            f"{len(set(runs['subject']))} subjects; change it so both splits get a subject."
+            f"validation_fraction={args.validation_fraction}, test_fraction={args.test_fraction} leave an empty "
+            f"split over {len(set(runs['subject']))} subjects; change them so every split gets a subject."
         )
+    test_subjects = sorted(set(splits.pop("test")["subject"])) if "test" in splits else []
     training_runs = splits["train"].with_format("numpy", columns=["bold"])
     extractor.fit((row["bold"] for row in training_runs), repetition_time=repetition_time)
     stride = args.window_stride or max(1, args.window_frames // 2)
@@ -125,6 +129,7 @@ def prepare_corpus(args: PretrainingArguments) -> PretrainingCorpus:
         repetition_time=repetition_time,
         train_subjects=sorted(set(splits["train"]["subject"])),
         validation_subjects=sorted(set(splits["validation"]["subject"])),
+        test_subjects=test_subjects,
         arguments=args,
     )
 

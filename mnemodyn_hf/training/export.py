@@ -39,7 +39,11 @@ def export_model(
     )
     if accelerator.is_main_process:
         corpus.feature_extractor.save_pretrained(folder)
-        subjects = {"train": corpus.train_subjects, "validation": corpus.validation_subjects}
+        subjects = {
+            "train": corpus.train_subjects,
+            "validation": corpus.validation_subjects,
+            "test": corpus.test_subjects,
+        }
         write_file_atomically(folder / PRETRAINING_SUBJECTS_FILE, json.dumps(subjects, indent=2))
         write_file_atomically(folder / PRETRAINING_METRICS_FILE, json.dumps(metrics, indent=2))
         prepare_hub_folder(folder, card_facts(args, corpus, unwrapped.config))
@@ -62,7 +66,8 @@ def card_facts(args: PretrainingArguments, corpus: PretrainingCorpus, config: Mn
         ),
         training_data=(
             f"`{args.corpus}`: {len(corpus.train_subjects)} training subjects ({subjects}); "
-            f"{len(corpus.validation_subjects)} subjects held out for validation (split by subject), "
+            f"{len(corpus.validation_subjects)} subjects held out for validation and {len(corpus.test_subjects)} "
+            "kept out for testing (split by subject), "
             f"{config.num_rois} ROIs at TR {config.repetition_time:g} s."
         ),
         datasets=[corpus_name],

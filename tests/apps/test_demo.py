@@ -14,7 +14,7 @@ def test_demo_runs_on_real_data_and_its_outputs_reload(tmp_path):
     folder = tmp_path / "mnemodyn-demo"
     summary = run_demo(folder, pretraining_steps=20, num_bootstrap=100)
     assert summary["reloaded_model_identical"] and summary["feature_extractor_rois"] == "94 (AAL2_01..AAL2_94)"
-    assert -1 < summary["held_out_r2"] < 1 and np.isfinite(summary["held_out_r2_interpolation"])
+    assert -1 < summary["validation_r2"] < 1 and np.isfinite(summary["validation_r2_interpolation"])
     assert summary["cifti_rois_table"] == (60, 450) and summary["cifti_embedding"] == (1, 450 * 449 // 2)
     assert hub_folder_problems(folder) == []  # config + auto_map, safetensors, code, valid card
     card = validate_model_card(folder / "README.md")
@@ -30,7 +30,10 @@ def test_demo_runs_on_real_data_and_its_outputs_reload(tmp_path):
         )
     assert out.pooler_output.shape == (1, 188)
     report = json.loads((folder / "downstream_report.json").read_text())
-    assert set(report["maskings"]) == {"per_roi", "whole_frame", "forecast"} and len(report["held_out_subjects"]) == 2
+    split = json.loads((folder / "pretraining_subjects.json").read_text())
+    assert [len(split[name]) for name in ("train", "validation", "test")] == [4, 1, 2]
+    assert report["held_out_subjects"] == split["test"] and summary["test_subject"] in split["test"]
+    assert set(report["maskings"]) == {"per_roi", "whole_frame", "forecast"}
     for result in report["maskings"].values():
         assert set(result["methods"]) == {
             "mnemodyn",

