@@ -1,4 +1,4 @@
-"""Why a near-identity backbone cannot beat FC tangent: the tangent read-out barely sees a fixed linear map.
+"""How much fixed per-frame maps of the ROIs, the same for every subject, move the FC baselines.
 
 For the affine-invariant metric, the tangent vector of a covariance C at the group mean G is
 log(G^-1/2 C G^-1/2); mapping every run through one invertible ROI transform W (C -> W C W^T, G -> W G W^T) only
@@ -14,8 +14,10 @@ input and of the input mapped through fixed random transforms the same for every
 | `nonlinear` | x + s tanh(x V) U, V and U with N(0, 1/R) entries (a fixed random residual layer, per frame) |
 | `linear_after_zscore` | z(x) W, z the per-ROI z-score of the run: the same mixing without the ROIs' amplitudes |
 
-A backbone whose layers add a small subject-independent map to the identity (what pretraining and random
-initialisation both give here, docs/representations.md) changes `fc_tangent` by about as much as these do.
+Each variant is compared with the input by `paired_comparison` on the same folds (with site groups: the mean
+over sites of the per-site difference, a cluster-bootstrap interval and a sign-flip test). The probe covers
+per-frame maps only: a map acting across time (a temporal filter) changes each subject's spectrum differently and
+is not covered.
 
     python -m benchmarks.tangent_invariance r5/model --task abide-dx --scale 0.5 --json results/tangent_invariance.json
 """
@@ -29,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from mnemodyn_hf.evaluation.harness import EvaluationSettings, evaluate_backbone
-from mnemodyn_hf.evaluation.statistics import paired_difference, primary_metric
+from mnemodyn_hf.evaluation.statistics import COMPARABLE_SCALE, paired_comparison, primary_metric
 from mnemodyn_hf.evaluation.tasks import TASKS
 
 METHODS = ("fc_tangent", "fc_pearson")
@@ -72,15 +74,16 @@ def invariance(task: str, backbone: Path, data: str | None, scale: float, seed: 
             train_sites=spec.train_sites, settings=settings,
         )  # fmt: skip
         runs[name] = predictions
-        results["variants"][name] = {m: report["methods"][m]["value"] for m in METHODS}
+        results["variants"][name] = {m: report["methods"][m]["estimate"] for m in METHODS}
         results["variants"][name]["ci95"] = {m: report["methods"][m]["ci95"] for m in METHODS}
     for name in ("linear", "nonlinear", "linear_after_zscore"):
         for method in METHODS:
             base, other = runs["input"], runs[name]
             assert np.array_equal(base["unit"], other["unit"])
-            difference = paired_difference(
-                metric, base["label"], other[method], base[method], base["unit"], num=bootstrap
-            )
+            difference = paired_comparison(
+                metric, base["label"], other[method], base[method], base["unit"], base.get("group"),
+                scale=COMPARABLE_SCALE[metric_name], num=bootstrap,
+            )  # fmt: skip
             results["variants"][name][f"{method}_minus_input"] = difference
     results["metric"] = metric_name
     return results
@@ -104,8 +107,8 @@ def main(argv=None) -> None:
     for name, row in results["variants"].items():
         change = row.get("fc_tangent_minus_input")
         if change is not None:
-            low, high = change["ci95_low"], change["ci95_high"]
-            change = f"{change['difference']:+.3f} [{low:+.3f}, {high:+.3f}]"
+            low, high = change["ci95"]
+            change = f"{change['difference']:+.3f} [{low:+.3f}, {high:+.3f}], p {change['p']:.3f}"
         print(f"| {name} | " + " | ".join(f"{row[m]:.3f}" for m in METHODS) + f" | {change or ''} |")
 
 

@@ -141,7 +141,8 @@ def summarise(
         classes = set(np.unique(unit_y).tolist())
         lacking = [str(g) for g in np.unique(unit_group) if set(unit_y[unit_group == g].tolist()) != classes]
         report["groups_lacking_a_class"] = lacking
-    predictions = {"unit": unit_id, "fold": unit_fold, "label": unit_y, **pooled}
+    group = {} if unit_group is None else {"group": unit_group}
+    predictions = {"unit": unit_id, "fold": unit_fold, **group, "label": unit_y, **pooled}
     return report, predictions
 
 

