@@ -47,6 +47,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="COLUMN",
         help="cohort columns (e.g. func_mean_fd) regressed out of every feature read-out within each training fold",
     )
+    parser.add_argument(
+        "--permutations",
+        type=int,
+        default=0,
+        metavar="N",
+        help="re-run each linear read-out's cross-validation under N label permutations (within sites when sites "
+        "are held out) for a calibrated p-value against chance (p_vs_chance; slow: N times the read-out's cost)",
+    )
     parser.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples for CIs and p-values")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -74,6 +82,7 @@ def run(args: argparse.Namespace) -> None:
         heads=heads,
         normalization=args.normalization,
         regress_out=tuple(args.regress_out),
+        label_permutations=args.permutations,
     )
     if args.task is not None:
         report = evaluate_task(

@@ -46,7 +46,8 @@ from tqdm.auto import tqdm
 from ..configuration_mnemodyn import MnemoDynConfig
 from ..modeling_mnemodyn import MnemoDynModel
 from .confounds import confound_matrix, regress_out
-from .connectivity import TangentConnectivity, pearson_connectivity
+from .connectivity import pearson_connectivity
+from .designs import deconfounded, linear_design, regresses
 from .embeddings import backbone_inputs, backbone_states, pooled_input
 from .folds import centre_within_folds, make_folds, without_pretraining_subjects
 from .heads import HeadSettings, finetuned_scores, frozen_head_scores, inner_split, quiet_transformers
@@ -57,13 +58,14 @@ from .methods import (
     BASELINE_METHODS,
     DEFAULT_METHODS,
     HEAD_FEATURES,
+    LINEAR_METHODS,
     PRETRAINED_STATE_METHODS,
     RANDOM_STATE_METHODS,
     SITE_SPLITS,
     STATE_METHODS,
-    TANGENT_SERIES,
     TRAINER_METHODS,
 )
+from .permutation import permutation_null, permuted_labels
 from .tasks import encode_labels
 
 
@@ -81,6 +83,8 @@ class EvaluationSettings:
     #: Cohort columns regressed out of every feature read-out within each fold (training rows only); see
     #: `regress_out`. Empty: none.
     regress_out: tuple[str, ...] = ()
+    #: Label permutations of the linear read-outs' null (`permutation`); 0: none.
+    label_permutations: int = 0
 
 
 def evaluate_backbone(
@@ -149,10 +153,11 @@ def evaluate_backbone(
     methods = [*settings.methods, *(f"control_{name}" for name in controls or {})]
     scores = {m: np.full((len(y), len(classes)) if classes and len(classes) > 2 else len(y), np.nan) for m in methods}
     fold_of_row = np.empty(len(y), dtype=object)
-    inner_groups = {}
+    inner_groups, linear_groups = {}, {}
     for fold in tqdm(folds, desc=f"Folds ({split})"):
         fold_of_row[fold.test] = fold.name
         groups, inner_groups[fold.name] = _inner_groups(fold, subjects, sites, y, split, task_type, methods, settings)
+        linear_groups[fold.name] = groups["linear"]
         for method in methods:
             scores[method][fold.test] = _fold_scores(
                 method, fold, features, bold, y, groups, task_type, backbone, config, settings, confounds
@@ -175,6 +180,15 @@ def evaluate_backbone(
         primary_method=primary_method,
     )
     report["scored_within_folds"] = bool(score_within_folds and task_type == "regression")
+    if settings.label_permutations and not report["scored_within_folds"]:
+        strata = sites if split in SITE_SPLITS else None
+        labels = permuted_labels(y, subjects, strata, settings.label_permutations, settings.seed)
+        for method in (m for m in methods if m in LINEAR_METHODS):
+            result = report["methods"][method]
+            result["permutation_null"] = permutation_null(
+                method, folds, linear_groups, features, bold, confounds, labels, tested, subjects[tested],
+                None if strata is None else sites[tested], task_type, result["estimate"], settings.seed,
+            )  # fmt: skip
     report.update(
         {
             "label": label,
@@ -188,7 +202,7 @@ def evaluate_backbone(
             "subjects": len(set(subjects)),
             "dropped_rows_without_label": dropped,
             "confounds_regressed": list(settings.regress_out),
-            "confounds_regressed_from": sorted(m for m in methods if _regresses(m)) if settings.regress_out else [],
+            "confounds_regressed_from": sorted(m for m in methods if regresses(m)) if settings.regress_out else [],
             "excluded_pretraining_subjects": pretrained_on,
             "folds": [
                 {
@@ -266,25 +280,17 @@ def _inner_groups(fold, subjects, sites, y, split, task_type, methods, settings)
     return chosen, names if set(methods) & set(TRAINER_METHODS) else {"linear": names["linear"]}
 
 
-def _regresses(method: str) -> bool:
-    """Whether `regress_out` applies to a method: every feature read-out, not fine-tuning, not the controls."""
-    return method != "mnemodyn_finetune" and not method.startswith("control_")
-
-
 def _fold_scores(
     method, fold, features, bold, y, groups, task_type, backbone, config, settings, confounds=None
 ) -> np.ndarray:
     """Test scores of one method on one fold (class-1 probability for binary tasks); `groups` from
     `_inner_groups`; `confounds` (N, C) regressed out of the features within the fold (`regress_out`), or None."""
 
-    def deconfounded(x_train, x_test):
-        if confounds is None or not _regresses(method):
-            return x_train, x_test
-        return regress_out(x_train, confounds[fold.train], x_test, confounds[fold.test])
-
     if method in HEAD_FEATURES:
         pooling, feature = HEAD_FEATURES[method]
-        head_train, head_test = deconfounded(features[feature][fold.train], features[feature][fold.test])
+        head_train, head_test = deconfounded(
+            method, fold, features[feature][fold.train], features[feature][fold.test], confounds
+        )
         scores = frozen_head_scores(
             MnemoDynConfig.from_dict({**config.to_dict(), "head_pooling": pooling, "head_pooling_components": None}),
             head_train,
@@ -308,15 +314,7 @@ def _fold_scores(
             settings.seed,
         )
     else:
-        if method == "fc_tangent" or method in TANGENT_SERIES:
-            series = bold if method == "fc_tangent" else features[TANGENT_SERIES[method]]
-            tangent = TangentConnectivity()  # the reference covariance from the training rows only
-            x_train = tangent.fit_transform([series[i] for i in fold.train])
-            x_test = tangent.transform([series[i] for i in fold.test])
-        else:
-            x = features["embedding" if method == "mnemodyn_linear_probe" else method]
-            x_train, x_test = x[fold.train], x[fold.test]
-        x_train, x_test = deconfounded(x_train, x_test)
+        x_train, x_test = linear_design(method, fold, features, bold, confounds)
         scores = fit_predict(x_train, y[fold.train], groups["linear"], x_test, task_type, settings.seed)
     if task_type == "classification" and scores.ndim == 2 and scores.shape[1] == 2:
         return scores[:, 1]

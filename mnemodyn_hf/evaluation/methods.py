@@ -42,12 +42,15 @@ PRETRAINED_STATE_METHODS = {m for m in BACKBONE_METHODS + STATE_METHODS if m.sta
 SITE_SPLITS = ("leave-site-out", "external-sites")
 #: Read-outs trained with an inner validation split (`heads.inner_split`) rather than an inner CV.
 TRAINER_METHODS = ("mnemodyn_head", "mnemodyn_correlation_head", "mnemodyn_finetune")
+#: Read-outs fitted by `linear_models.fit_predict` (the ones a label-permutation null can re-run cheaply).
+LINEAR_METHODS = tuple(method for method in DEFAULT_METHODS if method not in TRAINER_METHODS)
 
 
 __all__ = [
     "BACKBONE_METHODS",
     "BASELINE_METHODS",
     "DEFAULT_METHODS",
+    "LINEAR_METHODS",
     "HEAD_FEATURES",
     "PRETRAINED_STATE_METHODS",
     "RANDOM_STATE_METHODS",

@@ -123,6 +123,12 @@ def summary_table(report: dict) -> str:
             f"{name:<32}{result['metric']:<11}{_number(result['value']):>7.3f}{_number(_estimate(result)):>10.3f}"
             f"   [{low:.3f}, {high:.3f}]  {p:>10}"
         )
+    nulls = {m: r["permutation_null"] for m, r in report["methods"].items() if "permutation_null" in r}
+    if nulls:
+        lines.append(f"against chance ({next(iter(nulls.values()))['num']} label permutations, one-sided):")
+        for method, null in nulls.items():
+            low, high = null["null_ci95"]
+            lines.append(f"  {method}: p {null['p_vs_chance']:.3f}, shuffled labels score [{low:.3f}, {high:.3f}]")
     if report.get("comparisons"):
         lines.append(f"comparisons (difference of {estimate}s, p Holm-adjusted over {len(report['comparisons'])}):")
         for c in report["comparisons"]:

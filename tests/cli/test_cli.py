@@ -96,6 +96,8 @@ def test_evaluate_a_saved_cohort_writes_the_report_predictions_and_figure(abide_
             "per-run-zscore",
             "--regress-out",
             "func_mean_fd",
+            "--permutations",
+            "3",
             "-o",
             str(tmp_path / "out"),
         ]
@@ -103,11 +105,12 @@ def test_evaluate_a_saved_cohort_writes_the_report_predictions_and_figure(abide_
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["normalization"].startswith("per-run z-score, chosen explicitly")
     assert report["confounds_regressed"] == ["func_mean_fd"]
+    assert report["methods"]["fc_pearson"]["permutation_null"]["num"] == 3
     assert set(report["methods"]) == {"fc_pearson", "mnemodyn_linear_probe"} and report["split"] == "leave-site-out"
     assert report["methods"]["fc_pearson"]["p_vs_model"] is not None
     assert (tmp_path / "out" / "predictions.csv").is_file() and (tmp_path / "out" / "report.png").is_file()
     text = capsys.readouterr().out
-    assert "fc_pearson" in text and "95% CI" in text and "report.json" in text
+    assert "fc_pearson" in text and "95% CI" in text and "report.json" in text and "label permutations" in text
 
 
 def test_evaluate_needs_a_task_or_a_labelled_cohort(tmp_path):

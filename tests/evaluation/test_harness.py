@@ -84,8 +84,9 @@ def test_fc_pearson_reproduces_the_abide_anchor_leave_site_out(shared_data, back
 
     cohort = load_abide_pcp(shared_data / "abide_dev")
     report, _ = _evaluate(cohort, backbone_200, settings=EvaluationSettings(methods=("fc_pearson",), num_bootstrap=200))
-    # measured 0.651 with the inner CV grouped by site (0.642 grouped by subject)
-    assert abs(report["methods"]["fc_pearson"]["value"] - 0.64) < 0.05
+    # measured 0.651 with the inner CV grouped by site (0.642 grouped by subject); over sites 0.699 [0.658, 0.743]
+    result = report["methods"]["fc_pearson"]
+    assert abs(result["value"] - 0.64) < 0.05 and result["ci95"][0] > 0.55
 
 
 def _permuted_within_sites(cohort, label: str, seed: int):
@@ -97,22 +98,18 @@ def _permuted_within_sites(cohort, label: str, seed: int):
     return cohort.remove_columns(label).add_column(label, values.tolist())
 
 
-def test_labels_permuted_within_sites_score_at_chance(abide_small, backbone_200):
-    """Diagnosis shuffled within each site (site label rates kept), fc_pearson leave-site-out, six shuffles. The
-    pooled AUC stays near 0.5 and the site-unit interval holds 0.5 in at least half of them: with 3 sites the
-    percentile interval of the mean over sites is about [min, max] of the site values, which misses 0.5 when all
-    three fall on one side (1 in 4 under the null). Measured: 2-11 s on 2 busy cores (4 of 6 intervals hold 0.5)."""
-    settings = EvaluationSettings(methods=("fc_pearson",), num_bootstrap=500)
-    values, held = [], 0
-    for seed in range(6):
-        report, _ = _evaluate(_permuted_within_sites(abide_small, "dx", seed), backbone_200, settings=settings)
-        result = report["methods"]["fc_pearson"]
-        low, high = result["ci95"]
-        assert result["ci_unit"] == "group" and low <= result["mean_over_groups"] <= high
-        assert abs(result["value"] - 0.5) < 0.15, seed
-        values.append(result["value"])
-        held += low <= 0.5 <= high
-    assert abs(np.mean(values) - 0.5) < 0.05 and held >= 3, (values, held)
+def test_labels_permuted_within_sites_score_at_chance_under_the_permutation_null(abide_small, backbone_200):
+    """Diagnosis shuffled within each site (one shuffle, fixed in advance), fc_pearson leave-site-out with a
+    19-permutation null: the calibrated test does not call the shuffled labels above chance, and the null sits on
+    0.5. (The site-bootstrap interval alone missed 0.5 in 2 of 12 such shuffles on abide_dev's 10 sites:
+    `benchmarks/shuffled_labels.py`, docs/evaluation.md.)"""
+    settings = EvaluationSettings(methods=("fc_pearson",), num_bootstrap=200, label_permutations=19)
+    report, _ = _evaluate(_permuted_within_sites(abide_small, "dx", 0), backbone_200, settings=settings)
+    result = report["methods"]["fc_pearson"]
+    null = result["permutation_null"]
+    assert result["ci_unit"] == "group" and null["num"] == 19
+    assert null["p_vs_chance"] > 0.05 and abs(null["null_mean"] - 0.5) < 0.05, (result["estimate"], null)
+    assert null["null_ci95"][0] < result["estimate"] < null["null_ci95"][1]
 
 
 def test_inner_model_selection_is_grouped_by_site_when_sites_are_held_out(abide_small, backbone_200, monkeypatch):
