@@ -70,7 +70,7 @@ class LinearAutoregression:
         return weights.view(self.order, self.num_rois, self.num_rois).mT
 
     def fit(self, series_list: SeriesList) -> LinearAutoregression:
-        """Fit on training runs: a list of (T_i, R) arrays, each longer than `order` frames."""
+        """Fit on training runs: a list of (T_i, R) arrays (a run of at most `order` frames adds to the mean only)."""
         runs = _as_runs(series_list)
         if not any(len(run) > self.order for run in runs):
             raise ValueError(f"no training run is longer than order={self.order} frames.")
