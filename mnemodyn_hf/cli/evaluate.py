@@ -12,6 +12,7 @@ TASK_NAMES = (
     "abide-dx",
     "abide-sex",
     "connattractor-heat",
+    "hcp-aal2-reconstruction",
     "hcp-reconstruction",
     "rpn-age",
     "rpn-pain",

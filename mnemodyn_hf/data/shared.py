@@ -1,9 +1,10 @@
 """Where the shared development cohorts live: a path the user gives, or `MNEMODYN_SHARED_DATA`.
 
-The shared data folder holds one subfolder per cohort (`abide_dev/`, `rpn_signature/`). It is never copied into the
-project or a model upload, and never looked up at a hard-coded location: callers pass `--data PATH` or set
-`MNEMODYN_SHARED_DATA=/path/to/shared/data`. The loaders (`load_abide_pcp`, `load_rpn_signature`) take the cohort
-folder itself; `shared_data_dir` turns "a path or the environment" into that folder.
+The shared data folder holds one subfolder per cohort (`abide_dev/`, `rpn_signature/`, `hcp_aal2/`). It is never
+copied into the project or a model upload, and never looked up at a hard-coded location: callers pass `--data PATH`
+or set `MNEMODYN_SHARED_DATA=/path/to/shared/data`. The loaders (`load_abide_pcp`, `load_rpn_signature`,
+`load_hcp_aal2`) take the cohort folder itself; `shared_data_dir` turns "a path or the environment" into that
+folder.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-#: Environment variable naming the folder that contains `abide_dev/` and `rpn_signature/`.
+#: Environment variable naming the folder that contains `abide_dev/`, `rpn_signature/` and `hcp_aal2/`.
 SHARED_DATA_ENV = "MNEMODYN_SHARED_DATA"
 
 

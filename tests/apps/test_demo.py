@@ -43,6 +43,7 @@ def test_demo_runs_on_real_data_and_its_outputs_reload(tmp_path):
             "spatial_conditional_mean",
             "spatiotemporal_ridge",
             "adaptive_conditional_mean",
+            "linear_ar",
         }
     assert summary["per_roi_masks_r2_strongest_baseline"].endswith(
         f"({report['maskings']['per_roi']['strongest_baseline']})"

