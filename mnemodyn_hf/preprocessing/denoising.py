@@ -198,8 +198,8 @@ def denoise_parcel_means(
     if len(kept) < 2:
         raise ValueError(
             f"{source}: denoise strategy {describe_record(record)} drops {len(values) - len(kept)} of its "
-            f"{len(values)} frames (non-steady-state and motion outliers), leaving {len(kept)}: too few to make a "
-            "series of. Leave this run out, or loosen the scrubbing (e.g. denoise={'denoise_strategy': 'scrubbing', "
+            f"{len(values)} frames (non-steady-state and motion outliers), leaving {len(kept)} (a series needs at "
+            "least 2). Leave this run out, or loosen the scrubbing (e.g. denoise={'denoise_strategy': 'scrubbing', "
             "'fd_threshold': 0.9, 'std_dvars_threshold': 3}) or use a strategy without scrubbing ('simple')."
         )
     if regressors.shape[1] >= len(kept) - 1:
