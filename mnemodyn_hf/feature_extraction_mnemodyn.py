@@ -310,8 +310,7 @@ class MnemoDynFeatureExtractor(SequenceFeatureExtractor):
         (parcellation, denoising, resampling), and the frames of the input it keeps (`FrameSelection`)."""
         recording = read_recording(item, index)
         path = source_path(item) if recording.kind != "table" else None
-        if path is not None:
-            warn_on_template_mismatch(path, recording.kind, self._atlas.templates)
+        warn_on_template_mismatch(path, recording.kind, self._atlas.templates)
         with reading(recording.source):
             if recording.kind == "volume":
                 values = self._parcellator.volume(recording.image, recording.source)
@@ -320,8 +319,8 @@ class MnemoDynFeatureExtractor(SequenceFeatureExtractor):
             else:
                 values = match_roi_columns(recording.values, recording.column_names, self.roi_names, recording.source)
         values = fill_missing_values(np.asarray(values, dtype=np.float64), self.roi_names, recording.source)
-        header_tr = recording.repetition_time if repetition_time is None else repetition_time
-        values, frames = denoise_parcel_means(self.denoise, values, path, confounds, recording.source, header_tr)
+        run_tr, is_image = repetition_time or recording.repetition_time, recording.kind != "table"
+        values, frames = denoise_parcel_means(self.denoise, values, path, confounds, recording.source, run_tr, is_image)
         if not self.do_resample or self.target_repetition_time is None:
             return values, frames
         source_tr = source_repetition_time(recording, repetition_time, self.target_repetition_time)

@@ -23,7 +23,7 @@ RUN_EXTENSIONS = (".npy", ".tsv", ".csv", ".nii", ".nii.gz", ".dtseries.nii", ".
 #: BIDS suffixes (last `_` field of the name) that mark a run of BOLD: raw/preprocessed images and ROI tables.
 RUN_SUFFIXES = ("bold", "timeseries")
 #: The preprocessed BOLD of an fMRIPrep derivatives folder: volumes (`desc-preproc`) and CIFTI dense series.
-DERIVATIVE_RUNS = ("*_desc-preproc_bold.nii.gz", "*_desc-preproc_bold.nii", "*_bold.dtseries.nii")
+DERIVATIVE_RUNS = ("*_desc-preproc_bold.nii.gz", "*_bold.dtseries.nii")
 #: fMRIPrep's confounds tables (`timeseries` since 20.2, `regressors` before), which mark a derivatives folder.
 CONFOUNDS_FILES = ("*_desc-confounds_timeseries.tsv", "*_desc-confounds_regressors.tsv")
 #: Columns a manifest reserves; everything else in a source table is a label.
@@ -64,7 +64,7 @@ def is_derivatives_folder(root: str | os.PathLike) -> bool:
 
 
 def derivatives_manifest(root: str | os.PathLike, space: str | None = None, pattern: str = "*") -> pd.DataFrame:
-    """Manifest of an fMRIPrep derivatives folder: the preprocessed BOLD `sub-*/[ses-*/]func/*_desc-preproc_bold.*`
+    """Manifest of an fMRIPrep derivatives folder: the preprocessed BOLD `sub-*/[ses-*/]func/*_desc-preproc_bold.nii.gz`
     and `*_bold.dtseries.nii` (`DERIVATIVE_RUNS`) in one template space; their confounds stay beside them.
 
     `space` is the `space-` entity to read (e.g. `"MNI152NLin6Asym"`, the shipped atlas's volume template, or

@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.interpolate
 
 #: nilearn's preset strategies (`load_confounds_strategy`'s `denoise_strategy`).
 DENOISE_STRATEGIES = ("simple", "scrubbing", "compcor", "ica_aroma")
@@ -165,6 +164,7 @@ def denoise_parcel_means(
     confounds: Any,
     source: str,
     repetition_time: float | None = None,
+    is_image: bool = False,
 ) -> tuple[np.ndarray, FrameSelection]:
     """Denoise one run's (T, R) parcel means with the strategy of `record` (the three steps of the module).
 
@@ -173,9 +173,10 @@ def denoise_parcel_means(
         values: (T, R) parcel means (or a ROI table) of the run, one row per acquired frame.
         image_path: the run's fMRIPrep image, whose confounds file lies beside it; None for data without a file.
         confounds: the run's fMRIPrep confounds given explicitly (DataFrame or TSV path), or None to find them
-            beside `image_path`; with neither, the values are taken as already denoised.
+            beside `image_path`; with neither, a ROI table's values are taken as already denoised.
         source: how messages name the run.
         repetition_time: the run's TR in seconds, when known (passed to `signal.clean` as `t_r`).
+        is_image: whether the values are parcel means of an image (which cannot be taken as denoised).
 
     Returns:
         (T', R) float64 series from the first to the last kept frame, and the `FrameSelection`.
@@ -185,8 +186,14 @@ def denoise_parcel_means(
             frame count, or a strategy that leaves fewer than two frames.
         ImportError: nilearn is not installed.
     """
-    if record is None or (confounds is None and image_path is None):
+    if record is None or (confounds is None and image_path is None and not is_image):
         return values, FrameSelection.every_frame(len(values))
+    if confounds is None and image_path is None:
+        raise ValueError(
+            f"{source} is an image without a file name, so its fMRIPrep confounds cannot be found beside it: pass "
+            "confounds=<the run's *_desc-confounds_timeseries.tsv>, the image's path, or denoise=None for data that "
+            "are already denoised."
+        )
     nilearn = require_nilearn()
     regressors, sample_mask = _strategy_confounds(record, image_path, confounds, source)
     if len(regressors) != len(values):
@@ -223,7 +230,9 @@ def denoise_parcel_means(
     frames = FrameSelection(len(values), tuple(int(frame) for frame in kept))
     span = np.arange(kept[0], kept[-1] + 1)
     if len(span) != len(kept):
-        cleaned = scipy.interpolate.CubicSpline(kept, cleaned, axis=0)(span)
+        from scipy.interpolate import CubicSpline
+
+        cleaned = CubicSpline(kept, cleaned, axis=0)(span)
     return np.asarray(cleaned, dtype=np.float64), frames
 
 
@@ -265,6 +274,12 @@ def _load_strategy(record: Mapping[str, Any], image: Path, source: str, where: s
             return load_confounds_strategy(str(image), **record)
         except ValueError as error:
             message = str(error)
+            if "smoothAROMAnonaggr" in message:
+                raise ValueError(
+                    f"{source}: denoise strategy {name} reads fMRIPrep's ICA-AROMA output "
+                    "(*_desc-smoothAROMAnonaggr_bold.nii.gz, fMRIPrep < 23 with --use-aroma), not this image: give "
+                    "that file, or choose another strategy ('simple', 'compcor', 'scrubbing')."
+                ) from error
             if "Could not find associated confound file" in message or "Invalid file type" in message:
                 raise ValueError(
                     f"{source}: denoise strategy {name} needs the run's fMRIPrep confounds, and none were found "

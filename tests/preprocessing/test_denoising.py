@@ -152,3 +152,12 @@ def test_without_nilearn_the_error_names_the_extra(monkeypatch):
         monkeypatch.setitem(sys.modules, name, None)
     with pytest.raises(ImportError, match=r"pip install 'mnemodyn_hf\[denoise\]'"):
         require_nilearn()
+
+
+def test_an_image_without_a_file_or_the_aroma_output_is_refused_with_the_fix(fmriprep_derivatives, parcel_means):
+    values = parcel_means["01"]
+    with pytest.raises(ValueError, match=r"an image without a file name, .* pass confounds=<the run's"):
+        denoise_parcel_means(SIMPLE, values, None, None, "image", TR, is_image=True)
+    cifti = run_files(fmriprep_derivatives, "01")[0]
+    with pytest.raises(ValueError, match=r"'ica_aroma' reads fMRIPrep's ICA-AROMA output .*smoothAROMAnonaggr"):
+        denoise_parcel_means(denoise_record("ica_aroma"), values, cifti, None, "run", TR)
