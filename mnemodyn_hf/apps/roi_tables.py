@@ -15,6 +15,7 @@ from ..atomic_files import write_file_atomically
 from ..data.manifest import derivatives_manifest, is_derivatives_folder
 from ..feature_extraction_mnemodyn import MnemoDynFeatureExtractor
 from ..preprocessing.denoising import FrameSelection
+from ..preprocessing.fmri_inputs import read_recording
 
 
 def input_files(files: Sequence[str | os.PathLike], space: str | None = None) -> list[str]:
@@ -38,6 +39,11 @@ def input_files(files: Sequence[str | os.PathLike], space: str | None = None) ->
     if space is not None and not any(Path(file).is_dir() for file in files):
         raise ValueError("--space picks runs in fMRIPrep derivatives folders; none of the inputs is a folder.")
     return paths
+
+
+def source_tr(path: str | os.PathLike, repetition_time: float | None) -> float | None:
+    """The TR of a file's frames: `repetition_time` when given, else its header's (None when it states none)."""
+    return repetition_time or read_recording(path).repetition_time
 
 
 def denoising_sidecar(extractor: MnemoDynFeatureExtractor, frames: FrameSelection) -> dict[str, Any]:
@@ -75,7 +81,7 @@ def write_roi_tables(
         table = write_file_atomically(Path(output_dir) / f"{stem}_rois.tsv", "\n".join(rows) + "\n")
         sidecar = {
             "Sources": [str(path)],
-            "RepetitionTime": extractor.target_repetition_time if resample else repetition_time,
+            "RepetitionTime": extractor.target_repetition_time if resample else source_tr(path, repetition_time),
             "NumberOfVolumes": int(series.shape[0]),
             "Atlas": sorted(file.name for file in extractor.atlas.files.values()),
             "Resampled": resample,

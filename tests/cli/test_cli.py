@@ -370,6 +370,7 @@ def test_parcellate_denoises_fmriprep_runs_as_nilearn_s_masker(fmriprep_derivati
             np.testing.assert_allclose(resampled, resample_frames(expected, 1.4, 0.735), rtol=1e-4, atol=1e-4)
             sidecar = json.loads(table.with_suffix(".json").read_text())
             assert sidecar["Denoising"] == record and sidecar["NumberOfAcquiredVolumes"] == 30
+            assert sidecar["RepetitionTime"] == pytest.approx(1.4) and not sidecar["Resampled"]  # the header's TR
             assert sidecar["VolumesKept"] == list(range(30 - len(values), 30))  # non-steady-state frames trimmed
             varies = np.abs(values - values.mean(axis=0)).max() > 1e-3 * np.abs(values).max()
             assert varies == (out == "fewer")  # nilearn's defaults leave each ROI's mean alone on 30 frames
