@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import os
-import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -13,24 +12,35 @@ import numpy as np
 from tqdm.auto import tqdm
 from transformers import BatchFeature, SequenceFeatureExtractor
 
-from .atlas import ATLAS_FORMS, SHIPPED_ATLAS_ROIS, Atlas, AtlasFile, Parcellator, load_atlas
+from .atlas import Atlas, Parcellator, load_atlas
+from .atlas.atlas import atlas_files_for_rois
+from .atlas.atlas_file import decode_atlas_files
 from .configuration_mnemodyn import DEFAULT_REPETITION_TIME, MnemoDynConfig
+from .preprocessing.denoising import FrameSelection, denoise_parcel_means, denoise_record, per_item_confounds
 from .preprocessing.fmri_inputs import (
     as_batch,
     match_roi_columns,
     per_item,
     read_recording,
     reading,
+    source_path,
     source_repetition_time,
 )
 from .preprocessing.missing_values import fill_missing_values
-from .preprocessing.robust_scaling import ZERO_IQR_TOLERANCE, RoiQuantileSketch, centre_frames, robust_scale
+from .preprocessing.robust_scaling import (
+    RoiQuantileSketch,
+    centre_frames,
+    check_statistics,
+    robust_scale,
+    warn_constant_rois,
+)
+from .preprocessing.templates import warn_on_template_mismatch
 from .preprocessing.temporal_resampling import resample_frames
 
 
 class MnemoDynFeatureExtractor(SequenceFeatureExtractor):
     r"""
-    Turns resting-state fMRI into MnemoDyn inputs, in four steps that can each be switched off:
+    Turns resting-state fMRI into MnemoDyn inputs, in five steps that can each be switched off:
 
     1. **Parcellation** into the atlas's R ROIs (by default the shipped 450-ROI Tian S3 + Schaefer-400 atlas): the
        mean over each parcel's grayordinates (CIFTI dense series) or voxels (4-D NIfTI), leaving out NaN/inf values,
@@ -38,16 +48,22 @@ class MnemoDynFeatureExtractor(SequenceFeatureExtractor):
        (nearest neighbour), never the data. Already parcellated inputs (arrays, .npy/.tsv/.csv tables, CIFTI
        ptseries or the reference's parcellated dtseries) are matched to the atlas's ROI order by column name.
        A ROI with no finite value is filled with 0 and a ROI with missing frames with its mean over its finite
-       frames, with a warning.
-    2. **Resampling** from the input's TR to `target_repetition_time` (`do_resample`): band-limited windowed-sinc
+       frames, with a warning. An image whose file name's `space-` entity is not the atlas's template (for the
+       shipped atlas MNI152NLin6Asym and fsLR) gets a warning naming what to use instead.
+    2. **Denoising** (`denoise`): the run's fMRIPrep confounds, selected by one of nilearn's preset strategies
+       (`load_confounds_strategy`: `"simple"`, `"scrubbing"`, `"compcor"`, `"ica_aroma"`), are regressed out of the
+       parcel means by `nilearn.signal.clean` with its `sample_mask`, as `NiftiLabelsMasker` does. The confounds
+       are found beside fMRIPrep images or given as `confounds=`; frames dropped inside the run are filled by
+       interpolation so that the series keeps its timing (see `mnemodyn_hf.preprocessing.denoising`). ROI tables
+       and arrays are taken as already denoised unless confounds are given for them.
+    3. **Resampling** from the input's TR to `target_repetition_time` (`do_resample`): band-limited windowed-sinc
        interpolation, anti-aliased (see `mnemodyn_hf.preprocessing.temporal_resampling`). The input's TR comes from
-       the header
-       (NIfTI pixdim[4] in its xyzt time unit; CIFTI series step) or from the caller (`repetition_time=`, which
-       wins); a missing TR is an error, never a guess.
-    3. **Robust scaling** (`do_normalize`): each recording is centred on its temporal mean, then
+       the header (NIfTI pixdim[4] in its xyzt time unit; CIFTI series step) or from the caller (`repetition_time=`,
+       which wins); a missing TR is an error, never a guess.
+    4. **Robust scaling** (`do_normalize`): each recording is centred on its temporal mean, then
        `(x - median) / IQR` per ROI with the corpus statistics learned by `fit` and stored in
        `preprocessor_config.json` (see `mnemodyn_hf.preprocessing.robust_scaling`).
-    4. **Padding / truncation** into a batch with an `attention_mask` (1 = real frame), as every transformers
+    5. **Padding / truncation** into a batch with an `attention_mask` (1 = real frame), as every transformers
        sequence feature extractor (`padding`, `max_length`, `truncation`, `pad_to_multiple_of`).
 
     Args:
@@ -73,6 +89,10 @@ class MnemoDynFeatureExtractor(SequenceFeatureExtractor):
             Per-ROI interquartile range of the centred training series (0 is treated as 1).
         padding_value (`float`, *optional*, defaults to 0.0):
             Value of padded frames.
+        denoise (`str` or `dict`, *optional*):
+            A nilearn preset strategy name, or `{"denoise_strategy": name, **parameters}` with parameters of
+            `load_confounds_strategy` (e.g. `{"denoise_strategy": "scrubbing", "fd_threshold": 0.3}`); `None` (the
+            default) denoises nothing. Needs nilearn (`pip install 'mnemodyn_hf[denoise]'`) when applied.
 
     Example:
 
@@ -96,23 +116,15 @@ class MnemoDynFeatureExtractor(SequenceFeatureExtractor):
         roi_median: list[float] | None = None,
         roi_iqr: list[float] | None = None,
         padding_value: float = 0.0,
+        denoise: str | dict[str, Any] | None = None,
         **kwargs,
     ):
-        atlas = load_atlas(**_atlas_sources(atlas_files or {}))
-        if roi_names is not None and list(roi_names) != list(atlas.names):
-            mismatch = next((i for i, (a, b) in enumerate(zip(roi_names, atlas.names, strict=False)) if a != b), None)
-            files = sorted(file.name for file in atlas.files.values())
-            raise ValueError(
-                f"roi_names ({len(roi_names)} names) do not match the atlas's {atlas.num_rois} ROI names "
-                f"(first difference at column {mismatch}); expected the names of {files}."
-            )
+        atlas = load_atlas(**decode_atlas_files(atlas_files or {}))
+        if roi_names is not None:
+            atlas.check_names(roi_names)
         if target_repetition_time is not None and not target_repetition_time > 0:
             raise ValueError(f"target_repetition_time must be positive seconds or None, got {target_repetition_time}.")
-        for name, statistic in (("roi_median", roi_median), ("roi_iqr", roi_iqr)):
-            if statistic is not None and len(statistic) != atlas.num_rois:
-                raise ValueError(f"{name} has {len(statistic)} values; expected one per ROI ({atlas.num_rois}).")
-        if (roi_median is None) != (roi_iqr is None):
-            raise ValueError("roi_median and roi_iqr must be given together (both come from fit).")
+        check_statistics(roi_median, roi_iqr, atlas.num_rois)
         sampling_rate = 1 / target_repetition_time if target_repetition_time else None
         super().__init__(
             feature_size=atlas.num_rois, sampling_rate=sampling_rate, padding_value=padding_value, **kwargs
@@ -120,6 +132,7 @@ class MnemoDynFeatureExtractor(SequenceFeatureExtractor):
         self._atlas = atlas
         self._shipped_atlas = not atlas_files
         self._parcellator = Parcellator(atlas)
+        self.denoise = denoise_record(denoise)
         self.roi_names = list(atlas.names)
         self.target_repetition_time = target_repetition_time
         self.do_resample = do_resample
@@ -133,23 +146,18 @@ class MnemoDynFeatureExtractor(SequenceFeatureExtractor):
         num_rois: int,
         target_repetition_time: float | None,
         atlas_labels: str | os.PathLike | None = None,
+        denoise: str | dict[str, Any] | None = None,
     ) -> MnemoDynFeatureExtractor:
         """An unfitted extractor for parcellated data with `num_rois` columns, the one place that decides its atlas.
 
         The atlas is the label table `atlas_labels` (TSV with columns key, name) when given; otherwise the shipped
         Schaefer-400 + Tian S3 atlas when `num_rois` is its 450 ROIs; otherwise a label table `ROI_001`, ...
         (ROI tables and arrays can then be read, images cannot). `target_repetition_time=None` keeps the input's
-        frames (no resampling). The extractor does not normalize until `fit` has learned its statistics.
+        frames (no resampling). `denoise` records the denoising the data went through (applied to images read
+        later). The extractor does not normalize until `fit` has learned its statistics.
         """
-        settings = {"target_repetition_time": target_repetition_time, "do_normalize": False}
-        if atlas_labels is not None:
-            extractor = cls(atlas_files={"labels": str(atlas_labels)}, **settings)
-        elif num_rois == SHIPPED_ATLAS_ROIS:
-            extractor = cls(**settings)
-        else:
-            rows = "".join(f"{key}\tROI_{key:03d}\n" for key in range(1, num_rois + 1))
-            table = AtlasFile("roi_labels.tsv", ("key\tname\n" + rows).encode())
-            extractor = cls(atlas_files={"labels": table.to_json()}, **settings)
+        atlas_files = atlas_files_for_rois(num_rois, atlas_labels)
+        extractor = cls(atlas_files, target_repetition_time=target_repetition_time, do_normalize=False, denoise=denoise)
         if extractor.feature_size != num_rois:
             raise ValueError(
                 f"The atlas {sorted(f.name for f in extractor.atlas.files.values())} has {extractor.feature_size} ROIs "
@@ -173,6 +181,7 @@ class MnemoDynFeatureExtractor(SequenceFeatureExtractor):
         pad_to_multiple_of: int | None = None,
         return_attention_mask: bool | None = None,
         return_tensors: str | None = None,
+        confounds: Any = None,
     ) -> BatchFeature:
         """
         Parcellate, resample, scale and pad one recording or a list of them.
@@ -187,16 +196,18 @@ class MnemoDynFeatureExtractor(SequenceFeatureExtractor):
             padding, max_length, truncation, pad_to_multiple_of, return_attention_mask: as in
                 `SequenceFeatureExtractor.pad`; by default the batch is padded to its longest recording.
             return_tensors: `"np"` (default) or `"pt"`.
+            confounds: the fMRIPrep confounds of the inputs for `denoise` (a DataFrame or TSV path, or a list with
+                one per input, None entries found beside their images).
 
         Returns:
             `BatchFeature` with `input_values` (B, T, R) float32 and `attention_mask` (B, T) (1 = real frame).
         """
         items = as_batch(inputs)
-        repetition_times = per_item(repetition_time, len(items))
+        repetition_times, item_confounds = per_item(repetition_time, len(items)), per_item_confounds(confounds, items)
         statistics = self._scaling_statistics() if self.do_normalize else None
         series = []
-        for index, (item, item_tr) in enumerate(zip(items, repetition_times, strict=True)):
-            values = self._roi_series(item, item_tr, index)
+        for index, item in enumerate(items):
+            values, _ = self.roi_series(item, repetition_times[index], item_confounds[index], index)
             if statistics is not None:
                 values = robust_scale(values, *statistics)
             series.append(values.astype(np.float32))
@@ -210,37 +221,34 @@ class MnemoDynFeatureExtractor(SequenceFeatureExtractor):
             return_tensors=return_tensors or "np",
         )
 
-    def fit(self, corpus: Iterable[Any], repetition_time: float | None = None) -> MnemoDynFeatureExtractor:
+    def fit(
+        self, corpus: Iterable[Any], repetition_time: float | None = None, confounds: Iterable[Any] | None = None
+    ) -> MnemoDynFeatureExtractor:
         """
         Learn the robust-scaling statistics (per-ROI median and IQR) of a corpus in one streaming pass.
 
-        Each recording goes through the same steps as `__call__` (parcellation, resampling), is centred on its
-        temporal mean and counted in a `RoiQuantileSketch`; recordings are never stacked, so any corpus size fits
-        in memory. Medians and IQRs are within 0.5 % (relative) of the exact quantiles of the pooled values.
+        Each recording goes through the same steps as `__call__` (parcellation, denoising, resampling), is centred on
+        its temporal mean and counted in a `RoiQuantileSketch`; recordings are never stacked, so any corpus size
+        fits in memory. Medians and IQRs are within 0.5 % (relative) of the exact quantiles of the pooled values.
 
         Args:
             corpus: an iterable of inputs (anything `__call__` accepts as one input), e.g. a generator of paths.
             repetition_time: the TR of every recording, for inputs whose header has none.
+            confounds: for `denoise`, the recordings' fMRIPrep confounds in corpus order (None: found beside them).
 
         Returns:
             The feature extractor, with `roi_median` and `roi_iqr` set and `do_normalize` switched on.
         """
         sketch = RoiQuantileSketch(self.feature_size)
         num_recordings = 0
-        for index, item in enumerate(tqdm(corpus, desc="Robust-scaling statistics", unit="recording")):
-            sketch.update(centre_frames(self._roi_series(item, repetition_time, index)))
+        pairs = zip(corpus, confounds, strict=True) if confounds is not None else ((item, None) for item in corpus)
+        for index, (item, item_confounds) in enumerate(tqdm(pairs, desc="Robust-scaling statistics", unit="recording")):
+            sketch.update(centre_frames(self.roi_series(item, repetition_time, item_confounds, index)[0]))
             num_recordings += 1
         if num_recordings == 0:
             raise ValueError("fit needs at least one recording; the corpus was empty.")
         median, q25, q75 = (sketch.quantile(q) for q in (0.5, 0.25, 0.75))
-        iqr = q75 - q25
-        constant = [name for name, value in zip(self.roi_names, iqr, strict=True) if value <= ZERO_IQR_TOLERANCE]
-        if constant:
-            warnings.warn(
-                f"{len(constant)} ROIs are constant over the corpus (zero IQR), e.g. {constant[:3]}; they will be "
-                "scaled with an IQR of 1 (and so stay at 0 after centring).",
-                stacklevel=2,
-            )
+        iqr = warn_constant_rois(q75 - q25, self.roi_names)
         self.roi_median, self.roi_iqr = median.tolist(), iqr.tolist()
         self.do_normalize = True
         return self
@@ -295,9 +303,14 @@ class MnemoDynFeatureExtractor(SequenceFeatureExtractor):
         output["feature_extractor_type"] = type(self).__name__
         return output
 
-    def _roi_series(self, item: Any, repetition_time: float | None, index: int) -> np.ndarray:
-        """One input -> (T, R) float64 ROI series at the target TR (every step before the robust scaling)."""
+    def roi_series(
+        self, item: Any, repetition_time: float | None = None, confounds: Any = None, index: int = 0
+    ) -> tuple[np.ndarray, FrameSelection]:
+        """One input -> (T, R) float64 ROI series at the target TR after every step before the robust scaling
+        (parcellation, denoising, resampling), and the frames of the input it keeps (`FrameSelection`)."""
         recording = read_recording(item, index)
+        path = source_path(item) if recording.kind != "table" else None
+        warn_on_template_mismatch(path, recording.kind, self._atlas.templates)
         with reading(recording.source):
             if recording.kind == "volume":
                 values = self._parcellator.volume(recording.image, recording.source)
@@ -306,10 +319,12 @@ class MnemoDynFeatureExtractor(SequenceFeatureExtractor):
             else:
                 values = match_roi_columns(recording.values, recording.column_names, self.roi_names, recording.source)
         values = fill_missing_values(np.asarray(values, dtype=np.float64), self.roi_names, recording.source)
+        run_tr, is_image = repetition_time or recording.repetition_time, recording.kind != "table"
+        values, frames = denoise_parcel_means(self.denoise, values, path, confounds, recording.source, run_tr, is_image)
         if not self.do_resample or self.target_repetition_time is None:
-            return values
+            return values, frames
         source_tr = source_repetition_time(recording, repetition_time, self.target_repetition_time)
-        return resample_frames(values, source_tr, self.target_repetition_time)
+        return resample_frames(values, source_tr, self.target_repetition_time), frames
 
     def _scaling_statistics(self) -> tuple[np.ndarray, np.ndarray]:
         if self.roi_median is None:
@@ -319,16 +334,6 @@ class MnemoDynFeatureExtractor(SequenceFeatureExtractor):
                 "pass do_normalize=False for unscaled parcel means."
             )
         return np.asarray(self.roi_median), np.asarray(self.roi_iqr)
-
-
-def _atlas_sources(atlas_files: dict[str, Any]) -> dict[str, str | os.PathLike | AtlasFile]:
-    """`load_atlas` arguments from `atlas_files`: paths stay paths, embedded files (dicts) are decoded."""
-    unknown = sorted(set(atlas_files) - set(ATLAS_FORMS))
-    if unknown:
-        raise ValueError(f"atlas_files keys must be among {ATLAS_FORMS}, got {unknown}.")
-    return {
-        form: AtlasFile.from_json(file, form) if isinstance(file, dict) else file for form, file in atlas_files.items()
-    }
 
 
 def load_fitted_extractor(folder: str | os.PathLike) -> MnemoDynFeatureExtractor | None:

@@ -12,9 +12,9 @@ source scripts/pip_quiet.sh
 PYTHON=${PYTHON:-python3}
 TORCH_SPEC=${MNEMODYN_TORCH_SPEC:-torch==2.13.0}
 # the user-facing extras and pytest (not the test extra's reference tools, whose own floors would hide ours)
-EXTRAS=plots,cp,pretrain
+EXTRAS=plots,cp,pretrain,denoise
 KEY_PACKAGES="transformers huggingface-hub datasets accelerate safetensors torch numpy scipy scikit-learn pandas nibabel
-pywavelets tqdm matplotlib tensorly tensorboard"
+pywavelets tqdm matplotlib tensorly tensorboard nilearn"
 
 build() {
   local kind=$1 venv=.venv-compat-$1

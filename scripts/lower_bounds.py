@@ -1,6 +1,7 @@
 """Print `name==version` for each `>=` lower bound that pyproject.toml declares for users: the runtime dependencies
-and the plots / cp / pretrain extras (torch aside: it is installed first, from $MNEMODYN_TORCH_SPEC). These are the
-constraints of `make test-compat`'s lower-bound environment, so the floors in pyproject are the ones it tests."""
+and the plots / cp / pretrain / denoise extras (torch aside: it is installed first, from $MNEMODYN_TORCH_SPEC).
+These are the constraints of `make test-compat`'s lower-bound environment, so the floors in pyproject are the ones
+it tests."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ except ModuleNotFoundError:  # Python 3.10
     except ModuleNotFoundError:
         sys.exit("lower_bounds.py reads pyproject.toml with tomllib: use Python >= 3.11 or `pip install tomli`.")
 
-USER_EXTRAS = ("plots", "cp", "pretrain")
+USER_EXTRAS = ("plots", "cp", "pretrain", "denoise")
 NOT_CONSTRAINED = {"torch"}
 LOWER_BOUND = re.compile(r"([A-Za-z0-9][A-Za-z0-9_.\-]*)\s*>=\s*([0-9][^,;\s]*)")
 

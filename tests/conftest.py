@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from mnemodyn_hf import MnemoDynConfig
-from mnemodyn_hf.data.sample_recordings import make_real_dtseries, make_real_volume
+from mnemodyn_hf.data.sample_recordings import make_fmriprep_derivatives, make_real_dtseries, make_real_volume
 
 #: Frames of the real test recordings (TR 1.4 s): enough for stable parcel correlations, small to build.
 REAL_FRAMES = 40
@@ -44,15 +44,29 @@ def config() -> MnemoDynConfig:
 
 
 @pytest.fixture(scope="session")
-def real_dtseries(tmp_path_factory) -> Path:
+def brainspace_dtseries(tmp_path_factory) -> Path:
     """brainspace's real rest run on the 91,282 grayordinates, 40 frames at TR 1.4 s (cortex real, subcortex 0)."""
     return make_real_dtseries(tmp_path_factory.mktemp("real") / "sub-010188_rest.dtseries.nii", REAL_FRAMES)
+
+
+@pytest.fixture(scope="session")
+def real_dtseries(brainspace_dtseries) -> Path:
+    """The real run of `brainspace_dtseries` (a test module may replace this fixture with a run of its own)."""
+    return brainspace_dtseries
 
 
 @pytest.fixture(scope="session")
 def real_volume(real_dtseries, tmp_path_factory) -> Path:
     """The same run as a 4-D NIfTI on the atlas's MNI152NLin6Asym 2 mm grid (cortical ribbon real, rest 0)."""
     return make_real_volume(real_dtseries, tmp_path_factory.mktemp("real") / "sub-010188_rest_MNI2mm.nii")
+
+
+@pytest.fixture(scope="session")
+def fmriprep_derivatives(brainspace_dtseries, tmp_path_factory) -> Path:
+    """An fMRIPrep derivatives folder (`make_fmriprep_derivatives`): sub-01 and sub-02, 30 real frames each at TR
+    1.4 s as CIFTI (space-fsLR) and NIfTI (space-MNI152NLin6Asym), beside the real fMRIPrep confounds files nilearn
+    ships (fMRIPrep >= 20.2 and 1.4 naming)."""
+    return make_fmriprep_derivatives(tmp_path_factory.mktemp("fmriprep"), brainspace_dtseries)
 
 
 @pytest.fixture(scope="session")

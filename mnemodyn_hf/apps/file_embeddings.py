@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import io
+import json
 import os
+import re
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -14,6 +18,11 @@ from ..atomic_files import write_file_atomically
 from ..evaluation.embeddings import POOLINGS, embed
 from ..feature_extraction_mnemodyn import MnemoDynFeatureExtractor
 from ..modeling_mnemodyn import MnemoDynModel
+from ..preprocessing.denoising import denoise_record, describe_record
+from .roi_tables import denoising_sidecar
+
+#: fMRIPrep's preprocessed BOLD, which still holds motion and drift until it is denoised.
+FMRIPREP_BOLD = re.compile(r"_desc-preproc_bold\.nii(\.gz)?$|_space-[^_]+(_den-[^_]+)?_bold\.dtseries\.nii$")
 
 
 def embed_files(
@@ -24,11 +33,17 @@ def embed_files(
     fit_normalization: bool = False,
     batch_size: int = 8,
     pooling: str = "mean_std",
+    denoise: str | dict[str, Any] | bool | None = None,
 ) -> np.ndarray:
     """Parcellate, resample and scale each file with the folder's feature extractor, run the backbone in eval mode
     and write one vector per file, pooled by `pooling` (one of `evaluation.embed`'s POOLINGS: `"mean_std"` (N, 2R)
     ROI mean | std over frames, `"correlation"` (N, R(R-1)/2) Fisher-z connectivity of the output,
-    `"latent_mean_std"` (N, 2C)), with the sources, to the .npz `output`.
+    `"latent_mean_std"` (N, 2C)), with the sources, to the .npz `output`, and the denoising and frames kept of each
+    file to its JSON sidecar (`output` with `.json`).
+
+    `denoise` None applies the folder's extractor's strategy (the denoising its weights expect), False denoises
+    nothing, and a strategy name or record (see `MnemoDynFeatureExtractor`) replaces the folder's, with a warning
+    when it differs.
 
     Raises:
         ValueError: an unknown `pooling`, the folder has no feature extractor (it cannot read files), or its
@@ -46,6 +61,7 @@ def embed_files(
     model = MnemoDynModel.from_pretrained(folder)
     extractor = MnemoDynFeatureExtractor.from_pretrained(folder)
     extractor.check_model_config(model.config, model_name=str(folder))
+    _choose_denoising(extractor, denoise, folder, files)
     if extractor.roi_median is None:
         if not fit_normalization:
             raise ValueError(
@@ -54,7 +70,11 @@ def embed_files(
                 "unlabelled set or your training subjects, never to include test subjects in a supervised protocol."
             )
         extractor.fit(files, repetition_time=repetition_time)
-    series = [extractor([path], repetition_time=repetition_time)["input_values"][0] for path in files]
+    series, runs = [], []
+    for index, path in enumerate(files):
+        values, frames = extractor.roi_series(path, repetition_time, index=index)
+        series.append(extractor(values, repetition_time=extractor.target_repetition_time)["input_values"][0])
+        runs.append({"Source": str(path), **denoising_sidecar(extractor, frames)})
     with torch.no_grad():
         embeddings = embed(model, series, batch_size=batch_size, pooling=pooling)
     buffer = io.BytesIO()
@@ -67,7 +87,31 @@ def embed_files(
         model=np.asarray(str(model_folder)),
     )
     write_file_atomically(output, buffer.getvalue())
+    sidecar = {"Model": str(model_folder), "Pooling": pooling, "Denoising": extractor.denoise, "Runs": runs}
+    write_file_atomically(Path(output).with_suffix(".json"), json.dumps(sidecar, indent=2))
     return embeddings
+
+
+def _choose_denoising(extractor: MnemoDynFeatureExtractor, denoise: Any, folder: Path, files: Sequence) -> None:
+    """Set the extractor's denoising from `denoise` (see `embed_files`), warning where it departs from what the
+    weights expect or leaves fMRIPrep images raw."""
+    expected = extractor.denoise
+    if denoise is not None:
+        extractor.denoise = None if denoise is False else denoise_record(denoise)
+        if extractor.denoise != expected and expected is not None:
+            warnings.warn(
+                f"{folder}'s feature extractor records denoising {describe_record(expected)}, the denoising its "
+                f"weights expect; embedding with {describe_record(extractor.denoise)} instead.",
+                stacklevel=3,
+            )
+    raw = [Path(file).name for file in files if FMRIPREP_BOLD.search(str(file)) and extractor.denoise is None]
+    if raw:
+        warnings.warn(
+            f"{len(raw)} input(s) are fMRIPrep preprocessed BOLD (e.g. {raw[0]}), which still carries motion and "
+            "drift, and nothing denoises them: pass --denoise STRATEGY (denoise='simple', ...) as the model's "
+            "pretraining data were denoised.",
+            stacklevel=3,
+        )
 
 
 __all__ = ["embed_files"]

@@ -5,7 +5,15 @@ volume); `load_atlas(cifti=..., volume=..., labels=...)` reads any other dlabel 
 `Parcellator` averages dense CIFTI series and 4-D NIfTI volumes into its parcels.
 """
 
-from .atlas import ATLAS_DATA_DIR, ATLAS_FORMS, DEFAULT_ATLAS_FILES, SHIPPED_ATLAS_ROIS, Atlas, load_atlas
+from .atlas import (
+    ATLAS_DATA_DIR,
+    ATLAS_FORMS,
+    DEFAULT_ATLAS_FILES,
+    SHIPPED_ATLAS_ROIS,
+    SHIPPED_ATLAS_TEMPLATES,
+    Atlas,
+    load_atlas,
+)
 from .atlas_file import AtlasFile
 from .parcellation import ParcelAverager, Parcellator
 
@@ -14,6 +22,7 @@ __all__ = [
     "ATLAS_FORMS",
     "DEFAULT_ATLAS_FILES",
     "SHIPPED_ATLAS_ROIS",
+    "SHIPPED_ATLAS_TEMPLATES",
     "Atlas",
     "AtlasFile",
     "ParcelAverager",

@@ -7,6 +7,7 @@ import functools
 import gzip
 import io
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,9 @@ DEFAULT_ATLAS_FILES = {
 
 #: ROI count of the shipped atlas (50 Tian S3 + 400 Schaefer parcels); checked against the files in the tests.
 SHIPPED_ATLAS_ROIS = 450
+
+#: Template space of each form of the shipped atlas (the `space-` entity of the fMRIPrep outputs it fits).
+SHIPPED_ATLAS_TEMPLATES = {"cifti": "fsLR", "volume": "MNI152NLin6Asym"}
 
 #: The forms an atlas can come in, as accepted by `load_atlas` (and stored in a feature extractor's config).
 ATLAS_FORMS = ("cifti", "volume", "labels")
@@ -59,6 +63,26 @@ class Atlas:
     @property
     def num_rois(self) -> int:
         return len(self.keys)
+
+    @property
+    def templates(self) -> dict[str, str | None]:
+        """Template space of the `"cifti"` and `"volume"` forms: the shipped atlas's, or what the file names state
+        (`space-` / `tpl-` entity); None where unknown or absent."""
+        return {
+            form: SHIPPED_ATLAS_TEMPLATES[form] if file.name == DEFAULT_ATLAS_FILES[form].name else file.template
+            for form, file in self.files.items()
+            if form in SHIPPED_ATLAS_TEMPLATES
+        }
+
+    def check_names(self, roi_names: Sequence[str]) -> None:
+        """Raise ValueError unless `roi_names` are the atlas's parcel names in column order."""
+        if list(roi_names) != list(self.names):
+            mismatch = next((i for i, (a, b) in enumerate(zip(roi_names, self.names, strict=False)) if a != b), None)
+            files = sorted(file.name for file in self.files.values())
+            raise ValueError(
+                f"roi_names ({len(roi_names)} names) do not match the atlas's {self.num_rois} ROI names "
+                f"(first difference at column {mismatch}); expected the names of {files}."
+            )
 
     def volume_labels_on_grid(self, shape: tuple[int, int, int], affine: np.ndarray) -> np.ndarray:
         """The label volume resampled (nearest neighbour) onto another voxel grid.
@@ -157,6 +181,17 @@ def load_atlas(
         volume_affine=volume_affine,
         files=files,
     )
+
+
+def atlas_files_for_rois(num_rois: int, atlas_labels: str | os.PathLike | None) -> dict[str, object] | None:
+    """The `atlas_files` of data parcellated into `num_rois` columns: the label table `atlas_labels` when given,
+    None (the shipped atlas) for its 450 ROIs, else an embedded label table naming the columns `ROI_001`, ..."""
+    if atlas_labels is not None:
+        return {"labels": str(atlas_labels)}
+    if num_rois == SHIPPED_ATLAS_ROIS:
+        return None
+    rows = "".join(f"{key}\tROI_{key:03d}\n" for key in range(1, num_rois + 1))
+    return {"labels": AtlasFile("roi_labels.tsv", ("key\tname\n" + rows).encode()).to_json()}
 
 
 @functools.lru_cache(maxsize=1)

@@ -6,9 +6,13 @@ import base64
 import gzip
 import hashlib
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+#: `space-<label>` (BIDS derivatives, fMRIPrep) or `tpl-<label>` (TemplateFlow) in a file name.
+_TEMPLATE_ENTITY = re.compile(r"(?:^|_)(?:space|tpl)-([a-zA-Z0-9]+)")
 
 #: The keys of an atlas file embedded in `preprocessor_config.json` (see `AtlasFile.to_json`).
 EMBEDDED_KEYS = ("name", "sha256", "gzip_base64")
@@ -47,6 +51,11 @@ class AtlasFile:
         return cls(path.name, path.read_bytes())
 
     @property
+    def template(self) -> str | None:
+        """The template space the file name states (its `space-` or `tpl-` entity), or None."""
+        return template_of(self.name)
+
+    @property
     def sha256(self) -> str:
         return hashlib.sha256(self.content).hexdigest()
 
@@ -82,4 +91,23 @@ class AtlasFile:
         return file
 
 
-__all__ = ["AtlasFile"]
+def template_of(name: str | os.PathLike | None) -> str | None:
+    """The template space a file name states (BIDS `space-` or TemplateFlow `tpl-` entity), or None."""
+    match = _TEMPLATE_ENTITY.search(Path(name).name) if name else None
+    return match[1] if match else None
+
+
+def decode_atlas_files(atlas_files: Mapping[str, object]) -> dict[str, str | os.PathLike | AtlasFile]:
+    """`load_atlas` arguments from a feature extractor's `atlas_files`: paths stay paths, embedded files (dicts)
+    are decoded."""
+    forms = ("cifti", "volume", "labels")
+    unknown = sorted(set(atlas_files) - set(forms))
+    if unknown:
+        raise ValueError(f"atlas_files keys must be among {forms}, got {unknown}.")
+    return {
+        form: AtlasFile.from_json(file, form) if isinstance(file, Mapping) else file
+        for form, file in atlas_files.items()
+    }
+
+
+__all__ = ["AtlasFile", "decode_atlas_files", "template_of"]

@@ -8,6 +8,7 @@ feature extractor. A second call with the same inputs reads nothing and memory-m
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import warnings
@@ -22,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 from datasets.fingerprint import Hasher
 
-from .manifest import RESERVED_COLUMNS, bids_manifest, table_manifest
+from .manifest import RESERVED_COLUMNS, bids_manifest, derivatives_manifest, is_derivatives_folder, table_manifest
 from .readers import extract_run, is_roi_table, read_roi_table, sidecar_repetition_time
 from .schema import ID_COLUMNS, cohort_features
 from .splits import check_subject_disjoint, subject_split
@@ -43,6 +44,7 @@ def load_cohort(
     file_column: str = "path",
     label_columns: Sequence[str] | None = None,
     pattern: str = "*",
+    space: str | None = None,
     repetition_time: float | None = None,
     feature_extractor: Any = None,
     on_error: Literal["raise", "skip"] = "raise",
@@ -55,17 +57,23 @@ def load_cohort(
     """Load a cohort of fMRI runs into the cohort schema.
 
     Args:
-        source: a BIDS-like folder (`participants.tsv` + `sub-*/[ses-*/]func/*_{bold,timeseries}.*`), or a table
-            (`.csv` / `.tsv` / `.parquet` file or DataFrame) with one row per file: `file_column`, `subject`,
-            optional `session`, `run`, `site`, `tr` (seconds), `split`, and label columns.
+        source: a BIDS-like folder (`participants.tsv` + `sub-*/[ses-*/]func/*_{bold,timeseries}.*`), an fMRIPrep
+            derivatives folder (`sub-*/[ses-*/]func/*_desc-preproc_bold.*` or `*_bold.dtseries.nii` beside
+            `*_desc-confounds_timeseries.tsv`; `participants.tsv` optional), or a table (`.csv` / `.tsv` /
+            `.parquet` file or DataFrame) with one row per file: `file_column`, `subject`, optional `session`,
+            `run`, `site`, `tr` (seconds), `split`, and label columns.
         file_column: the table column holding file paths (tables only).
         label_columns: the table columns to keep as labels; all other columns by default (tables only).
         pattern: glob on file names in `func/` folders, to pick among several files of a run (folders only).
+        space: the template space (`space-` entity) of the runs to read from a derivatives folder, e.g.
+            `"MNI152NLin6Asym"`; needed when the folder holds several.
         repetition_time: TR (seconds) of files whose TR is given neither by a `tr` column nor by a JSON sidecar.
         feature_extractor: reads files that are not ROI tables (NIfTI, CIFTI); called as
             `feature_extractor(path, return_tensors="np")`, it returns `input_values` (1, T, R) and
             `attention_mask` (1, T). When it resamples (`do_resample` and `target_repetition_time`, as
-            `MnemoDynFeatureExtractor` does), its target TR is the cohort's `tr`.
+            `MnemoDynFeatureExtractor` does), its target TR is the cohort's `tr`. Its `denoise` strategy, when it
+            has one, denoises fMRIPrep images with the confounds beside them and is kept in the `denoise` column
+            (JSON; `""` for runs it did not denoise, such as ROI tables).
         on_error: what to do with a file that cannot be read: `"raise"` a `CohortFileError` naming it, or
             `"skip"` it with a warning that lists every skipped file and why.
         num_proc: processes reading files.
@@ -86,7 +94,7 @@ def load_cohort(
     """
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}.")
-    manifest = _manifest(source, file_column=file_column, label_columns=label_columns, pattern=pattern)
+    manifest = _manifest(source, file_column=file_column, label_columns=label_columns, pattern=pattern, space=space)
     if split is not None and "split" in manifest.columns:
         raise ValueError("The table has a `split` column and `split` fractions were given; use one of them.")
     if stratify_by is not None and split is None:
@@ -95,6 +103,8 @@ def load_cohort(
     reader = RunReader(feature_extractor, repetition_time, skip_errors=on_error == "skip")
     runs = _read_runs(manifest, reader, num_proc=num_proc, cache_dir=cache_dir)
     runs = _drop_failed_runs(runs)
+    if getattr(feature_extractor, "denoise", None) is None:
+        runs = runs.remove_columns("denoise")
 
     if "split" in runs.column_names:
         names = list(dict.fromkeys(runs["split"]))
@@ -130,12 +140,18 @@ class RunReader:
     def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
         try:
             bold, tr = self.read(row["path"], row["tr"])
-            return {"bold": bold, "tr": tr, "error": None}
+            return {"bold": bold, "tr": tr, "denoise": self.denoising(row["path"]), "error": None}
         except Exception as error:  # noqa: BLE001 - every failure is reported with its file
             reason = f"{type(error).__name__}: {error}"
             if not self.skip_errors:
                 raise CohortFileError(f"{row['path']}: {reason}") from error
-            return {"bold": np.zeros((0, self.num_rois or 0), np.float32), "tr": None, "error": reason}
+            empty = np.zeros((0, self.num_rois or 0), np.float32)
+            return {"bold": empty, "tr": None, "denoise": "", "error": reason}
+
+    def denoising(self, path: str) -> str:
+        """The denoising record (JSON) the feature extractor applies to the file at `path`, or `""` for none."""
+        record = getattr(self.feature_extractor, "denoise", None)
+        return "" if record is None or is_roi_table(path) else json.dumps(record, sort_keys=True)
 
     def read(self, path: str, table_tr: float | None) -> tuple[np.ndarray, float]:
         """(bold (T, R) float32, TR in seconds) of the file at `path`."""
@@ -170,16 +186,20 @@ class RunReader:
         return tr
 
 
-def _manifest(source, *, file_column, label_columns, pattern) -> pd.DataFrame:
+def _manifest(source, *, file_column, label_columns, pattern, space) -> pd.DataFrame:
     if isinstance(source, pd.DataFrame) or Path(source).is_file():
-        if pattern != "*":
-            raise ValueError("`pattern` applies to BIDS-like folders; a table lists its files itself.")
+        if pattern != "*" or space is not None:
+            raise ValueError("`pattern` and `space` apply to folders; a table lists its files itself.")
         return table_manifest(source, file_column=file_column, label_columns=label_columns)
     if Path(source).is_dir():
         if file_column != "path" or label_columns is not None:
             raise ValueError(
                 "`file_column` / `label_columns` apply to tables; a BIDS-like folder labels come from participants.tsv."
             )
+        if is_derivatives_folder(source):
+            return derivatives_manifest(source, space=space, pattern=pattern)
+        if space is not None:
+            raise ValueError(f"`space` applies to fMRIPrep derivatives folders; {source} holds no confounds tables.")
         return bids_manifest(source, pattern=pattern)
     raise FileNotFoundError(f"{source} is neither a cohort table nor a BIDS-like folder.")
 
@@ -209,6 +229,7 @@ def _read_runs(
         num_rois, frames = _probe(manifest, reader)
     labels = {name: value for name, value in manifest_features.items() if name not in ("path", "tr", *ID_COLUMNS)}
     features = cohort_features(num_rois, labels)
+    features["denoise"] = datasets.Value("string")
     features["error"] = datasets.Value("string")
     return table.map(
         dataclasses.replace(reader, num_rois=num_rois),

@@ -2,8 +2,8 @@
 
 A manifest is a `pandas.DataFrame` with the columns `path` (absolute), `subject`, `session`, `run`, `site`
 (strings, "" when absent), `tr` (seconds, NaN when the source does not state it), optionally `split`, and
-label columns. It comes either from a BIDS-like folder ([`bids_manifest`]) or from a table with one row per file
-([`table_manifest`]).
+label columns. It comes from a BIDS-like folder ([`bids_manifest`]), an fMRIPrep derivatives folder
+([`derivatives_manifest`]) or a table with one row per file ([`table_manifest`]).
 """
 
 from __future__ import annotations
@@ -22,6 +22,10 @@ from .schema import ID_COLUMNS
 RUN_EXTENSIONS = (".npy", ".tsv", ".csv", ".nii", ".nii.gz", ".dtseries.nii", ".ptseries.nii")
 #: BIDS suffixes (last `_` field of the name) that mark a run of BOLD: raw/preprocessed images and ROI tables.
 RUN_SUFFIXES = ("bold", "timeseries")
+#: The preprocessed BOLD of an fMRIPrep derivatives folder: volumes (`desc-preproc`) and CIFTI dense series.
+DERIVATIVE_RUNS = ("*_desc-preproc_bold.nii.gz", "*_bold.dtseries.nii")
+#: fMRIPrep's confounds tables (`timeseries` since 20.2, `regressors` before), which mark a derivatives folder.
+CONFOUNDS_FILES = ("*_desc-confounds_timeseries.tsv", "*_desc-confounds_regressors.tsv")
 #: Columns a manifest reserves; everything else in a source table is a label.
 RESERVED_COLUMNS = ("path", *ID_COLUMNS, "tr", "split")
 
@@ -37,53 +41,88 @@ def bids_manifest(root: str | os.PathLike, pattern: str = "*") -> pd.DataFrame:
     `"*task-rest*_timeseries.tsv"`) picks among several files of one run.
     """
     root = Path(root)
-    participants_file = root / "participants.tsv"
-    if not participants_file.is_file():
+    if not (root / "participants.tsv").is_file():
         raise FileNotFoundError(f"{root} is not a BIDS-like folder: it has no participants.tsv.")
-    participants = pd.read_csv(participants_file, sep="\t", dtype={"participant_id": str}, na_values=["n/a"])
-    if "participant_id" not in participants.columns:
-        raise ValueError(f"{participants_file} has no `participant_id` column; it has {list(participants.columns)}.")
-    participants["subject"] = participants.pop("participant_id").str.removeprefix("sub-")
-    if "site" in participants.columns:
-        participants["site"] = participants["site"].astype("string").fillna("")
-
-    rows = []
-    for path in sorted(root.glob(f"sub-*/**/func/{pattern}")):
-        if not path.is_file() or not path.name.lower().endswith(RUN_EXTENSIONS):
-            continue
-        stem = path.name[: -len(_extension(path.name))]
-        if stem.rsplit("_", 1)[-1] not in RUN_SUFFIXES:
-            continue
-        entities = dict(_ENTITY.findall(stem))
-        rows.append(
-            {
-                "path": str(path.resolve()),
-                "subject": entities.get("sub", ""),
-                "session": entities.get("ses", ""),
-                "run": entities.get("run", ""),
-                "task": entities.get("task", ""),
-            }
-        )
-    if not rows:
+    paths = [
+        path
+        for path in sorted(root.glob(f"sub-*/**/func/{pattern}"))
+        if path.is_file()
+        and path.name.lower().endswith(RUN_EXTENSIONS)
+        and path.name[: -len(_extension(path.name))].rsplit("_", 1)[-1] in RUN_SUFFIXES
+    ]
+    if not paths:
         raise FileNotFoundError(
             f"No runs under {root}/sub-*/[ses-*/]func/ match {pattern!r} with a suffix in {RUN_SUFFIXES} and an "
             f"extension in {RUN_EXTENSIONS}."
         )
+    return _with_participants(_runs(paths, "pass a `pattern` that picks one of them"), root)
+
+
+def is_derivatives_folder(root: str | os.PathLike) -> bool:
+    """Whether `root` holds fMRIPrep derivatives: confounds tables in `sub-*/[ses-*/]func/` folders."""
+    return any(next(Path(root).glob(f"sub-*/**/func/{name}"), None) for name in CONFOUNDS_FILES)
+
+
+def derivatives_manifest(root: str | os.PathLike, space: str | None = None, pattern: str = "*") -> pd.DataFrame:
+    """Manifest of an fMRIPrep derivatives folder: the preprocessed BOLD `sub-*/[ses-*/]func/*_desc-preproc_bold.nii.gz`
+    and `*_bold.dtseries.nii` (`DERIVATIVE_RUNS`) in one template space; their confounds stay beside them.
+
+    `space` is the `space-` entity to read (e.g. `"MNI152NLin6Asym"`, the shipped atlas's volume template, or
+    `"fsLR"` for CIFTI); it may be left out when the folder holds one space. `participants.tsv` is optional
+    (fMRIPrep does not write one): its columns become labels when present. Other columns as `bids_manifest`.
+    """
+    root = Path(root)
+    found = {path for name in DERIVATIVE_RUNS for path in root.glob(f"sub-*/**/func/{name}") if path.match(pattern)}
+    if not found:
+        raise FileNotFoundError(
+            f"No preprocessed BOLD under {root}/sub-*/[ses-*/]func/ matches {list(DERIVATIVE_RUNS)} and {pattern!r}."
+        )
+    spaces = {path: dict(_ENTITY.findall(path.name)).get("space", "") for path in found}
+    available = sorted(set(spaces.values()))
+    if space is None and len(available) > 1:
+        raise ValueError(
+            f"{root} holds runs in the template spaces {available}; pass space=... (--space) to choose one: the "
+            "shipped atlas is in MNI152NLin6Asym (volumes) and fsLR (CIFTI)."
+        )
+    paths = sorted(path for path in found if space is None or spaces[path] == space)
+    if not paths:
+        raise FileNotFoundError(f"{root} has no run in space {space!r}; its runs are in {available}.")
+    return _with_participants(_runs(paths, "pass a `pattern` that picks one of them"), root, required=False)
+
+
+def _runs(paths: Sequence[Path], fix: str) -> pd.DataFrame:
+    """One row per run file: path and the sub/ses/run/task entities of its name; a run found twice is an error."""
+    rows = []
+    for path in paths:
+        entities = dict(_ENTITY.findall(path.name[: -len(_extension(path.name))]))
+        names = {"subject": "sub", "session": "ses", "run": "run", "task": "task"}
+        rows.append({"path": str(path.resolve()), **{column: entities.get(key, "") for column, key in names.items()}})
     runs = pd.DataFrame(rows)
     duplicated = runs[runs.duplicated(["subject", "session", "task", "run"], keep=False)]
     if len(duplicated):
-        raise ValueError(
-            "Several files describe the same run; pass a `pattern` that picks one of them:\n  "
-            + "\n  ".join(sorted(duplicated["path"]))
-        )
-    unknown = sorted(set(runs["subject"]) - set(participants["subject"]))
-    if unknown:
-        raise ValueError(f"Subjects {unknown} have runs but no row in {participants_file}.")
-    manifest = runs.merge(participants, on="subject", how="left", validate="many_to_one")
-    if "site" not in manifest.columns:
-        manifest["site"] = ""
-    manifest["tr"] = np.nan
-    return _ordered(manifest)
+        raise ValueError(f"Several files describe the same run; {fix}:\n  " + "\n  ".join(sorted(duplicated["path"])))
+    return runs
+
+
+def _with_participants(runs: pd.DataFrame, root: Path, required: bool = True) -> pd.DataFrame:
+    """The runs with the labels of `root/participants.tsv` (the `site` column as the site), as a manifest."""
+    participants_file = root / "participants.tsv"
+    if participants_file.is_file() or required:
+        participants = pd.read_csv(participants_file, sep="\t", dtype={"participant_id": str}, na_values=["n/a"])
+        if "participant_id" not in participants.columns:
+            columns = list(participants.columns)
+            raise ValueError(f"{participants_file} has no `participant_id` column; it has {columns}.")
+        participants["subject"] = participants.pop("participant_id").str.removeprefix("sub-")
+        if "site" in participants.columns:
+            participants["site"] = participants["site"].astype("string").fillna("")
+        unknown = sorted(set(runs["subject"]) - set(participants["subject"]))
+        if unknown:
+            raise ValueError(f"Subjects {unknown} have runs but no row in {participants_file}.")
+        runs = runs.merge(participants, on="subject", how="left", validate="many_to_one")
+    if "site" not in runs.columns:
+        runs["site"] = ""
+    runs["tr"] = np.nan
+    return _ordered(runs)
 
 
 def table_manifest(
@@ -145,4 +184,14 @@ def _ordered(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[first + [column for column in frame.columns if column not in first]].reset_index(drop=True)
 
 
-__all__ = ["RESERVED_COLUMNS", "RUN_EXTENSIONS", "RUN_SUFFIXES", "bids_manifest", "table_manifest"]
+__all__ = [
+    "CONFOUNDS_FILES",
+    "DERIVATIVE_RUNS",
+    "RESERVED_COLUMNS",
+    "RUN_EXTENSIONS",
+    "RUN_SUFFIXES",
+    "bids_manifest",
+    "derivatives_manifest",
+    "is_derivatives_folder",
+    "table_manifest",
+]

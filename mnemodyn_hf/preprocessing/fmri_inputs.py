@@ -69,6 +69,13 @@ def describe_source(item: Any, index: int) -> str:
     return f"input #{index} ({type(item).__name__}{f' of shape {tuple(shape)}' if shape is not None else ''})"
 
 
+def source_path(item: Any) -> str | None:
+    """The file an input was read from: a path, or a nibabel image's file name; None for anything else."""
+    if isinstance(item, (str, os.PathLike)):
+        return os.fspath(item)
+    return item.get_filename() if isinstance(item, nib.filebasedimages.FileBasedImage) else None
+
+
 def read_recording(item: Any, index: int = 0) -> Recording:
     """Read one input: a path, a nibabel NIfTI/CIFTI image, a (T, C) array or tensor, or a DataFrame."""
     source = describe_source(item, index)

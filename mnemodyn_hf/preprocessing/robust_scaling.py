@@ -12,6 +12,9 @@ The statistics are learned in one streaming pass with `RoiQuantileSketch`: no co
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Sequence
+
 import numpy as np
 
 #: IQRs at or below this are treated as zero (a constant ROI) and replaced by ZERO_IQR_REPLACEMENT.
@@ -38,6 +41,27 @@ def guarded_iqr(iqr: np.ndarray) -> np.ndarray:
     """(R,) IQRs with zeros (<= ZERO_IQR_TOLERANCE) replaced by ZERO_IQR_REPLACEMENT."""
     iqr = np.asarray(iqr, dtype=np.float64)
     return np.where(iqr > ZERO_IQR_TOLERANCE, iqr, ZERO_IQR_REPLACEMENT)
+
+
+def check_statistics(roi_median: list[float] | None, roi_iqr: list[float] | None, num_rois: int) -> None:
+    """Raise ValueError unless the statistics are both None or both hold one value per ROI."""
+    for name, statistic in (("roi_median", roi_median), ("roi_iqr", roi_iqr)):
+        if statistic is not None and len(statistic) != num_rois:
+            raise ValueError(f"{name} has {len(statistic)} values; expected one per ROI ({num_rois}).")
+    if (roi_median is None) != (roi_iqr is None):
+        raise ValueError("roi_median and roi_iqr must be given together (both come from fit).")
+
+
+def warn_constant_rois(iqr: np.ndarray, roi_names: Sequence[str]) -> np.ndarray:
+    """Warn about the ROIs whose corpus IQR is zero (constant ROIs, scaled with an IQR of 1); return `iqr`."""
+    constant = [name for name, value in zip(roi_names, iqr, strict=True) if value <= ZERO_IQR_TOLERANCE]
+    if constant:
+        warnings.warn(
+            f"{len(constant)} ROIs are constant over the corpus (zero IQR), e.g. {constant[:3]}; they will be "
+            "scaled with an IQR of 1 (and so stay at 0 after centring).",
+            stacklevel=3,
+        )
+    return iqr
 
 
 def robust_scale(series: np.ndarray, median: np.ndarray, iqr: np.ndarray) -> np.ndarray:

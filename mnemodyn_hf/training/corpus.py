@@ -4,6 +4,7 @@ into indexed windows, and the loaders that batch them with each window's corrupt
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,25 @@ def load_runs(corpus: str) -> datasets.Dataset:
     return datasets.load_from_disk(corpus)
 
 
+def corpus_denoising(runs: datasets.Dataset) -> dict[str, Any] | None:
+    """The denoising every run of the corpus went through (the `denoise` column `load_cohort` writes), or None
+    when the corpus does not record it.
+
+    Raises:
+        ValueError: the runs record different denoisings (a model should be pretrained on one).
+    """
+    if "denoise" not in runs.column_names:
+        return None
+    records = set(runs["denoise"])
+    if len(records) > 1:
+        raise ValueError(
+            f"The corpus mixes denoisings {sorted(records)} (its `denoise` column; '' = none); build it with one "
+            "feature extractor (load_cohort(..., feature_extractor=MnemoDynFeatureExtractor(denoise=...)))."
+        )
+    record = records.pop()
+    return json.loads(record) if record else None
+
+
 def run_lengths(runs: datasets.Dataset) -> list[int]:
     """Frames of every run, read from the Arrow list offsets (no run is loaded)."""
     column = runs.with_format("arrow")["bold"]
@@ -97,7 +117,9 @@ def prepare_corpus(args: PretrainingArguments) -> PretrainingCorpus:
         window_frames=args.window_frames or auto_window(run_lengths(runs)),
         mask_span_frames=args.mask_span_frames or auto_span(repetition_time),
     )
-    extractor = MnemoDynFeatureExtractor.for_rois(num_rois, repetition_time, atlas_labels=args.atlas_labels)
+    extractor = MnemoDynFeatureExtractor.for_rois(
+        num_rois, repetition_time, atlas_labels=args.atlas_labels, denoise=corpus_denoising(runs)
+    )
     fractions = {"train": 1 - args.validation_fraction - args.test_fraction, "validation": args.validation_fraction}
     if args.test_fraction > 0:
         fractions["test"] = args.test_fraction
@@ -169,6 +191,7 @@ __all__ = [
     "VALIDATION_STREAM",
     "auto_span",
     "auto_window",
+    "corpus_denoising",
     "PretrainingCorpus",
     "WindowCollator",
     "corruption_seed",

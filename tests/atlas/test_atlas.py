@@ -173,3 +173,16 @@ def test_volume_labels_on_another_grid_are_nearest_neighbour(atlas):
     shifted[:3, 3] += atlas.volume_affine[:3, :3] @ [1, 0, 0]
     moved = atlas.volume_labels_on_grid(atlas.volume_labels.shape, shifted)
     assert np.array_equal(moved[:-1], atlas.volume_labels[1:]) and not moved[-1].any()
+
+
+def test_templates_are_the_shipped_atlas_s_or_what_file_names_state(tmp_path):
+    import shutil
+
+    from mnemodyn_hf.atlas import DEFAULT_ATLAS_FILES
+
+    assert load_atlas().templates == {"cifti": "fsLR", "volume": "MNI152NLin6Asym"}
+    renamed = tmp_path / "tpl-MNI152NLin2009cAsym_res-02_atlas-Schaefer_dseg.nii.gz"
+    shutil.copyfile(DEFAULT_ATLAS_FILES["volume"], renamed)
+    assert load_atlas(volume=renamed).templates == {"volume": "MNI152NLin2009cAsym"}
+    shutil.copyfile(DEFAULT_ATLAS_FILES["volume"], tmp_path / "my_atlas.nii.gz")
+    assert load_atlas(volume=tmp_path / "my_atlas.nii.gz").templates == {"volume": None}

@@ -325,3 +325,102 @@ def test_pretrain_evaluate_and_embed_from_the_command_line(tmp_path, capsys):
     )
     embeddings = np.load(tmp_path / "e.npz")["embeddings"]
     assert embeddings.shape == (1, 2 * 94) and np.isfinite(embeddings).all()
+
+
+# ---------------------------------------------------------------- fMRIPrep derivatives: --denoise, --space
+
+#: `--denoise-option`s that leave a signal: nilearn's defaults regress everything but the mean out of the 27-29 kept
+#: frames of the 30-row confounds files it ships (24 motion parameters and more)
+FEWER_REGRESSORS = {"simple": {"motion": "basic"}, "compcor": {"motion": "basic", "n_compcor": 5}}
+
+
+def masker_reference(bold: Path, **strategy):
+    """nilearn's own pipeline: NiftiLabelsMasker(atlas, strategy="mean") fed by load_confounds_strategy."""
+    import warnings
+
+    from nilearn.interfaces.fmriprep import load_confounds_strategy
+    from nilearn.maskers import NiftiLabelsMasker
+
+    from mnemodyn_hf.atlas import DEFAULT_ATLAS_FILES
+
+    confounds, sample_mask = load_confounds_strategy(str(bold), **strategy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # nilearn 0.14's masker default standardize=False
+        masker = NiftiLabelsMasker(str(DEFAULT_ATLAS_FILES["volume"]), strategy="mean")
+        return masker.fit_transform(str(bold), confounds=confounds, sample_mask=sample_mask)
+
+
+@pytest.mark.filterwarnings("ignore:.*leaves nothing but each ROI's mean")
+@pytest.mark.parametrize("strategy", ["simple", "compcor"])
+def test_parcellate_denoises_fmriprep_runs_as_nilearn_s_masker(fmriprep_derivatives, tmp_path, strategy):
+    import numpy as np
+
+    from mnemodyn_hf import MnemoDynFeatureExtractor
+    from mnemodyn_hf.preprocessing.temporal_resampling import resample_frames
+
+    space, roi_names = ["--space", "MNI152NLin6Asym"], MnemoDynFeatureExtractor(do_normalize=False).roi_names
+    for parameters, out in (({}, "defaults"), (FEWER_REGRESSORS[strategy], "fewer")):
+        extra = [argument for key, value in parameters.items() for argument in ("--denoise-option", f"{key}={value}")]
+        record = {"denoise_strategy": strategy, **parameters}
+        main(["parcellate", str(fmriprep_derivatives), *space, "--denoise", strategy, *extra, "--no-resample", "-o",
+              str(tmp_path / out)])  # fmt: skip
+        main(["parcellate", str(fmriprep_derivatives), *space, "--denoise", strategy, *extra, "-o",
+              str(tmp_path / f"{out}-resampled")])  # fmt: skip
+        tables = sorted((tmp_path / out).glob("*_rois.tsv"))
+        assert [table.name.split("_")[0] for table in tables] == ["sub-01", "sub-02"]  # one table per run
+        for table in tables:
+            bold = next(fmriprep_derivatives.glob(f"{table.name.split('_')[0]}/func/*_desc-preproc_bold.nii.gz"))
+            expected = masker_reference(bold, **record)
+            values = np.loadtxt(table, skiprows=1, ndmin=2)
+            assert table.read_text().split("\n", 1)[0].split("\t") == roi_names  # ROIs as columns
+            relative_error = np.linalg.norm(values - expected) / np.linalg.norm(expected)
+            assert values.shape == expected.shape and relative_error <= 1e-4, (table.name, relative_error)
+            resampled = np.loadtxt(tmp_path / f"{out}-resampled" / table.name, skiprows=1, ndmin=2)
+            np.testing.assert_allclose(resampled, resample_frames(expected, 1.4, 0.735), rtol=1e-4, atol=1e-4)
+            sidecar = json.loads(table.with_suffix(".json").read_text())
+            assert sidecar["Denoising"] == record and sidecar["NumberOfAcquiredVolumes"] == 30
+            assert sidecar["RepetitionTime"] == pytest.approx(1.4) and not sidecar["Resampled"]  # the header's TR
+            assert sidecar["VolumesKept"] == list(range(30 - len(values), 30))  # non-steady-state frames trimmed
+            varies = np.abs(values - values.mean(axis=0)).max() > 1e-3 * np.abs(values).max()
+            assert varies == (out == "fewer")  # nilearn's defaults leave each ROI's mean alone on 30 frames
+
+
+def test_parcellate_refuses_a_run_scrubbed_to_nothing_and_writes_no_table(fmriprep_derivatives, tmp_path):
+    """sub-01's real fMRIPrep confounds mark every frame a motion outlier at the scrubbing preset's thresholds."""
+    sub_01 = next(fmriprep_derivatives.glob("sub-01/func/*_desc-preproc_bold.nii.gz"))
+    for inputs in ([str(sub_01)], [str(fmriprep_derivatives), "--space", "MNI152NLin6Asym"]):
+        with pytest.raises(SystemExit, match=r"sub-01.*'scrubbing' drops 30 of its 30 frames .* loosen the scrubbing"):
+            main(["parcellate", *inputs, "--denoise", "scrubbing", "-o", str(tmp_path / "out")])
+        assert not (tmp_path / "out").exists()  # not even sub-02's table, which scrubbing leaves 29 frames of
+
+
+def test_embed_runs_end_to_end_on_a_derivatives_folder(fmriprep_derivatives, tmp_path):
+    import numpy as np
+
+    from mnemodyn_hf import MnemoDynConfig, MnemoDynFeatureExtractor, MnemoDynModel
+
+    torch.manual_seed(0)
+    MnemoDynModel(MnemoDynConfig(num_layers=1, projection_size=8, latent_channels=8)).save_pretrained(tmp_path / "m")
+    record = {"denoise_strategy": "compcor", "motion": "basic", "n_compcor": 5}
+    MnemoDynFeatureExtractor(denoise=record, do_normalize=False).save_pretrained(tmp_path / "m")  # what it expects
+    command = ["embed", str(tmp_path / "m"), str(fmriprep_derivatives), "--space", "fsLR", "--fit-normalization"]
+    with pytest.warns(UserWarning, match="constant over the corpus"):  # the sample runs' subcortex is 0
+        main([*command, "-o", str(tmp_path / "e.npz")])
+    saved = np.load(tmp_path / "e.npz")
+    assert saved["embeddings"].shape == (2, 900) and np.isfinite(saved["embeddings"]).all()
+    assert [Path(source).name.split("_")[0] for source in saved["sources"]] == ["sub-01", "sub-02"]
+    sidecar = json.loads((tmp_path / "e.json").read_text())
+    assert sidecar["Denoising"] == record and [run["VolumesKept"][0] for run in sidecar["Runs"]] == [3, 1]
+    with pytest.warns(UserWarning) as caught:
+        main([*command, "--denoise", "none", "-o", str(tmp_path / "n.npz")])
+    messages = "\n".join(str(warning.message) for warning in caught)
+    assert "records denoising 'compcor' (motion='basic', n_compcor=5), the denoising its weights expect" in messages
+    assert "are fMRIPrep preprocessed BOLD (e.g. sub-01_task-rest_space-fsLR_den-91k_bold.dtseries.nii)" in messages
+    assert json.loads((tmp_path / "n.json").read_text())["Runs"][0]["VolumesKept"] == list(range(30))
+
+
+def test_the_denoise_choices_are_nilearn_s_strategies():
+    from mnemodyn_hf.cli.parcellate import DENOISE_CHOICES
+    from mnemodyn_hf.preprocessing.denoising import DENOISE_STRATEGIES
+
+    assert set(DENOISE_CHOICES) == {*DENOISE_STRATEGIES, "none"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import warnings
 from pathlib import Path
 
@@ -22,7 +23,7 @@ def test_bids_cohort_of_roi_tables_loads_into_the_schema(toy_bids, tmp_path):
     root, written = toy_bids.root, toy_bids.written
     cohort = load_cohort(root, cache_dir=tmp_path / "cache")
 
-    assert check_cohort_features(cohort.features) == 94
+    assert check_cohort_features(cohort.features) == 94 and "denoise" not in cohort.column_names
     assert cohort.features["bold"] == datasets.Array2D((None, 94), "float32")
     assert cohort.features["age"] == datasets.Value("int64")
     assert cohort.features["sex"] == datasets.Value("string")
@@ -287,3 +288,54 @@ class _CountingExtractor(mnemodyn_hf.MnemoDynFeatureExtractor):
         with open(self.log, "a") as handle:
             handle.write("call\n")
         return super().__call__(*args, **kwargs)
+
+
+# ---------------------------------------------------------------- fMRIPrep derivatives
+
+DENOISE = {"denoise_strategy": "simple", "motion": "basic"}
+
+
+def test_an_fmriprep_derivatives_folder_loads_denoised_in_one_space(fmriprep_derivatives, tmp_path):
+    from mnemodyn_hf import MnemoDynFeatureExtractor
+
+    extractor = MnemoDynFeatureExtractor(denoise=DENOISE, do_normalize=False)
+    cohort = load_cohort(fmriprep_derivatives, space="fsLR", feature_extractor=extractor, cache_dir=tmp_path)
+    assert list(cohort["subject"]) == ["01", "02"] and set(cohort["task"]) == {"rest"}
+    assert [Path(path).name for path in cohort["path"]] == [
+        f"sub-{s}_task-rest_space-fsLR_den-91k_bold.dtseries.nii" for s in ("01", "02")
+    ]
+    assert [json.loads(record) for record in cohort["denoise"]] == [DENOISE, DENOISE]
+    for row in cohort.with_format("numpy"):
+        expected = extractor(row["path"])["input_values"][0]
+        np.testing.assert_allclose(row["bold"], expected, rtol=1e-6)
+        assert row["tr"] == pytest.approx(0.735)
+
+
+def test_derivatives_need_a_space_when_they_hold_several(fmriprep_derivatives, tmp_path):
+    from mnemodyn_hf.data.manifest import derivatives_manifest
+
+    with pytest.raises(ValueError, match=r"template spaces \['MNI152NLin6Asym', 'fsLR'\]; pass space=... \(--space\)"):
+        load_cohort(fmriprep_derivatives, cache_dir=tmp_path)
+    with pytest.raises(
+        FileNotFoundError, match=r"no run in space 'T1w'; its runs are in \['MNI152NLin6Asym', 'fsLR'\]"
+    ):
+        derivatives_manifest(fmriprep_derivatives, space="T1w")
+    volumes = derivatives_manifest(fmriprep_derivatives, space="MNI152NLin6Asym")
+    assert all(path.endswith("_desc-preproc_bold.nii.gz") for path in volumes["path"]) and len(volumes) == 2
+
+
+def test_a_derivatives_run_without_its_confounds_is_named_with_the_fix(fmriprep_derivatives, tmp_path):
+    from mnemodyn_hf import MnemoDynFeatureExtractor
+
+    root = tmp_path / "derivatives"  # the CIFTI runs, sub-02 without its confounds (copies: paths are resolved)
+    for path in fmriprep_derivatives.rglob("*"):
+        if (
+            path.is_file()
+            and "MNI" not in path.name
+            and not (path.name.startswith("sub-02") and "confounds" in path.name)
+        ):
+            (root / path.relative_to(fmriprep_derivatives)).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, root / path.relative_to(fmriprep_derivatives))
+    extractor = MnemoDynFeatureExtractor(denoise=DENOISE, do_normalize=False)
+    with pytest.raises(CohortFileError, match=r"sub-02.*none were found beside it.*pass confounds=<the run's"):
+        load_cohort(root, space="fsLR", feature_extractor=extractor, cache_dir=tmp_path / "cache")

@@ -81,3 +81,13 @@ def test_facts_are_checked_and_cards_need_them(tmp_path):
     ModelCardFacts(model_name="m", summary="s", training_data="t").save(tmp_path)
     path = write_model_card(tmp_path)
     assert validate_model_card(path).data.license == "apache-2.0"
+
+
+def test_the_card_states_the_denoising_the_weights_expect(tmp_path):
+    folder = shutil.copytree(MODEL_CARDS / "mnemodyn-hcp", tmp_path / "model")
+    assert "- Denoising: not recorded with these weights. Denoise raw fMRIPrep outputs" in str(build_model_card(folder))
+    preprocessor = json.loads((folder / "preprocessor_config.json").read_text())
+    preprocessor["denoise"] = {"denoise_strategy": "scrubbing", "fd_threshold": 0.3}
+    (folder / "preprocessor_config.json").write_text(json.dumps(preprocessor))
+    text = str(validate_model_card(build_model_card(folder)))
+    assert "`load_confounds_strategy` preset 'scrubbing' (fd_threshold=0.3) and `signal.clean`" in text
