@@ -18,6 +18,7 @@ from mnemodyn_hf.preprocessing.temporal_resampling import resample_frames, resam
 RECORD = {"denoise_strategy": "simple", "motion": "basic"}
 
 
+@pytest.mark.compat
 def test_an_extractor_saved_with_a_strategy_reloads_with_it_and_applies_it(fmriprep_derivatives, tmp_path):
     runs = sorted(fmriprep_derivatives.glob("sub-*/func/*_space-fsLR_den-91k_bold.dtseries.nii"))
     with warnings.catch_warnings():
