@@ -20,6 +20,8 @@ HEAD_POOLINGS = ("mean", "mean_std", "max", "correlation")
 PRETRAINING_OBJECTIVES = ("masked", "denoising", "jepa")
 #: Where the masked objectives hide entries (see `MnemoDynConfig.mask_layout`).
 MASK_LAYOUTS = ("per_roi", "whole_frame", "forecast", "mixed")
+#: What the backbone reads at hidden entries (see `MnemoDynConfig.mask_input`, `mnemodyn_hf.masked_inputs`).
+MASK_INPUTS = ("token", "interpolate", "interpolate_embedding")
 #: Reconstruction heads of `MnemoDynForPreTraining` (see `MnemoDynConfig.reconstruction_head`).
 RECONSTRUCTION_HEADS = ("frame_mlp", "per_roi")
 #: How the vector-field contraction runs (see `MnemoDynConfig.field_implementation`).
@@ -151,6 +153,9 @@ class MnemoDynConfig(PreTrainedConfig):
         hide every ROI at once: only the temporal context is left), `"forecast"` (the last `mask_span_frames` real
         frames of every window, all ROIs: predict the future from the past) or `"mixed"` (each sample draws one
         of the three from its corruption seed).
+    mask_input (`str`, *optional*, defaults to `"token"`):
+        What the backbone reads at hidden entries: the mask token, a path interpolated from the observed values, or
+        that path plus a learned mask embedding (`mnemodyn_hf.masked_inputs`).
     reconstruction_head (`str`, *optional*, defaults to `"frame_mlp"`):
         The pretraining head: `"frame_mlp"` (a residual MLP over all ROIs of a frame and the visibility mask,
         which can impute hidden ROIs from visible ones by itself) or `"per_roi"` (an affine map of each ROI's
@@ -213,6 +218,7 @@ class MnemoDynConfig(PreTrainedConfig):
     mask_ratio: float = 0.7
     mask_span_frames: int = 30
     mask_layout: str = "per_roi"
+    mask_input: str = "token"
     reconstruction_head: str = "frame_mlp"
     bypass_backbone: bool = False
     noise_std: float = 0.5
@@ -250,6 +256,8 @@ class MnemoDynConfig(PreTrainedConfig):
                 raise ValueError(f"MnemoDynConfig.{name} must be a positive integer or None, got {value!r}.")
         for name, allowed in (
             ("mask_layout", MASK_LAYOUTS),
+            ("mask_input", MASK_INPUTS),
+            ("pretraining_objective", PRETRAINING_OBJECTIVES),
             ("reconstruction_head", RECONSTRUCTION_HEADS),
             ("field_implementation", FIELD_IMPLEMENTATIONS),
         ):
@@ -301,12 +309,6 @@ class MnemoDynConfig(PreTrainedConfig):
             raise ValueError(f"MnemoDynConfig.repetition_time must be > 0 seconds, got {self.repetition_time}.")
         if self.roi_names is not None and len(self.roi_names) != self.num_rois:
             raise ValueError(f"MnemoDynConfig.roi_names has {len(self.roi_names)} names but num_rois={self.num_rois}.")
-
-        if self.pretraining_objective not in PRETRAINING_OBJECTIVES:
-            raise ValueError(
-                f"MnemoDynConfig.pretraining_objective={self.pretraining_objective!r} is not supported; choose one "
-                f"of {PRETRAINING_OBJECTIVES}."
-            )
         if not 0 < self.mask_ratio < 1:
             raise ValueError(
                 f"MnemoDynConfig.mask_ratio must be in (0, 1) (a fraction of each ROI's frames), got {self.mask_ratio}."
@@ -337,6 +339,7 @@ class MnemoDynConfig(PreTrainedConfig):
 
 __all__ = [
     "HEAD_POOLINGS",
+    "MASK_INPUTS",
     "MASK_LAYOUTS",
     "MIN_SEQUENCE_LENGTH",
     "MnemoDynConfig",

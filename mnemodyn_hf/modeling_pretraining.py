@@ -37,6 +37,7 @@ from transformers.activations import ACT2FN
 from transformers.utils import ModelOutput
 
 from .configuration_mnemodyn import MnemoDynConfig
+from .masked_inputs import backbone_input
 from .modeling_mnemodyn import MnemoDynModel, MnemoDynPreTrainedModel
 
 #: The mask token: the value of hidden entries in the model's input (normalised units: the corpus median).
@@ -198,6 +199,10 @@ class MnemoDynForPreTraining(MnemoDynPreTrainedModel):
         super().__init__(config)
         self.mnemodyn = MnemoDynModel(config)
         self.head = RECONSTRUCTION_HEAD_CLASSES[config.reconstruction_head](config)
+        # `mask_input="interpolate_embedding"`: added to hidden entries (starts at 0: the interpolated path alone)
+        self.mask_embedding = (
+            nn.Parameter(torch.zeros(config.num_rois)) if config.mask_input == "interpolate_embedding" else None
+        )
         self.target_encoder = None
         if config.pretraining_objective == "jepa":
             self.target_encoder = MnemoDynModel(config)
@@ -226,7 +231,9 @@ class MnemoDynForPreTraining(MnemoDynPreTrainedModel):
         output_hidden_states: bool | None = None,
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
         """The head's prediction (B, T, R) from the corrupted input and its visibility mask (1 = shown), and the
-        backbone's hidden states when asked; with `config.bypass_backbone` the head reads the input itself."""
+        backbone's hidden states when asked; with `config.bypass_backbone` the head reads the input itself. The
+        backbone (or the bypassed head) reads the input as `config.mask_input` prescribes (`masked_inputs`)."""
+        corrupted = backbone_input(corrupted, visible, self.config.mask_input, self.mask_embedding)
         if self.config.bypass_backbone:  # the ablation: what the head reconstructs without the backbone
             return self.head(corrupted, visible), None
         outputs = self.mnemodyn(corrupted, attention_mask, output_hidden_states=output_hidden_states, return_dict=True)

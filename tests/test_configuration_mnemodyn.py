@@ -33,7 +33,7 @@ def test_round_trip_through_auto_config(tmp_path):
         ({"repetition_time": 0.0}, "repetition_time must be > 0"),
         ({"num_rois": 3, "roi_names": ["a"]}, "roi_names has 1 names but num_rois=3"),
         ({"num_coarse_layers": -1}, "num_coarse_layers must be >= 0"),
-        ({"pretraining_objective": "mae"}, "pretraining_objective='mae' is not supported"),
+        ({"pretraining_objective": "mae"}, "pretraining_objective='mae' is not one of"),
         ({"mask_ratio": 0.0}, "mask_ratio must be in \\(0, 1\\)"),
         ({"mask_span_frames": 0}, "mask_span_frames must be a positive integer"),
         ({"noise_std": 0.0}, "noise_std must be > 0"),

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..configuration_mnemodyn import MASK_LAYOUTS, PRETRAINING_OBJECTIVES, RECONSTRUCTION_HEADS
+from ..configuration_mnemodyn import MASK_INPUTS, MASK_LAYOUTS, PRETRAINING_OBJECTIVES, RECONSTRUCTION_HEADS
 
 
 @dataclass
@@ -47,6 +47,10 @@ class PretrainingArguments:
         default=None, metadata={"help": "frames per masked span (default: about 6 s at the corpus TR)"}
     )
     mask_layout: str = field(default="per_roi", metadata={"help": f"where entries are hidden: one of {MASK_LAYOUTS}"})
+    mask_input: str = field(
+        default="token",
+        metadata={"help": f"what the backbone reads at hidden entries: one of {MASK_INPUTS} (masked_inputs)"},
+    )
     reconstruction_head: str = field(
         default="frame_mlp", metadata={"help": f"pretraining head: one of {RECONSTRUCTION_HEADS}"}
     )

@@ -43,6 +43,7 @@ def model_config_for(args: PretrainingArguments, corpus: PretrainingCorpus) -> M
         mask_ratio=args.mask_ratio,
         mask_span_frames=args.mask_span_frames,
         mask_layout=args.mask_layout,
+        mask_input=args.mask_input,
         reconstruction_head=args.reconstruction_head,
         bypass_backbone=args.bypass_backbone,
         noise_std=args.noise_std,
