@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from benchmarks.shuffled_labels import shuffled_within_sites
 from mnemodyn_hf import MnemoDynModel
 from mnemodyn_hf.evaluation import EvaluationSettings, HeadSettings, evaluate_backbone, fit_predict
 from mnemodyn_hf.evaluation.report import write_evaluation
@@ -89,22 +90,13 @@ def test_fc_pearson_reproduces_the_abide_anchor_leave_site_out(shared_data, back
     assert abs(result["value"] - 0.64) < 0.05 and result["ci95"][0] > 0.55
 
 
-def _permuted_within_sites(cohort, label: str, seed: int):
-    rng = np.random.default_rng(seed)
-    sites, values = np.asarray(cohort["site"]), np.asarray(cohort[label])
-    for site in np.unique(sites):
-        rows = np.flatnonzero(sites == site)
-        values[rows] = rng.permutation(values[rows])
-    return cohort.remove_columns(label).add_column(label, values.tolist())
-
-
 def test_labels_permuted_within_sites_score_at_chance_under_the_permutation_null(abide_small, backbone_200):
     """Diagnosis shuffled within each site (one shuffle, fixed in advance), fc_pearson leave-site-out with a
     19-permutation null: the calibrated test does not call the shuffled labels above chance, and the null sits on
     0.5. (The site-bootstrap interval alone missed 0.5 in 2 of 10 such shuffles on abide_dev's 10 sites:
     `benchmarks/shuffled_labels.py`, docs/evaluation.md.)"""
     settings = EvaluationSettings(methods=("fc_pearson",), num_bootstrap=200, label_permutations=19)
-    report, _ = _evaluate(_permuted_within_sites(abide_small, "dx", 0), backbone_200, settings=settings)
+    report, _ = _evaluate(shuffled_within_sites(abide_small, "dx", 0), backbone_200, settings=settings)
     result = report["methods"]["fc_pearson"]
     null = result["permutation_null"]
     assert result["ci_unit"] == "group" and null["num"] == 19
