@@ -1,7 +1,8 @@
 """`mnemodyn evaluate` end to end, before and after a change, on ABIDE's 426 subjects with every method.
 
 Each checkout (the current one, and `--before`: a worktree of an older commit, e.g. `git worktree add /tmp/before
-08d8e67`) runs in its own Python process with its own package on `PYTHONPATH`:
+08d8e67`) runs in its own Python process with its own package on `PYTHONPATH` (`--before-python`: the interpreter
+of an environment the older code runs in, e.g. one with the transformers release it was written for):
 
 1. it saves a 200-ROI backbone at TR 2 s with the architecture of docs/representations.md's recipe (random weights,
    seed 0) and a feature extractor whose robust-scaling statistics come from the KKI runs, no
@@ -24,7 +25,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -47,11 +47,11 @@ load_abide_pcp(data).save_to_disk(cohort)
 EVALUATE = "import sys; from mnemodyn_hf.cli import main; main(sys.argv[1:])"
 
 
-def run_checkout(tree: Path, work: Path, data: str, methods: list[str] | None, five_fold: bool) -> dict:
+def run_checkout(tree: Path, python: str, work: Path, data: str, methods: list[str] | None, five_fold: bool) -> dict:
     """Prepare and time one checkout's `mnemodyn evaluate`; returns wall seconds, peak RSS and pooled values."""
     environment = {**os.environ, "PYTHONPATH": str(tree), "TQDM_DISABLE": "1"}
     backbone, cohort, output = work / "backbone", work / "cohort", work / "evaluation"
-    subprocess.run([sys.executable, "-c", PREPARE, data, str(backbone), str(cohort)], env=environment, check=True)
+    subprocess.run([python, "-c", PREPARE, data, str(backbone), str(cohort)], env=environment, check=True)
     if five_fold:
         command = ["evaluate", str(backbone), "--task", "abide-dx", "--data", data, "--split", "site-stratified-5fold"]
     else:
@@ -59,13 +59,16 @@ def run_checkout(tree: Path, work: Path, data: str, methods: list[str] | None, f
         command += ["--task-type", "classification", "--groups", "site"]
     command += [*(["--methods", *methods] if methods else []), "-o", str(output)]
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", EVALUATE, *command], env=environment, check=True, cwd=tree)
+    process = subprocess.Popen([python, "-c", EVALUATE, *command], env=environment, cwd=tree)
+    _, status, usage = os.wait4(process.pid, 0)  # this child's own peak RSS
     seconds = time.perf_counter() - started
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"`mnemodyn evaluate` failed in {tree}")
+    peak_kb = usage.ru_maxrss
     report = json.loads((output / "report.json").read_text())
     return {
         "seconds": round(seconds, 1),
-        "peak_rss_children_gb": round(peak_kb / 2**20, 2),
+        "peak_rss_gb": round(peak_kb / 2**20, 2),
         "subjects": report["subjects"],
         "values": {name: result["value"] for name, result in report["methods"].items()},
     }
@@ -75,6 +78,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="the abide_dev folder")
     parser.add_argument("--before", type=Path, required=True, help="a checkout of the older commit")
+    parser.add_argument("--before-python", default=sys.executable, help="the interpreter for --before")
     parser.add_argument("--work", type=Path, default=Path("bench_evaluate_cli"))
     parser.add_argument("--methods", nargs="+", help="a subset of the methods (default: every method)")
     parser.add_argument("--split-5fold", action="store_true", help="the task's site-stratified 5-fold split")
@@ -82,9 +86,12 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     after_tree = Path(__file__).resolve().parents[1]
     runs = {}
-    for name, tree in (("before", args.before.resolve()), ("after", after_tree)):
-        print(f"{name}: {tree}", flush=True)
-        runs[name] = run_checkout(tree, args.work / name, args.data, args.methods, args.split_5fold)
+    for name, tree, python in (
+        ("before", args.before.resolve(), args.before_python),
+        ("after", after_tree, sys.executable),
+    ):
+        print(f"{name}: {tree} ({python})", flush=True)
+        runs[name] = run_checkout(tree, python, args.work / name, args.data, args.methods, args.split_5fold)
     commits = {
         name: subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=tree, capture_output=True, text=True).stdout
         for name, tree in (("before", args.before), ("after", after_tree))
@@ -95,6 +102,7 @@ def main(argv=None) -> None:
         "load_average_end": os.getloadavg()[0],
         "split": "site-stratified-5fold" if args.split_5fold else "leave-site-out",
         "commits": {name: commit.strip() for name, commit in commits.items()},
+        "before_python": args.before_python,
         "runs": runs,
         "max_abs_value_difference": {m: abs(runs["after"]["values"][m] - runs["before"]["values"][m]) for m in shared},
     }
