@@ -75,7 +75,7 @@ def test_every_method_is_scored_on_the_same_folds_with_a_ci_and_a_paired_p(abide
     saved = json.loads((folder / "report.json").read_text())
     assert saved["methods"]["fc_pearson"]["value"] == pytest.approx(report["methods"]["fc_pearson"]["value"])
     lines = (folder / "predictions.csv").read_text().splitlines()
-    assert len(lines) == len(abide_small) + 1 and lines[0].startswith("unit,fold,label,")
+    assert len(lines) == len(abide_small) + 1 and lines[0].startswith("unit,fold,group,label,")
     assert (folder / "report.png").read_bytes()[:4] == b"\x89PNG"
 
 
