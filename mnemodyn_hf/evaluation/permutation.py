@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from .designs import linear_design
 from .folds import constant_within_subjects
+from .inference import subject_means
 from .linear_models import fit_predict
 from .statistics import mean_over_groups, per_group, primary_metric
 
@@ -46,10 +47,8 @@ def estimate(scores, y, subjects, groups, task_type: str) -> float:
     _, metric = primary_metric(task_type)
     subjects = np.asarray(subjects).astype(str)
     if constant_within_subjects(subjects, y):
-        units, index, inverse = np.unique(subjects, return_index=True, return_inverse=True)
-        counts = np.bincount(inverse)
-        pooled = np.stack([np.bincount(inverse, weights=c) for c in np.atleast_2d(scores.T)], axis=-1) / counts[:, None]
-        scores, y = (pooled[:, 0] if scores.ndim == 1 else pooled), y[index]
+        _, index, inverse = np.unique(subjects, return_index=True, return_inverse=True)
+        scores, y = subject_means(scores, inverse), y[index]
         groups = None if groups is None else np.asarray(groups)[index]
     if groups is None:
         return float(metric(y, scores))
