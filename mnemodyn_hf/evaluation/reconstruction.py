@@ -111,9 +111,9 @@ class HeldOutWindows:
 
 def held_out_windows(model_folder: str | os.PathLike, runs: datasets.Dataset) -> HeldOutWindows:
     """Load a `mnemodyn pretrain` model folder and split `runs` by its pretraining subjects: non-overlapping
-    `context_length` windows of the runs of subjects in neither list (train, validation), the same windows of the
-    validation subjects' runs (to choose predictor settings on, never scored), and the training runs the fitted
-    predictors learn from.
+    `context_length` windows of the runs of subjects in none of its lists (train, validation, unused), the same
+    windows of the validation subjects' runs (to choose predictor settings on, never scored), and the training runs
+    the fitted predictors learn from.
 
     Raises:
         ValueError: the folder is not a `mnemodyn pretrain` model folder (no subject split or fitted feature
@@ -127,8 +127,11 @@ def held_out_windows(model_folder: str | os.PathLike, runs: datasets.Dataset) ->
         )
     model = MnemoDynForPreTraining.from_pretrained(model_folder).eval()
     train, validation = set(subjects["train"]), set(subjects["validation"])
+    unused = set(subjects.get("unused", []))  # training subjects a `--max-train-subjects` run left out
     prepared = {"train": [], "validation": [], "held_out": []}
     for row in runs.with_format("numpy"):
+        if row["subject"] in unused:
+            continue
         split = "train" if row["subject"] in train else "validation" if row["subject"] in validation else "held_out"
         scaled = extractor(row["bold"], repetition_time=float(row["tr"]))["input_values"][0]
         prepared[split].append((row["subject"], scaled))

