@@ -11,7 +11,7 @@ demo: setup
 test: setup
 	.venv/bin/ruff check
 	.venv/bin/ruff format --check
-	.venv/bin/python -m pytest -q
+	.venv/bin/python -m pytest -q -n auto --dist loadfile
 	bash scripts/check_minimal_install.sh
 
 # a second venv with `pip install .` and no extras: --help, embed and evaluate run, demo names what to install
