@@ -147,6 +147,7 @@ def _pretrain(work: Path, steps: int) -> Path:
         objective="masked",
         mask_layout="mixed",  # the recipe chosen on ABIDE validation subjects (docs/representations.md); ~6 s spans
         mask_ratio=0.5,
+        mask_input="token",
         window_frames=256,
         window_stride=128,
         per_device_batch_size=8,

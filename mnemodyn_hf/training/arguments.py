@@ -61,8 +61,8 @@ class PretrainingArguments:
     mask_layout: str | None = field(
         default=None, metadata={"help": f"where entries are hidden: one of {MASK_LAYOUTS} (default: mixed)"}
     )
-    mask_input: str = field(
-        default="token",
+    mask_input: str | None = field(
+        default=None,
         metadata={"help": f"what the backbone reads at hidden entries: one of {MASK_INPUTS} (masked_inputs)"},
     )
     reconstruction_head: str = field(

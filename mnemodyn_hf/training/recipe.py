@@ -10,8 +10,9 @@ read from the corpus (its repetition time, run lengths and subject count).
 | `per_device_batch_size` | 2,048 frames per batch, at most 16 windows: 8 windows of 256 frames, 16 of shorter ones |
 | architecture | `RECIPE_MODEL`, with `wavelet_levels` from the window (`recipe_model`) |
 
-and fixed: mixed masks (per-ROI, whole-frame or forecast per window) hiding half the frames, `RECIPE_STEPS` AdamW
-steps at a peak learning rate of 3e-3 after 50 warm-up steps. An option given on the command line or in `--config`
+and fixed: mixed masks (per-ROI, whole-frame or forecast per window) hiding half the frames, read by the backbone
+as the line between each ROI's nearest visible frames (`mask_input="interpolate"`), `RECIPE_STEPS` AdamW steps at a
+peak learning rate of 3e-3 after 50 warm-up steps. An option given on the command line or in `--config`
 always wins. docs/representations.md says how the recipe was chosen (on validation subjects) and what it costs.
 """
 
@@ -38,7 +39,13 @@ RECIPE_MODEL = {"num_layers": 2, "projection_size": 64, "latent_channels": 32, "
 #: Optimizer steps of the recipe.
 RECIPE_STEPS = 1000
 #: The recipe's values of options that do not depend on the corpus.
-FIXED_OPTIONS = {"mask_layout": "mixed", "mask_ratio": 0.5, "learning_rate": 3e-3, "warmup_steps": 50}
+FIXED_OPTIONS = {
+    "mask_layout": "mixed",
+    "mask_ratio": 0.5,
+    "mask_input": "interpolate",
+    "learning_rate": 3e-3,
+    "warmup_steps": 50,
+}
 
 
 def auto_window(lengths: Sequence[int]) -> int:

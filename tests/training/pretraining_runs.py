@@ -45,6 +45,7 @@ def tiny_options(output_dir: Path, **overrides) -> dict:
         learning_rate=3e-3,
         mask_layout="per_roi",
         mask_ratio=0.7,
+        mask_input="token",
         validation_fraction=0.3,
     )
     options.update(overrides)

@@ -46,6 +46,7 @@ def test_the_corpus_fills_only_the_options_left_out():
     bare = resolve_recipe(PretrainingArguments(output_dir="o"), [1200] * 18, 0.72, 18)
     assert (bare.window_frames, bare.window_stride, bare.mask_span_frames) == (256, 128, 8)
     assert (bare.per_device_batch_size, bare.mask_layout, bare.mask_ratio) == (8, "mixed", 0.5)
+    assert bare.mask_input == "interpolate"
     assert bare.validation_fraction == 2 / 18 and bare.max_steps > 0 and bare.learning_rate > 0
     abide = resolve_recipe(PretrainingArguments(output_dir="o"), [58, 98, 116, 152, 196, 246, 300], 2.0, 211)
     assert (abide.window_frames, abide.mask_span_frames, abide.per_device_batch_size) == (64, 3, 16)
@@ -67,6 +68,7 @@ def test_a_bare_run_uses_the_recipe_and_a_subject_limit_keeps_the_split(tmp_path
     config = json.loads((output / "model" / "config.json").read_text())
     assert {key: config[key] for key in recipe_model(256)} == recipe_model(256)
     assert (config["context_length"], config["mask_layout"], config["mask_span_frames"]) == (256, "mixed", 8)
+    assert config["mask_input"] == "interpolate"
     split = read_pretraining_subjects(output / "model")
     assert (len(split["train"]), len(split["validation"]), len(split["unused"])) == (3, 2, 2)
     with pytest.raises(ValueError, match="none is unseen"):
