@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..configuration_mnemodyn import MASK_INPUTS, MASK_LAYOUTS, PRETRAINING_OBJECTIVES, RECONSTRUCTION_HEADS
+from ..objectives import OBJECTIVES
 
 
 @dataclass
@@ -86,8 +87,8 @@ class PretrainingArguments:
     num_workers: int = field(default=0, metadata={"help": "DataLoader worker processes"})
 
     def __post_init__(self):
-        if self.objective not in PRETRAINING_OBJECTIVES:
-            raise ValueError(f"objective={self.objective!r} is not supported; choose one of {PRETRAINING_OBJECTIVES}.")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective={self.objective!r} is not supported; choose one of {tuple(OBJECTIVES)}.")
         if self.mixed_precision not in ("auto", "no", "bf16"):
             raise ValueError(f"mixed_precision must be 'auto', 'no' or 'bf16', got {self.mixed_precision!r}.")
         positive = ("per_device_batch_size", "gradient_accumulation_steps", "max_steps", "eval_every")

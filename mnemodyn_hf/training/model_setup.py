@@ -62,7 +62,7 @@ def initial_model(args: PretrainingArguments, corpus: PretrainingCorpus) -> Mnem
         return MnemoDynForPreTraining(config)
     model, loading = MnemoDynForPreTraining.from_pretrained(args.init_from, config=config, output_loading_info=True)
     if model.target_encoder is not None and any(key.startswith("target_encoder.") for key in loading["missing_keys"]):
-        model.target_encoder.load_state_dict(model.mnemodyn.state_dict())
+        model.objective.init_modules(model)  # jepa: the target encoder starts as a copy of the loaded backbone
     return model
 
 
