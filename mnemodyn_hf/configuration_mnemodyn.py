@@ -161,6 +161,9 @@ class MnemoDynConfig(PreTrainedConfig):
         Standard deviation of the `"denoising"` objective's Gaussian noise, in normalised (robust-scaled) units.
     ema_decay (`float`, *optional*, defaults to 0.996):
         Decay of the `"jepa"` target encoder's exponential moving average, applied once per optimizer step.
+    consistency_weight (`float`, *optional*, defaults to 0.0):
+        `"masked"` only: add this weight times the mean squared difference between the backbone's output on the
+        corrupted and on the clean input (`MaskedObjective.consistency`); 0 leaves the objective unchanged.
 
     Example:
 
@@ -215,6 +218,7 @@ class MnemoDynConfig(PreTrainedConfig):
     bypass_backbone: bool = False
     noise_std: float = 0.5
     ema_decay: float = 0.996
+    consistency_weight: float = 0.0
 
     def __post_init__(self, **kwargs):
         self._check_values()
@@ -308,6 +312,11 @@ class MnemoDynConfig(PreTrainedConfig):
             raise ValueError(f"MnemoDynConfig.noise_std must be > 0 (normalised units), got {self.noise_std}.")
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"MnemoDynConfig.ema_decay must be in [0, 1), got {self.ema_decay}.")
+        weight = self.consistency_weight
+        if not weight >= 0 or (weight and (self.pretraining_objective != "masked" or self.bypass_backbone)):
+            raise ValueError(
+                f"MnemoDynConfig.consistency_weight={weight} must be >= 0 (> 0: 'masked' with a backbone)."
+            )
 
     @property
     def band_lengths(self) -> list[int]:

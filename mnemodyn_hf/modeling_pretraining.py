@@ -13,7 +13,10 @@ hides or corrupts what it scores:
   loss is the MSE on the hidden entries only. A model that copies its input predicts 0 there and scores an
   R^2 <= 0 (the identity trap is closed). Per-ROI masks can be filled frame by frame from the visible ROIs (a
   spatial regression); whole-frame and forecast masks leave only the temporal context, which is what the wavelet
-  operator models.
+  operator models. The loss scores hidden entries only, so nothing in it shapes the backbone's output on clean
+  input, which is what downstream reads: `consistency_weight` > 0 adds that weight times the mean over real
+  entries of (h_masked - h_clean)^2, the backbone's last hidden state on the corrupted input against the same
+  backbone's on the clean input, with gradient through both (`MaskedObjective.consistency`).
 * `"denoising"`: Gaussian noise of `noise_std` (normalised units) is added to every real entry; the loss is the MSE
   against the clean signal on all real entries.
 * `"jepa"`: the same span masks give a context (visible entries) and a target (hidden entries). An EMA copy of the

@@ -19,7 +19,10 @@ config, the model's forward, the training loop, validation, the model card and e
 The three objectives (see `mnemodyn_hf.modeling_pretraining` for why each hides what it scores):
 
 * `"masked"` (`MaskedObjective`): entries hidden by `hidden_entry_masks` hold the mask token `MASK_VALUE`; the loss
-  is the MSE on the hidden entries of real frames.
+  is the MSE on the hidden entries of real frames. With `consistency_weight` > 0 the loss adds that weight times
+  the mean over real entries of (h_masked - h_clean)^2: h_masked is the backbone's last hidden state on the
+  corrupted input, h_clean the same backbone's on the clean input, with gradient through both, so that
+  pretraining also shapes the output on clean input (what downstream reads). Nothing hidden: the term is 0.
 * `"denoising"` (`DenoisingObjective`): Gaussian noise of `noise_std` on every real entry; the loss is the MSE
   against the clean signal on all real entries.
 * `"jepa"` (`JepaObjective`): the masked objective's corruption; the target is an EMA target encoder's
@@ -167,7 +170,7 @@ class Objective:
 
 
 class MaskedObjective(Objective):
-    """Reconstruct the entries hidden by `config.mask_layout`."""
+    """Reconstruct the entries hidden by `config.mask_layout`, optionally with a clean-input consistency term."""
 
     baselines = ("roi_mean", "interpolation")
 
@@ -179,6 +182,19 @@ class MaskedObjective(Objective):
             seeds.cpu(), lengths, frames, rois, config.mask_layout, config.mask_ratio, config.mask_span_frames
         )
         return hide_entries(clean, hidden.to(clean.device))
+
+    def loss(self, model: nn.Module, step: ForwardPass) -> torch.Tensor:
+        loss = super().loss(model, step)
+        if self.config.consistency_weight > 0:
+            loss = loss + self.config.consistency_weight * self.consistency(model, step)
+        return loss
+
+    @staticmethod
+    def consistency(model: nn.Module, step: ForwardPass) -> torch.Tensor:
+        """Mean over samples of the mean over real entries of (h_masked - h_clean)^2, gradient through both."""
+        clean_output = model.mnemodyn(step.clean, step.attention_mask, return_dict=True).last_hidden_state
+        real = step.real.expand_as(step.clean)
+        return scored_mse(step.backbone_output.float(), clean_output.float(), real)
 
 
 class DenoisingObjective(Objective):

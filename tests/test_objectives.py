@@ -8,7 +8,7 @@ from mnemodyn_hf.objectives import (
     Objective,
     scored_mse,
 )
-from mnemodyn_hf.training.arguments import PretrainingArguments
+from mnemodyn_hf.training.arguments import PretrainingArguments, parse_arguments
 
 from .conftest import tiny_config
 
@@ -96,6 +96,45 @@ def test_a_new_objective_is_one_class_and_one_registry_line(monkeypatch):
     model.after_optimizer_step()  # what the training loop calls once per optimizer step
     assert model.shift_steps == 1
     assert model(values, attention_mask, corruption_seeds=seeds).loss < output.loss
+
+
+def test_the_consistency_term_is_off_at_weight_0_and_reshapes_only_the_backbone_gradient():
+    _, reference = forward_and_backward()
+    unweighted, loss_0 = forward_and_backward(consistency_weight=0.0)
+    weighted, loss_1 = forward_and_backward(consistency_weight=1.0)
+    assert torch.equal(loss_0, reference)  # weight 0: the objective of before, bit for bit
+    values, attention_mask, seeds = padded_batch()
+    with torch.no_grad():  # the term by hand: backbone outputs on the corrupted and the clean input, real entries
+        corruption = weighted.objective.corrupt(values, attention_mask[..., None].bool(), seeds)
+        h_masked = weighted.mnemodyn(corruption.corrupted, attention_mask).last_hidden_state
+        h_clean = weighted.mnemodyn(values, attention_mask).last_hidden_state
+        per_sample = [((h_masked - h_clean)[i, : int(n)] ** 2).mean() for i, n in enumerate(attention_mask.sum(1))]
+    torch.testing.assert_close(loss_1 - loss_0, torch.stack(per_sample).mean())
+    gradients = {name: p.grad for name, p in weighted.named_parameters() if p.grad is not None}
+    changed = {name for name, p in unweighted.named_parameters() if not torch.equal(gradients[name], p.grad)}
+    assert changed and all(name.startswith("mnemodyn.") for name in changed)  # the head's gradient is untouched
+
+
+def test_the_consistency_term_is_zero_when_nothing_is_hidden():
+    torch.manual_seed(0)
+    model = MnemoDynForPreTraining(tiny_config(consistency_weight=1.0, mask_ratio=1e-6)).train()
+    values, attention_mask, seeds = padded_batch()
+    output = model(values, attention_mask, corruption_seeds=seeds)
+    # nothing scored and the backbone reads the clean input twice: the loss, 0 + 1.0 * the term, is exactly 0
+    assert not output.scored_mask.any() and output.loss.item() == 0.0
+
+
+def test_the_pretrain_flag_sets_the_weight():
+    assert parse_arguments(["--output-dir", "run", "--consistency-weight", "1"]).consistency_weight == 1.0
+    assert parse_arguments(["--output-dir", "run"]).consistency_weight == 0.0
+
+
+def test_consistency_needs_the_masked_objective_and_a_backbone():
+    for overrides in ({"consistency_weight": -1.0}, {"pretraining_objective": "denoising", "consistency_weight": 1.0}):
+        with pytest.raises(ValueError, match="consistency_weight"):
+            tiny_config(**overrides)
+    with pytest.raises(ValueError, match="consistency_weight"):
+        tiny_config(bypass_backbone=True, consistency_weight=0.5)
 
 
 def test_scored_mse_averages_each_samples_mean_over_its_scored_entries():

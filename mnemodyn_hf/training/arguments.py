@@ -60,6 +60,10 @@ class PretrainingArguments:
     )
     noise_std: float = field(default=0.5, metadata={"help": "denoising noise, normalised units"})
     ema_decay: float = field(default=0.996, metadata={"help": "JEPA target-encoder EMA decay per optimizer step"})
+    consistency_weight: float = field(
+        default=0.0,
+        metadata={"help": "masked: weight of the backbone's clean-vs-corrupted output MSE added to the loss (0: off)"},
+    )
     model_config: str | None = field(
         default=None, metadata={"help": "JSON file of MnemoDynConfig fields (e.g. a config.json) to start from"}
     )

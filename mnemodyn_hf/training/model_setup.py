@@ -48,6 +48,7 @@ def model_config_for(args: PretrainingArguments, corpus: PretrainingCorpus) -> M
         bypass_backbone=args.bypass_backbone,
         noise_std=args.noise_std,
         ema_decay=args.ema_decay,
+        consistency_weight=args.consistency_weight,
     )
     if corpus.repetition_time is not None:
         values["repetition_time"] = corpus.repetition_time
