@@ -8,6 +8,8 @@ import pywt
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
 
+from .objectives import OBJECTIVES
+
 #: Activations the backbone accepts (names of `transformers.activations.ACT2FN`).
 SUPPORTED_ACTIVATIONS = ("tanh", "gelu", "relu", "silu", "sigmoid")
 
@@ -16,8 +18,8 @@ SUPPORTED_WAVELETS = tuple(name for name in pywt.wavelist(kind="discrete") if na
 
 #: Temporal poolings of the task heads.
 HEAD_POOLINGS = ("mean", "mean_std", "max", "correlation")
-#: Objectives of `MnemoDynForPreTraining` (see `mnemodyn_hf.modeling_pretraining`).
-PRETRAINING_OBJECTIVES = ("masked", "denoising", "jepa")
+#: The built-in objectives of `MnemoDynForPreTraining`; the config accepts every name of `objectives.OBJECTIVES`.
+PRETRAINING_OBJECTIVES = tuple(OBJECTIVES)
 #: Where the masked objectives hide entries (see `MnemoDynConfig.mask_layout`).
 MASK_LAYOUTS = ("per_roi", "whole_frame", "forecast", "mixed")
 #: What the backbone reads at hidden entries (see `MnemoDynConfig.mask_input`, `mnemodyn_hf.masked_inputs`).
@@ -40,9 +42,8 @@ class MnemoDynConfig(PreTrainedConfig):
     for parcellated resting-state fMRI (MnemoDyn, ICLR 2026). The defaults are the authors' released 450-ROI
     model (Schaefer-400 7 networks + Tian S3, UK Biobank, 490 frames).
 
-    Each layer maps its input `x` (B, T, R) to a vector field `f(x_t)` (B, T, R, C) through a bottleneck MLP,
-    contracts it with the path derivative `dx/dt` into a latent velocity `v` (B, T, C), evolves `v` with a
-    multi-resolution wavelet operator and projects back to R ROIs; layers stack with residuals.
+    Each layer maps `x` (B, T, R) to a vector field `f(x_t)` (B, T, R, C) through a bottleneck MLP, contracts it with
+    `dx/dt` into a latent velocity (B, T, C), evolves it with a wavelet operator and projects back to R ROIs (residual).
 
     num_rois (`int`, *optional*, defaults to 450):
         Number of regions of interest (parcels) in each frame. Reference name: `D`.
@@ -71,8 +72,7 @@ class MnemoDynConfig(PreTrainedConfig):
         Whether each layer adds its output to its input (`x <- x + layer(x)`).
     layer_input_norm (`bool`, *optional*, defaults to `False`):
         Pre-norm residual branches: each layer's vector field reads its input after a LayerNorm over ROIs (the path
-        derivative still follows the un-normalised input). Not in the reference; an ablation of issue 14's
-        "normalisation" question (docs/representations.md, R10).
+        derivative still follows the un-normalised input). Not in the reference (docs/representations.md, R10).
     context_components (`int`, *optional*):
         Add to every layer's update a second-order context branch over this many learned ROI components
         ([`MnemoDynContextMixer`], linear in frames). Not in the reference; R12 in docs/representations.md.
@@ -81,8 +81,8 @@ class MnemoDynConfig(PreTrainedConfig):
         Longer sequences are processed in overlapping windows of this length and stitched; shorter ones are
         zero-padded to it (see [`MnemoDynModel`]). Outputs at exactly this length are unaffected by windowing.
     window_overlap (`int`, *optional*):
-        Frames shared by consecutive windows when a sequence is longer than `context_length`; the windows are
-        blended with linear cross-fades over the shared frames. Defaults to `context_length // 4`.
+        Frames shared by consecutive windows of a sequence longer than `context_length`, blended with linear
+        cross-fades. Defaults to `context_length // 4`.
     repetition_time (`float`, *optional*, defaults to 0.735):
         Sampling interval (TR, seconds) the model expects; inputs must be resampled to it. The clean path
         derivative is expressed per second using this value.
@@ -90,38 +90,33 @@ class MnemoDynConfig(PreTrainedConfig):
         Names of the `num_rois` parcels in the order the model expects them.
     reference_compatible (`bool`, *optional*, defaults to `False`):
         Reproduce the authors' reference code exactly (set by the checkpoint converter): a one-step-lagged
-        Hermite-spline derivative for the first layer and a backward difference times `context_length` for the
-        later layers, both without gradient; left-cropping of odd intermediate lengths during synthesis.
-        When `False` (new models), every layer uses the backward difference divided by `repetition_time`, with
-        gradient, and odd lengths are cropped on the right (the PyWavelets periodization convention).
+        Hermite-spline derivative for the first layer, a backward difference times `context_length` for the later
+        layers, both without gradient, and odd lengths left-cropped in synthesis. When `False` (new models): the
+        backward difference divided by `repetition_time`, with gradient, and right-cropping (PyWavelets').
     validate_input_values (`bool`, *optional*, defaults to `False`):
-        Scan every call's values and `attention_mask` (NaN/Inf, 0/1 entries, right padding) and raise a
-        `ValueError` that names the first bad entry. Off by default: the checks cost host-device syncs on every
-        step, and the feature extractor, `MnemoDynDataCollator` and `embed` already guarantee them; shapes, ROI
-        count, dtype and length are always checked.
+        Scan every call's values and `attention_mask` (NaN/Inf, 0/1 entries, right padding); raise a `ValueError`
+        naming the first bad entry. Off by default: the checks cost host-device syncs, and the feature extractor,
+        `MnemoDynDataCollator` and `embed` guarantee them; shapes, ROI count, dtype and length are always checked.
     max_chunk_elements (`int`, *optional*, defaults to 4194304):
         Memory knob: the eager velocity field is computed in chunks of frames whose vector-field expansion holds
         at most this many elements (the fused kernel of `field_implementation` never materialises it), and windows
         are processed in groups of about this size, so peak memory does not hold the full (B, T, R, C) expansion.
-        The default (16 MiB of float32) was the fastest of 1, 4 and 16 Mi on a 2-core CPU (docs/benchmarks.md,
-        "Speed work": the chunk sweep).
+        The default (16 MiB of float32) was the fastest of 1, 4 and 16 Mi on a 2-core CPU (docs/benchmarks.md).
     field_implementation (`str`, *optional*, defaults to `"auto"`):
         How the vector-field contraction runs, like transformers' `attn_implementation`: `"native"` is a fused C
         kernel built once per machine with the system C compiler (`mnemodyn_hf.native_kernels`; tanh, float32,
         CPU; it never writes the (frames, R, C) expansion and approximates tanh to 4e-7), `"eager"` the chunked
         PyTorch path (every device, dtype and activation), `"auto"` the native kernel where it applies and builds,
-        eager elsewhere. Both compute the same function; saved with the config like `max_chunk_elements`.
+        eager elsewhere. Both compute the same function.
     initializer_range (`float`, *optional*, defaults to 0.02):
         Standard deviation of the initial output projections (near-identity layers at initialisation).
     operator_cp_rank (`int`, *optional*):
-        When set, every region-convolution kernel W[region, out, in, tap] is held as a rank-`operator_cp_rank`
-        CP (canonical polyadic) decomposition and applied factor by factor (project in -> rank, per-rank taps,
-        region scaling, rank -> out), cutting parameters and compute; `None` keeps full kernels.
+        Hold every region-convolution kernel W[region, out, in, tap] as a rank-`operator_cp_rank` CP decomposition
+        applied factor by factor (in -> rank, per-rank taps, region scaling, rank -> out); `None`: full kernels.
     head_pooling (`str`, *optional*, defaults to `"mean_std"`):
-        How the task heads summarise the backbone output over real frames: `"mean"` (B, R), `"mean_std"`
-        (B, 2R: mean then standard deviation of every ROI, the `pooler_output`), `"max"` (B, R) or `"correlation"`
-        (the Fisher-z correlations between ROIs, or between `head_pooling_components` learned components of them:
-        second-order, what functional connectivity carries).
+        How the task heads summarise the backbone output over real frames: `"mean"` (B, R), `"mean_std"` (B, 2R:
+        ROI means then standard deviations, the `pooler_output`), `"max"` (B, R) or `"correlation"` (Fisher-z
+        correlations between ROIs or `head_pooling_components` learned components: what connectivity carries).
     head_pooling_components (`int`, *optional*):
         With `head_pooling="correlation"`, project the ROIs to this many learned components first (a linear map
         trained with the head), so the head reads K(K-1)/2 features instead of R(R-1)/2; `None` uses the ROIs.
@@ -140,35 +135,35 @@ class MnemoDynConfig(PreTrainedConfig):
         linear ROI adapter (adapter_input_rois -> num_rois) in front of the backbone; it trains even when the
         backbone is frozen. `None`: inputs have the backbone's `num_rois`.
     pretraining_objective (`str`, *optional*, defaults to `"masked"`):
-        Objective of [`MnemoDynForPreTraining`]: `"masked"` (reconstruct masked spans of each ROI, loss on the
-        masked entries only), `"denoising"` (reconstruct the clean signal from a noisy copy) or `"jepa"` (predict
-        an EMA target encoder's representation of the masked entries from the visible ones, with stop-gradient).
+        Objective of [`MnemoDynForPreTraining`], a name of `mnemodyn_hf.objectives.OBJECTIVES`: `"masked"`
+        (reconstruct hidden entries), `"denoising"` (the clean signal from a noisy copy) or `"jepa"` (an EMA target
+        encoder's representation of the hidden entries, with stop-gradient).
     mask_ratio (`float`, *optional*, defaults to 0.7):
         Expected fraction of each ROI's frames hidden by the `"masked"` and `"jepa"` objectives (paper: ~70 %).
     mask_span_frames (`int`, *optional*, defaults to 30):
         Length in frames of each masked span (spans may overlap and merge; the reference used 30).
     mask_layout (`str`, *optional*, defaults to `"per_roi"`):
-        Where the masked objectives hide entries: `"per_roi"` (spans drawn independently in every ROI, so the other
-        ROIs of the same frame stay visible and a spatial predictor can fill them), `"whole_frame"` (the same spans
-        hide every ROI at once: only the temporal context is left), `"forecast"` (the last `mask_span_frames` real
-        frames of every window, all ROIs: predict the future from the past) or `"mixed"` (each sample draws one
-        of the three from its corruption seed).
+        Where the masked objectives hide entries: `"per_roi"` (spans drawn independently in every ROI: a spatial
+        predictor can fill them from the frame's other ROIs), `"whole_frame"` (the same spans hide every ROI: only
+        the temporal context is left), `"forecast"` (the last `mask_span_frames` real frames, all ROIs) or
+        `"mixed"` (each sample draws one of the three from its corruption seed).
     mask_input (`str`, *optional*, defaults to `"token"`):
         What the backbone reads at hidden entries: the mask token, a path interpolated from the observed values, or
         that path plus a learned mask embedding (`mnemodyn_hf.masked_inputs`).
     reconstruction_head (`str`, *optional*, defaults to `"frame_mlp"`):
-        The pretraining head: `"frame_mlp"` (a residual MLP over all ROIs of a frame and the visibility mask,
-        which can impute hidden ROIs from visible ones by itself) or `"per_roi"` (an affine map of each ROI's
-        backbone output: it mixes neither ROIs nor frames, so every prediction of a hidden entry comes from the
-        backbone).
+        The pretraining head: `"frame_mlp"` (a residual MLP over all ROIs of a frame and the visibility mask, which
+        can impute hidden ROIs from visible ones by itself) or `"per_roi"` (an affine map of each ROI's backbone
+        output, mixing neither ROIs nor frames: every prediction of a hidden entry comes from the backbone).
     bypass_backbone (`bool`, *optional*, defaults to `False`):
-        Ablation of [`MnemoDynForPreTraining`]: the head reads the corrupted input itself, the backbone is not run.
-        Trained with the same recipe, it measures what the backbone adds to the head's reconstruction.
+        Ablation of [`MnemoDynForPreTraining`]: the head reads the corrupted input itself, the backbone is not run
+        (trained with the same recipe, it measures what the backbone adds to the head's reconstruction).
     noise_std (`float`, *optional*, defaults to 0.5):
-        Standard deviation of the Gaussian noise of the `"denoising"` objective, in normalised (robust-scaled)
-        units.
+        Standard deviation of the `"denoising"` objective's Gaussian noise, in normalised (robust-scaled) units.
     ema_decay (`float`, *optional*, defaults to 0.996):
         Decay of the `"jepa"` target encoder's exponential moving average, applied once per optimizer step.
+    consistency_weight (`float`, *optional*, defaults to 0.0):
+        `"masked"` only: add this weight times the mean squared difference between the backbone's output on the
+        corrupted and on the clean input (`MaskedObjective.consistency`); 0 leaves the objective unchanged.
 
     Example:
 
@@ -223,6 +218,7 @@ class MnemoDynConfig(PreTrainedConfig):
     bypass_backbone: bool = False
     noise_std: float = 0.5
     ema_decay: float = 0.996
+    consistency_weight: float = 0.0
 
     def __post_init__(self, **kwargs):
         self._check_values()
@@ -240,6 +236,8 @@ class MnemoDynConfig(PreTrainedConfig):
             "operator_kernel_size",
             "max_chunk_elements",
             "mask_span_frames",
+            "head_hidden_size",
+            "num_targets",
         )
         for name in positive:
             value = getattr(self, name)
@@ -257,7 +255,7 @@ class MnemoDynConfig(PreTrainedConfig):
         for name, allowed in (
             ("mask_layout", MASK_LAYOUTS),
             ("mask_input", MASK_INPUTS),
-            ("pretraining_objective", PRETRAINING_OBJECTIVES),
+            ("pretraining_objective", tuple(OBJECTIVES)),
             ("reconstruction_head", RECONSTRUCTION_HEADS),
             ("field_implementation", FIELD_IMPLEMENTATIONS),
         ):
@@ -267,9 +265,6 @@ class MnemoDynConfig(PreTrainedConfig):
             raise ValueError(f"MnemoDynConfig.head_pooling={self.head_pooling!r} is not one of {HEAD_POOLINGS}.")
         if not 0 <= self.head_dropout < 1:
             raise ValueError(f"MnemoDynConfig.head_dropout must be in [0, 1), got {self.head_dropout}.")
-        for name in ("head_hidden_size", "num_targets"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"MnemoDynConfig.{name} must be a positive integer, got {getattr(self, name)}.")
         if not 0 <= self.num_unfrozen_layers <= self.num_layers:
             raise ValueError(
                 f"MnemoDynConfig.num_unfrozen_layers={self.num_unfrozen_layers} must be in "
@@ -317,6 +312,11 @@ class MnemoDynConfig(PreTrainedConfig):
             raise ValueError(f"MnemoDynConfig.noise_std must be > 0 (normalised units), got {self.noise_std}.")
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"MnemoDynConfig.ema_decay must be in [0, 1), got {self.ema_decay}.")
+        weight = self.consistency_weight
+        if not weight >= 0 or (weight and (self.pretraining_objective != "masked" or self.bypass_backbone)):
+            raise ValueError(
+                f"MnemoDynConfig.consistency_weight={weight} must be >= 0 (> 0: 'masked' with a backbone)."
+            )
 
     @property
     def band_lengths(self) -> list[int]:

@@ -1,4 +1,5 @@
-"""MnemoDyn pretraining: the backbone + a reconstruction head, with masked, denoising and JEPA-style objectives.
+"""MnemoDyn pretraining: the backbone + a reconstruction head, with the objective of `config.pretraining_objective`
+(masked, denoising or JEPA-style; each one class of `mnemodyn_hf.objectives`, found by name in `OBJECTIVES`).
 
 Why not plain reconstruction: the backbone is residual (output = input + updates), so reconstructing the clean
 input is solved by the identity (the reference's released model learned exactly that). Every objective here
@@ -12,15 +13,18 @@ hides or corrupts what it scores:
   loss is the MSE on the hidden entries only. A model that copies its input predicts 0 there and scores an
   R^2 <= 0 (the identity trap is closed). Per-ROI masks can be filled frame by frame from the visible ROIs (a
   spatial regression); whole-frame and forecast masks leave only the temporal context, which is what the wavelet
-  operator models.
+  operator models. The loss scores hidden entries only, so nothing in it shapes the backbone's output on clean
+  input, which is what downstream reads: `consistency_weight` > 0 adds that weight times the mean over real
+  entries of (h_masked - h_clean)^2, the backbone's last hidden state on the corrupted input against the same
+  backbone's on the clean input, with gradient through both (`MaskedObjective.consistency`).
 * `"denoising"`: Gaussian noise of `noise_std` (normalised units) is added to every real entry; the loss is the MSE
   against the clean signal on all real entries.
 * `"jepa"`: the same span masks give a context (visible entries) and a target (hidden entries). An EMA copy of the
   backbone (the target encoder, never trained by gradient) encodes the *full* clean input under `no_grad`
   (stop-gradient); the online backbone encodes the masked input and the head (the predictor) predicts the target
   encoder's `last_hidden_state` on the hidden entries. The target encoder is updated once per optimizer step
-  (`update_target_encoder`). Because the backbone is residual, its representation keeps the input and cannot
-  collapse to a constant.
+  (`after_optimizer_step`, which the training loop calls for every objective). Because the backbone is residual,
+  its representation keeps the input and cannot collapse to a constant.
 
 Masks and noise are drawn per sample from `corruption_seeds` (one integer per sample), so they depend only on the
 sample, never on the batch it lands in, the process or the device: a 2-process DDP run and a 1-process run with the
@@ -39,9 +43,7 @@ from transformers.utils import ModelOutput
 from .configuration_mnemodyn import MnemoDynConfig
 from .masked_inputs import backbone_input
 from .modeling_mnemodyn import MnemoDynModel, MnemoDynPreTrainedModel
-
-#: The mask token: the value of hidden entries in the model's input (normalised units: the corpus median).
-MASK_VALUE = 0.0
+from .objectives import MASK_VALUE, OBJECTIVES, ForwardPass, gaussian_noise, hidden_entry_masks, span_masks
 
 
 @dataclass
@@ -76,59 +78,6 @@ class MnemoDynForPreTrainingOutput(ModelOutput):
     mse: torch.FloatTensor | None = None
     r_squared: torch.FloatTensor | None = None
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
-
-
-def span_masks(seeds: torch.Tensor, num_frames: int, num_rois: int, mask_ratio: float, span: int) -> torch.Tensor:
-    """Hidden-entry masks, one per seed: (B,) int seeds -> (B, T, R) bool, True = hidden.
-
-    In every ROI a span of `span` frames starts at each frame with probability p = 1 - (1 - ratio)^(1/span),
-    spans starting up to `span - 1` frames before the window included, so every frame is hidden with probability
-    `mask_ratio`. Drawn on the CPU from a generator seeded with the sample's seed: the same seed gives the same
-    mask everywhere.
-    """
-    start_probability = 1.0 - (1.0 - mask_ratio) ** (1.0 / span)
-    masks = []
-    for seed in seeds.tolist():
-        generator = torch.Generator().manual_seed(int(seed))
-        starts = (torch.rand(num_rois, num_frames + span - 1, generator=generator) < start_probability).float()
-        # frame t is hidden when a span started in (t - span, t]: a running maximum over `span` start positions
-        masks.append(torch.nn.functional.max_pool1d(starts[None], span, stride=1)[0].T > 0)
-    return torch.stack(masks)
-
-
-def hidden_entry_masks(
-    seeds: torch.Tensor,
-    lengths: torch.Tensor,
-    num_frames: int,
-    num_rois: int,
-    layout: str,
-    ratio: float,
-    span: int,
-) -> torch.Tensor:
-    """The entries the masked objectives hide (see `MnemoDynConfig.mask_layout`): (B,) seeds and real-frame counts
-    -> (B, num_frames, num_rois) bool, True = hidden; padded frames are never hidden.
-
-    `"mixed"` gives sample b the layout `("per_roi", "whole_frame", "forecast")[seed_b % 3]`.
-    """
-    layouts = ("per_roi", "whole_frame", "forecast")
-    chosen = [layouts[int(seed) % 3] if layout == "mixed" else layout for seed in seeds.tolist()]
-    masks = torch.zeros(len(seeds), num_frames, num_rois, dtype=torch.bool)
-    for index, (seed, length, sample_layout) in enumerate(zip(seeds[:, None], lengths.tolist(), chosen)):
-        if sample_layout == "per_roi":
-            masks[index] = span_masks(seed, num_frames, num_rois, ratio, span)[0]
-        elif sample_layout == "whole_frame":
-            masks[index] = span_masks(seed, num_frames, 1, ratio, span)[0].expand(num_frames, num_rois)
-        else:  # forecast: the last `span` real frames (at most half the run, so a past is always visible)
-            horizon = min(span, int(length) // 2)
-            masks[index, int(length) - horizon : int(length)] = True
-    frame_index = torch.arange(num_frames)[None, :, None]
-    return masks & (frame_index < lengths.cpu()[:, None, None])
-
-
-def gaussian_noise(seeds: torch.Tensor, num_frames: int, num_rois: int) -> torch.Tensor:
-    """Standard normal noise, one (T, R) draw per seed: (B,) -> (B, T, R), float32 on the CPU."""
-    generators = [torch.Generator().manual_seed(int(seed)) for seed in seeds.tolist()]
-    return torch.stack([torch.randn(num_frames, num_rois, generator=generator) for generator in generators])
 
 
 def pooled_r_squared(prediction: torch.Tensor, target: torch.Tensor, scored: torch.Tensor) -> torch.Tensor:
@@ -197,21 +146,23 @@ class MnemoDynForPreTraining(MnemoDynPreTrainedModel):
 
     def __init__(self, config: MnemoDynConfig):
         super().__init__(config)
+        #: The objective of `config.pretraining_objective` (`mnemodyn_hf.objectives.OBJECTIVES`).
+        self.objective = OBJECTIVES[config.pretraining_objective](config)
         self.mnemodyn = MnemoDynModel(config)
         self.head = RECONSTRUCTION_HEAD_CLASSES[config.reconstruction_head](config)
         # `mask_input="interpolate_embedding"`: added to hidden entries (starts at 0: the interpolated path alone)
         self.mask_embedding = (
             nn.Parameter(torch.zeros(config.num_rois)) if config.mask_input == "interpolate_embedding" else None
         )
-        self.target_encoder = None
-        if config.pretraining_objective == "jepa":
-            self.target_encoder = MnemoDynModel(config)
-            self.target_encoder.requires_grad_(False)
+        self.target_encoder = None  # jepa's EMA copy of the backbone (`JepaObjective.add_modules`)
+        self.objective.add_modules(self)
         self.post_init()
-        if self.target_encoder is not None:
-            self.target_encoder.load_state_dict(self.mnemodyn.state_dict())
+        self.objective.init_modules(self)
 
-    @torch.no_grad()
+    def after_optimizer_step(self) -> None:
+        """The objective's per-step hook (jepa: the EMA update of the target encoder). Call once per optimizer step."""
+        self.objective.after_optimizer_step(self)
+
     def update_target_encoder(self) -> None:
         """JEPA: target <- ema_decay * target + (1 - ema_decay) * online backbone. Call once per optimizer step."""
         if self.target_encoder is None:
@@ -219,9 +170,7 @@ class MnemoDynForPreTraining(MnemoDynPreTrainedModel):
                 f"update_target_encoder is for pretraining_objective='jepa'; this model's objective is "
                 f"{self.config.pretraining_objective!r}, which has no target encoder."
             )
-        decay = self.config.ema_decay
-        for target, online in zip(self.target_encoder.parameters(), self.mnemodyn.parameters(), strict=True):
-            target.lerp_(online.detach(), 1.0 - decay)
+        self.objective.after_optimizer_step(self)
 
     def reconstruct(
         self,
@@ -233,11 +182,22 @@ class MnemoDynForPreTraining(MnemoDynPreTrainedModel):
         """The head's prediction (B, T, R) from the corrupted input and its visibility mask (1 = shown), and the
         backbone's hidden states when asked; with `config.bypass_backbone` the head reads the input itself. The
         backbone (or the bypassed head) reads the input as `config.mask_input` prescribes (`masked_inputs`)."""
+        reconstruction, _, hidden_states = self._predict(corrupted, visible, attention_mask, output_hidden_states)
+        return reconstruction, hidden_states
+
+    def _predict(
+        self,
+        corrupted: torch.Tensor,
+        visible: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        output_hidden_states: bool | None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, tuple[torch.Tensor, ...] | None]:
+        """`reconstruct`, with the backbone's last hidden state (None when bypassed) in the middle."""
         corrupted = backbone_input(corrupted, visible, self.config.mask_input, self.mask_embedding)
         if self.config.bypass_backbone:  # the ablation: what the head reconstructs without the backbone
-            return self.head(corrupted, visible), None
+            return self.head(corrupted, visible), None, None
         outputs = self.mnemodyn(corrupted, attention_mask, output_hidden_states=output_hidden_states, return_dict=True)
-        return self.head(outputs.last_hidden_state, visible), outputs.hidden_states
+        return self.head(outputs.last_hidden_state, visible), outputs.last_hidden_state, outputs.hidden_states
 
     def forward(
         self,
@@ -273,41 +233,17 @@ class MnemoDynForPreTraining(MnemoDynPreTrainedModel):
         if attention_mask is not None:
             real = torch.as_tensor(attention_mask, device=clean.device)[..., None].bool()
 
-        if self.config.pretraining_objective == "denoising":
-            noise = gaussian_noise(corruption_seeds.cpu(), frames, rois).to(clean)
-            corrupted = clean + self.config.noise_std * noise * real
-            visible = torch.ones_like(clean)
-            scored = real.expand_as(clean)
-        else:
-            lengths = real[..., 0].sum(1).cpu()
-            config = self.config
-            hidden_entries = hidden_entry_masks(
-                corruption_seeds.cpu(),
-                lengths,
-                frames,
-                rois,
-                config.mask_layout,
-                config.mask_ratio,
-                config.mask_span_frames,
-            )
-            hidden_entries = hidden_entries.to(clean.device)
-            corrupted = torch.where(hidden_entries, torch.full_like(clean, MASK_VALUE), clean)
-            visible = (~hidden_entries).to(clean.dtype)
-            scored = hidden_entries & real
-
-        reconstruction, hidden_states = self.reconstruct(corrupted, visible, attention_mask, output_hidden_states)
-        if self.target_encoder is not None:
-            with torch.no_grad():
-                target = self.target_encoder(clean, attention_mask, return_dict=True).last_hidden_state.detach()
-        else:
-            target = clean
-
+        corruption = self.objective.corrupt(clean, real, corruption_seeds)
+        reconstruction, backbone_output, hidden_states = self._predict(
+            corruption.corrupted, corruption.visible, attention_mask, output_hidden_states
+        )
+        target = self.objective.target(self, clean, attention_mask)
         reconstruction, target = reconstruction.float(), target.float()  # the loss in fp32, also under bf16 autocast
-        squared_error = (reconstruction - target) ** 2 * scored
-        per_sample_count = scored.flatten(1).sum(1).clamp_min(1)
-        loss = (squared_error.flatten(1).sum(1) / per_sample_count).mean()
+        scored = corruption.scored
+        step = ForwardPass(clean, attention_mask, real, corruption, reconstruction, target, backbone_output)
+        loss = self.objective.loss(self, step)
         with torch.no_grad():
-            mse = squared_error.sum() / scored.sum().clamp_min(1)
+            mse = ((reconstruction - target) ** 2 * scored).sum() / scored.sum().clamp_min(1)
             r_squared = pooled_r_squared(reconstruction.detach(), target, scored)
         output = MnemoDynForPreTrainingOutput(
             loss=loss,

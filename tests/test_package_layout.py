@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "mnemodyn_hf"
 
 #: Layers from the bottom up; a module may import its own layer and the ones before it, never a later one.
 LAYERS = (
-    ("atomic_files", "plotting", "configuration_mnemodyn"),
+    ("atomic_files", "plotting", "objectives", "configuration_mnemodyn"),  # the config validates objective names
     ("atlas", "preprocessing"),
     ("feature_extraction_mnemodyn",),
     (
@@ -23,6 +23,7 @@ LAYERS = (
         "context_mixing",
         "windowing",
         "masked_inputs",
+        "reconstruction_predictors",
         "modeling_mnemodyn",
         "modeling_heads",
         "modeling_pretraining",
@@ -50,6 +51,7 @@ REMOTE_CODE = {
     "context_mixing",
     "windowing",
     "masked_inputs",
+    "objectives",
 }
 #: Modules allowed past 350 lines, and why.
 LONG_MODULES = {
@@ -123,6 +125,14 @@ def test_no_import_cycle():
     for module in sorted(graph):
         if module not in state:
             visit(module, [module])
+
+
+def test_evaluation_does_not_import_training():
+    """Evaluation reads model folders (`hub`) and shares the reconstruction predictors with training, never the
+    training code itself."""
+    graph = package_imports()
+    imports = {module: sorted(t for t in targets if t.split(".")[0] == "training") for module, targets in graph.items()}
+    assert {module: found for module, found in imports.items() if module.startswith("evaluation") and found} == {}
 
 
 def test_remote_code_modules_import_only_each_other():

@@ -17,7 +17,7 @@ import datasets
 import numpy as np
 
 from ..data.splits import assign_subjects
-from ..training import read_pretraining_subjects
+from ..hub import read_pretraining_subjects
 
 SPLIT_POLICIES = ("leave-site-out", "site-stratified-5fold", "subject-5fold", "external-sites")
 NUM_FOLDS = 5

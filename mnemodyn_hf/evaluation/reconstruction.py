@@ -39,9 +39,10 @@ from tqdm.auto import tqdm
 
 from ..configuration_mnemodyn import MnemoDynConfig
 from ..feature_extraction_mnemodyn import load_fitted_extractor
-from ..modeling_pretraining import MASK_VALUE, MnemoDynForPreTraining, hidden_entry_masks
-from ..training import r_squared_from_sums, read_pretraining_subjects, scored_sums
-from ..training.trivial_predictors import linear_interpolation_fill, roi_mean_fill
+from ..hub import read_pretraining_subjects
+from ..modeling_pretraining import MnemoDynForPreTraining
+from ..objectives import OBJECTIVES, hidden_entry_masks, hide_entries
+from ..reconstruction_predictors import TRIVIAL_PREDICTORS, r_squared_from_sums, scored_sums
 from .adaptive_spatial import AdaptiveConditionalMean
 from .linear_ar import LinearAutoregression, tune_linear_autoregression
 from .spatial_predictors import MaskFunction, SpatialConditionalMean
@@ -49,6 +50,8 @@ from .spatiotemporal_ridge import SpatioTemporalRidge
 from .statistics import NUM_BOOTSTRAP, bootstrap_ci, holm, paired_comparison
 
 MASKINGS = ("per_roi", "whole_frame", "forecast")
+#: The objective whose corruption and trivial predictors the evaluation uses, whatever the model trained with.
+OBJECTIVE = OBJECTIVES["masked"]
 
 
 def reconstruction_masks(masking: str, seeds: torch.Tensor, frames: int, config: MnemoDynConfig) -> torch.Tensor:
@@ -64,9 +67,10 @@ def reconstruction_masks(masking: str, seeds: torch.Tensor, frames: int, config:
 
 @torch.no_grad()
 def model_fill(model: MnemoDynForPreTraining, values: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
-    """The pretraining model's reconstruction of the hidden entries of (B, T, R) `values` under any mask."""
-    corrupted = torch.where(hidden, torch.full_like(values, MASK_VALUE), values)
-    reconstruction, _ = model.reconstruct(corrupted, (~hidden).to(values.dtype))
+    """The pretraining model's reconstruction of the hidden entries of (B, T, R) `values` under any mask, from the
+    masked objective's corruption (`hide_entries`)."""
+    corruption = hide_entries(values, hidden)
+    reconstruction, _ = model.reconstruct(corruption.corrupted, corruption.visible)
     return torch.where(hidden, reconstruction, values)
 
 
@@ -189,12 +193,11 @@ def evaluate_reconstruction(
         hidden = data.masks(masking, seed)
         ridge = SpatioTemporalRidge(seed=seed).fit(data.train_runs, data.mask_function(masking, seed))
         adaptive = AdaptiveConditionalMean().fit(data.train_runs, data.mask_function(masking, seed), len(values[0]))
-        visible = ~hidden
+        visible, corrupted = ~hidden, hide_entries(values, hidden).corrupted
         fills = {
             "mnemodyn": model_fill(data.model, values, hidden),
             "zero": torch.where(hidden, torch.zeros_like(values), values),
-            "roi_mean": roi_mean_fill(values, visible),
-            "interpolation": linear_interpolation_fill(values, visible),
+            **{name: TRIVIAL_PREDICTORS[name](values, corrupted, visible) for name in OBJECTIVE.baselines},
             "spatial_conditional_mean": spatial.fill(values, visible),
             "spatiotemporal_ridge": ridge.fill(values, visible),
             "adaptive_conditional_mean": adaptive.fill(values, visible),

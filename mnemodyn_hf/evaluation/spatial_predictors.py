@@ -1,6 +1,6 @@
 """Masked-reconstruction baselines fitted on training subjects, the bars above the trivial fills.
 
-`mnemodyn_hf.training.trivial_predictors` fills hidden entries from the same ROI's visible frames of the same window;
+`mnemodyn_hf.reconstruction_predictors` fills hidden entries from the same ROI's visible frames of the same window;
 the two predictors here learn the cross-ROI (and short-range temporal) structure of BOLD from TRAINING runs first,
 then fill the test windows from their visible entries only. Both follow the trivial fills' convention:
 `fill(values, visible)` takes (B, T, R) values and a (B, T, R) bool `visible` (True = the entry may be read) and

@@ -27,6 +27,7 @@ from ..feature_extraction_mnemodyn import MnemoDynFeatureExtractor
 from .model_card import (
     CARD_FACTS_FILE,
     DOWNSTREAM_REPORT_FILE,
+    PRETRAINING_SUBJECTS_FILE,
     ModelCardFacts,
     validate_model_card,
     write_model_card,
@@ -43,6 +44,13 @@ PICKLE_SUFFIXES = (".bin", ".ckpt", ".pt", ".pth", ".pkl")
 #: What a model repo holds; `push_folder` uploads only top-level files of these kinds (never run outputs, cohort
 #: tables or checkpoints kept in subfolders).
 UPLOADED_SUFFIXES = (".json", ".safetensors", ".py", ".md")
+
+
+def read_pretraining_subjects(folder: str | os.PathLike) -> dict[str, list[str]] | None:
+    """The `PRETRAINING_SUBJECTS_FILE` of a `mnemodyn pretrain` model folder (`{"train", "validation", "test"}`
+    subject lists), or None when it has none."""
+    path = Path(folder) / PRETRAINING_SUBJECTS_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def add_remote_code(folder: str | os.PathLike) -> dict[str, str]:
@@ -177,6 +185,7 @@ __all__ = [
     "hub_folder_problems",
     "prepare_hub_folder",
     "push_folder",
+    "read_pretraining_subjects",
     "update_model_card",
     "uploaded_files",
 ]

@@ -28,6 +28,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from ..atlas import SHIPPED_ATLAS_ROIS
 from ..atomic_files import write_file_atomically
 from ..configuration_mnemodyn import MnemoDynConfig
+from ..objectives import OBJECTIVES
 from ..preprocessing.denoising import describe_record
 
 TEMPLATE_PATH = Path(__file__).with_name("model_card_template.md")
@@ -174,10 +175,11 @@ def _model_results(report: dict) -> list[tuple[str, str, float]]:
 def _eval_results(facts: ModelCardFacts, pretraining: dict | None, downstream: dict | None) -> list[EvalResult]:
     results = []
     if pretraining and "val/r2_model" in pretraining:
+        objective = facts.pretraining_objective or "masked"
         results.append(
             EvalResult(
-                task_type="masked-reconstruction" if facts.pretraining_objective != "denoising" else "denoising",
-                task_name=f"{facts.pretraining_objective or 'masked'} reconstruction of held-out subjects",
+                task_type=OBJECTIVES[objective].task_type if objective in OBJECTIVES else "masked-reconstruction",
+                task_name=f"{objective} reconstruction of held-out subjects",
                 dataset_type=(facts.datasets or ["custom"])[0],
                 dataset_name=(facts.datasets or ["custom"])[0],
                 dataset_split="validation",

@@ -2,7 +2,7 @@
 
 `arguments` (the options) -> `corpus` (split by subject, feature extractor fitted on the training runs, windows)
 -> `model_setup` (the initial model) -> `loop` (Accelerate training, with `tracking`, atomic `checkpoints` and
-`validation` beside `trivial_predictors`) -> `export` (the Hub-ready `model/` folder).
+`validation`) -> `export` (the Hub-ready `model/` folder).
 
     mnemodyn pretrain --output-dir runs/masked --max-steps 2000                                 # one process
     ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes 2 -m mnemodyn_hf.training ...  # CPU DDP

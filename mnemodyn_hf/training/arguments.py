@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..configuration_mnemodyn import MASK_INPUTS, MASK_LAYOUTS, PRETRAINING_OBJECTIVES, RECONSTRUCTION_HEADS
+from ..objectives import OBJECTIVES
 
 
 @dataclass
@@ -73,6 +74,10 @@ class PretrainingArguments:
     )
     noise_std: float = field(default=0.5, metadata={"help": "denoising noise, normalised units"})
     ema_decay: float = field(default=0.996, metadata={"help": "JEPA target-encoder EMA decay per optimizer step"})
+    consistency_weight: float = field(
+        default=0.0,
+        metadata={"help": "masked: weight of the backbone's clean-vs-corrupted output MSE added to the loss (0: off)"},
+    )
     model_config: str | None = field(
         default=None,
         metadata={
@@ -108,8 +113,8 @@ class PretrainingArguments:
     num_workers: int = field(default=0, metadata={"help": "DataLoader worker processes"})
 
     def __post_init__(self):
-        if self.objective not in PRETRAINING_OBJECTIVES:
-            raise ValueError(f"objective={self.objective!r} is not supported; choose one of {PRETRAINING_OBJECTIVES}.")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective={self.objective!r} is not supported; choose one of {tuple(OBJECTIVES)}.")
         if self.mixed_precision not in ("auto", "no", "bf16"):
             raise ValueError(f"mixed_precision must be 'auto', 'no' or 'bf16', got {self.mixed_precision!r}.")
         positive = ("per_device_batch_size", "gradient_accumulation_steps", "max_steps", "eval_every")

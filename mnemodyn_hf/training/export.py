@@ -10,16 +10,10 @@ from accelerate import Accelerator
 
 from ..atomic_files import write_file_atomically
 from ..configuration_mnemodyn import MnemoDynConfig
-from ..hub import prepare_hub_folder
+from ..hub import prepare_hub_folder, read_pretraining_subjects
 from ..hub.model_card import PRETRAINING_METRICS_FILE, PRETRAINING_SUBJECTS_FILE, ModelCardFacts
 from .arguments import PretrainingArguments
 from .corpus import BUILTIN_CORPORA, PretrainingCorpus
-
-
-def read_pretraining_subjects(folder: str | Path) -> dict[str, list[str]] | None:
-    """The `PRETRAINING_SUBJECTS_FILE` of a `mnemodyn pretrain` model folder, or None when it has none."""
-    path = Path(folder) / PRETRAINING_SUBJECTS_FILE
-    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def export_model(

@@ -50,7 +50,7 @@ def evaluate_initial_model(args: PretrainingArguments) -> dict[str, float]:
     args = corpus.arguments  # with the options the corpus resolved
     model = accelerator.prepare(initial_model(args, corpus))
     loader = accelerator.prepare(window_loader(corpus.validation, args, VALIDATION_STREAM, None))
-    return validate(model, loader, accelerator, accelerator.unwrap_model(model).config.noise_std)
+    return validate(model, loader, accelerator)
 
 
 def pretrain(args: PretrainingArguments) -> Path:
@@ -64,7 +64,6 @@ def pretrain(args: PretrainingArguments) -> Path:
         corpus = prepare_corpus(args)
     args = corpus.arguments  # with the options the corpus resolved
     model = initial_model(args, corpus)
-    config = model.config
     optimizer = torch.optim.AdamW(
         [parameter for parameter in model.parameters() if parameter.requires_grad],
         lr=args.learning_rate,
@@ -123,8 +122,7 @@ def pretrain(args: PretrainingArguments) -> Path:
             if not accelerator.sync_gradients:
                 continue
             scheduler.step()
-            if config.pretraining_objective == "jepa":
-                accelerator.unwrap_model(model).update_target_encoder()
+            accelerator.unwrap_model(model).after_optimizer_step()  # the objective's per-step hook (jepa: EMA)
             progress.step += 1
             loss = accelerator.reduce(torch.stack(step_losses).mean(), reduction="mean")
             step_losses = []
@@ -134,7 +132,7 @@ def pretrain(args: PretrainingArguments) -> Path:
                 "train/learning_rate": scheduler.get_last_lr()[0],
             }
             if progress.step % args.eval_every == 0 or progress.step == args.max_steps:
-                metrics = validate(model, validation_loader, accelerator, config.noise_std)
+                metrics = validate(model, validation_loader, accelerator)
                 logged.update(metrics)
             accelerator.log(logged, step=progress.step)
             bar.update(1)
@@ -148,7 +146,7 @@ def pretrain(args: PretrainingArguments) -> Path:
             progress.batches_in_epoch = 0
     bar.close()
     if not metrics:  # resumed at the end: validate the final model once
-        metrics = validate(model, validation_loader, accelerator, config.noise_std)
+        metrics = validate(model, validation_loader, accelerator)
     folder = export_model(accelerator, model, corpus, args, metrics)
     accelerator.end_training()
     return folder

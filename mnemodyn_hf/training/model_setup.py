@@ -51,6 +51,7 @@ def model_config_for(args: PretrainingArguments, corpus: PretrainingCorpus) -> M
         bypass_backbone=args.bypass_backbone,
         noise_std=args.noise_std,
         ema_decay=args.ema_decay,
+        consistency_weight=args.consistency_weight,
     )
     if corpus.repetition_time is not None:
         values["repetition_time"] = corpus.repetition_time
@@ -65,7 +66,7 @@ def initial_model(args: PretrainingArguments, corpus: PretrainingCorpus) -> Mnem
         return MnemoDynForPreTraining(config)
     model, loading = MnemoDynForPreTraining.from_pretrained(args.init_from, config=config, output_loading_info=True)
     if model.target_encoder is not None and any(key.startswith("target_encoder.") for key in loading["missing_keys"]):
-        model.target_encoder.load_state_dict(model.mnemodyn.state_dict())
+        model.objective.init_modules(model)  # jepa: the target encoder starts as a copy of the loaded backbone
     return model
 
 

@@ -39,6 +39,10 @@ def test_a_converted_folder_loads_with_remote_code_and_no_package(tmp_path):
         "from transformers import AutoModel\n"
         f"model = AutoModel.from_pretrained({str(tmp_path / 'converted')!r}, trust_remote_code=True).eval()\n"
         f"io = load_file({str(REFERENCE_PARITY / 'ref_small_t64_io.safetensors')!r})\n"
+        "from transformers import AutoModelForPreTraining\n"  # the pretraining model and its objectives module too
+        f"pre = AutoModelForPreTraining.from_pretrained({str(tmp_path / 'converted')!r}, trust_remote_code=True)\n"
+        "assert type(pre.objective).__module__.startswith('transformers_modules'), type(pre.objective).__module__\n"
+        "with torch.no_grad(): assert torch.isfinite(pre(io['input'], corruption_seeds=torch.arange(3)).loss)\n"
         "with torch.no_grad(): print(float((model(io['input']).last_hidden_state - io['output']).abs().max()))\n"
     )
     result = subprocess.run(

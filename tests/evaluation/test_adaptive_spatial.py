@@ -3,8 +3,8 @@ import torch
 
 from mnemodyn_hf.evaluation.adaptive_spatial import AdaptiveConditionalMean
 from mnemodyn_hf.evaluation.spatial_predictors import SpatialConditionalMean
-from tests.training import test_trivial_predictors as fitted
-from tests.training.test_trivial_predictors import mask_function, per_roi_visible, pooled_r2, whole_frame_visible
+from tests.evaluation import test_spatial_predictors as fitted
+from tests.evaluation.test_spatial_predictors import mask_function, per_roi_visible, pooled_r2, whole_frame_visible
 
 # the held-out HCP windows and the group predictor of the fitted baselines' tests, one thread as there
 hcp, spatial, one_thread = fitted.hcp, fitted.spatial, fitted.one_thread

@@ -9,7 +9,7 @@ import torch
 from mnemodyn_hf.evaluation.linear_ar import LinearAutoregression, pooled_r2, tune_linear_autoregression
 from mnemodyn_hf.modeling_pretraining import hidden_entry_masks
 from mnemodyn_hf.preprocessing.robust_scaling import zscore_frames
-from mnemodyn_hf.training.trivial_predictors import linear_interpolation_fill
+from mnemodyn_hf.reconstruction_predictors import linear_interpolation_fill
 
 ROIS = 6
 

@@ -91,3 +91,20 @@ def test_the_card_states_the_denoising_the_weights_expect(tmp_path):
     (folder / "preprocessor_config.json").write_text(json.dumps(preprocessor))
     text = str(validate_model_card(build_model_card(folder)))
     assert "`load_confounds_strategy` preset 'scrubbing' (fd_threshold=0.3) and `signal.clean`" in text
+
+
+def test_the_pretraining_result_takes_its_task_type_from_the_objective(tmp_path, monkeypatch):
+    from mnemodyn_hf.objectives import OBJECTIVES
+    from tests.test_objectives import ShiftObjective
+
+    monkeypatch.setitem(OBJECTIVES, "shift", ShiftObjective)
+    shutil.copy(MODEL_CARDS / "mnemodyn-ukb" / "config.json", tmp_path / "config.json")
+    (tmp_path / "pretraining_metrics.json").write_text(json.dumps({"val/r2_model": 0.5}))
+    for objective, task_type in (
+        ("masked", "masked-reconstruction"),
+        ("denoising", "denoising"),
+        ("shift", "forecasting"),
+    ):
+        ModelCardFacts(model_name="m", summary="s", training_data="t", pretraining_objective=objective).save(tmp_path)
+        (result,) = build_model_card(tmp_path).data.eval_results
+        assert (result.task_type, result.task_name) == (task_type, f"{objective} reconstruction of held-out subjects")
