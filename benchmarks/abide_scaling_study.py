@@ -23,8 +23,9 @@ from mnemodyn_hf.data import load_abide_pcp
 from mnemodyn_hf.evaluation import EvaluationSettings, evaluate_backbone
 from mnemodyn_hf.evaluation.reconstruction import evaluate_reconstruction
 from mnemodyn_hf.evaluation.tasks import get_task
+from mnemodyn_hf.hub import read_pretraining_subjects
 from mnemodyn_hf.plotting import pyplot
-from mnemodyn_hf.training import PretrainingArguments, pretrain, read_pretraining_subjects
+from mnemodyn_hf.training import PretrainingArguments, pretrain
 
 from .abide_corpora import PRETRAINING_SITES, build
 

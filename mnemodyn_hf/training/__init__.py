@@ -11,13 +11,10 @@
 
 from .arguments import PretrainingArguments, add_arguments, arguments_from_namespace, parse_arguments
 from .corpus import BUILTIN_CORPORA, PretrainingCorpus, prepare_corpus
-from .export import PRETRAINING_SUBJECTS_FILE, read_pretraining_subjects
 from .loop import evaluate_initial_model, pretrain
-from .validation import r_squared_from_sums, scored_sums
 
 __all__ = [
     "BUILTIN_CORPORA",
-    "PRETRAINING_SUBJECTS_FILE",
     "PretrainingArguments",
     "PretrainingCorpus",
     "add_arguments",
@@ -26,7 +23,4 @@ __all__ = [
     "parse_arguments",
     "prepare_corpus",
     "pretrain",
-    "r_squared_from_sums",
-    "read_pretraining_subjects",
-    "scored_sums",
 ]

@@ -10,7 +10,7 @@ from accelerate import Accelerator
 
 from ..atomic_files import write_file_atomically
 from ..configuration_mnemodyn import MnemoDynConfig
-from ..hub import prepare_hub_folder, read_pretraining_subjects
+from ..hub import prepare_hub_folder
 from ..hub.model_card import PRETRAINING_METRICS_FILE, PRETRAINING_SUBJECTS_FILE, ModelCardFacts
 from .arguments import PretrainingArguments
 from .corpus import BUILTIN_CORPORA, PretrainingCorpus
@@ -72,4 +72,4 @@ def card_facts(args: PretrainingArguments, corpus: PretrainingCorpus, config: Mn
     )
 
 
-__all__ = ["PRETRAINING_SUBJECTS_FILE", "card_facts", "export_model", "read_pretraining_subjects"]
+__all__ = ["card_facts", "export_model"]

@@ -40,4 +40,4 @@ def validate(model, loader, accelerator: Accelerator) -> dict[str, float]:
     return metrics
 
 
-__all__ = ["r_squared_from_sums", "scored_sums", "validate"]
+__all__ = ["validate"]

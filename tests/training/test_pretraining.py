@@ -16,13 +16,12 @@ from transformers import AutoModel
 from mnemodyn_hf import MnemoDynConfig, MnemoDynForPreTraining, MnemoDynModel, cli
 from mnemodyn_hf.cp_compression import compress_operators
 from mnemodyn_hf.feature_extraction_mnemodyn import MnemoDynFeatureExtractor
-from mnemodyn_hf.hub import hub_folder_problems
+from mnemodyn_hf.hub import hub_folder_problems, read_pretraining_subjects
 from mnemodyn_hf.hub.model_card import validate_model_card
 from mnemodyn_hf.training import (
     PretrainingArguments,
     evaluate_initial_model,
     parse_arguments,
-    read_pretraining_subjects,
 )
 from mnemodyn_hf.training.checkpoints import latest_checkpoint, list_checkpoints
 

