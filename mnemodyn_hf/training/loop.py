@@ -21,6 +21,7 @@ from .checkpoints import latest_checkpoint, list_checkpoints, save_checkpoint_at
 from .corpus import VALIDATION_STREAM, prepare_corpus, window_loader
 from .export import export_model
 from .model_setup import initial_model
+from .recipe import recipe_choices
 from .tracking import make_accelerator, warn_about_launch_fallbacks
 from .validation import validate
 
@@ -62,6 +63,8 @@ def pretrain(args: PretrainingArguments) -> Path:
     set_seed(args.seed)
     with accelerator.main_process_first():
         corpus = prepare_corpus(args)
+    if choices := recipe_choices(args, corpus.arguments):
+        accelerator.print(choices)
     args = corpus.arguments  # with the options the corpus resolved
     model = initial_model(args, corpus)
     optimizer = torch.optim.AdamW(

