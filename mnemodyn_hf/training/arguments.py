@@ -64,7 +64,7 @@ class PretrainingArguments:
     )
     mask_input: str | None = field(
         default=None,
-        metadata={"help": f"what the backbone reads at hidden entries: one of {MASK_INPUTS} (masked_inputs)"},
+        metadata={"help": f"what the backbone reads at hidden entries: one of {MASK_INPUTS} (interpolate)"},
     )
     reconstruction_head: str = field(
         default="frame_mlp", metadata={"help": f"pretraining head: one of {RECONSTRUCTION_HEADS}"}
