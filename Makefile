@@ -8,10 +8,11 @@ setup:
 demo: setup
 	.venv/bin/mnemodyn demo
 
+# the suite on every core (pytest-xdist), one torch thread per worker so the workers do not oversubscribe the cores
 test: setup
 	.venv/bin/ruff check
 	.venv/bin/ruff format --check
-	.venv/bin/python -m pytest -q -n auto --dist loadfile
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 .venv/bin/python -m pytest -q -n auto --dist loadfile
 	bash scripts/check_minimal_install.sh
 
 # a second venv with `pip install .` and no extras: --help, embed and evaluate run, demo names what to install
