@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+from benchmarks.machine import machine_description
 from mnemodyn_hf import MnemoDynConfig, MnemoDynModel
 from mnemodyn_hf.native_kernels import kernel_status
 
@@ -298,20 +298,6 @@ def run(
         "machine": machine_description(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
-
-
-def machine_description() -> dict:
-    info = {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-    }
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name()
-    info["load_average_1min"] = round(os.getloadavg()[0], 2)  # other work on the machine makes timings noisy
-    return info
 
 
 def format_table(report: dict) -> str:
