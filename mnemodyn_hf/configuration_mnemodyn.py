@@ -109,8 +109,10 @@ class MnemoDynConfig(PreTrainedConfig):
         How the vector-field contraction runs, like transformers' `attn_implementation`: `"native"` is a fused C
         kernel built once per machine with the system C compiler (`mnemodyn_hf.native_kernels`; tanh, float32,
         CPU; it never writes the (frames, R, C) expansion and approximates tanh to 4e-7), `"eager"` the chunked
-        PyTorch path (every device, dtype and activation), `"auto"` the native kernel where it applies and builds,
-        eager elsewhere. Both compute the same function; saved with the config like `max_chunk_elements`.
+        PyTorch path (every device, dtype and activation), `"auto"` where the native kernel applies and builds,
+        whichever of the two a first-use timing on this machine found faster for the shape (kept beside the built
+        kernel, separately for inference and training), eager elsewhere. Both compute the same function; saved
+        with the config like `max_chunk_elements`.
     initializer_range (`float`, *optional*, defaults to 0.02):
         Standard deviation of the initial output projections (near-identity layers at initialisation).
     operator_cp_rank (`int`, *optional*):

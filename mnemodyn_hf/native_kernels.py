@@ -3,8 +3,9 @@ compiler, loaded with ctypes.
 
 `kernels/field_contraction.c` computes the contraction of `field_contraction.py` without writing the (frames, R, C)
 expansion to memory: the expansion, its tanh (a rational approximation, absolute error < 4e-7) and the contraction
-with the path derivative happen in registers, forward and backward. At the released size it is 2.2x faster than the
-eager chunked path per layer, forward and forward + backward (docs/benchmarks.md, "Speed work").
+with the path derivative happen in vector registers (explicit SIMD as wide as the `-march` target allows), forward
+and backward. Which of it and the eager path runs under `field_implementation="auto"` is timed per machine
+(`field_contraction.py`), and kept with `store_choice` beside the library.
 
 The shared library is compiled on first use (`cc -O3 -march=native -fopenmp`, about a second; `$MNEMODYN_KERNEL_MARCH`
 names another `-march` target, e.g. `x86-64-v3` for an AVX2 build on an AVX-512 machine) into
