@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from benchmarks.machine import machine_description
-from mnemodyn_hf import MnemoDynConfig, MnemoDynModel
+from mnemodyn_hf import MnemoDynConfig, MnemoDynModel, field_contraction
 from mnemodyn_hf.native_kernels import kernel_status
 
 SIZES = {
@@ -208,6 +208,7 @@ def measure(
         "peak_memory_bytes": memory.above_base,
         "parameters": sum(p.numel() for p in model.parameters()),
         "field_kernel": kernel_status().reason if implementation == "mnemodyn" else None,
+        "field_choice": list(field_contraction._choices.values()) if implementation == "mnemodyn" else None,
         "max_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
     }
 
