@@ -28,6 +28,7 @@ from benchmarks import (
     bench_scaling,
     profile_backbone,
 )
+from benchmarks.machine import machine_line
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -95,9 +96,7 @@ def _run(name: str, quick: bool, device: str = "cpu", precision: str = "fp32") -
 
 
 def _header(report: dict, command: str) -> str:
-    machine = report["machine"]
-    described = ", ".join(f"{k} {v}" for k, v in machine.items())
-    return f"Measured {report['date']} on {described}.\nCommand: `{command}`\n"
+    return f"Measured {report['date']} on {machine_line(report['machine'])}.\nCommand: `{command}`\n"
 
 
 GENERATED_TITLES = (

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -26,7 +25,8 @@ from pathlib import Path
 
 import torch
 
-from mnemodyn_hf import MnemoDynConfig, MnemoDynModel
+from benchmarks.machine import machine_description
+from mnemodyn_hf import MnemoDynConfig, MnemoDynModel, field_contraction
 from mnemodyn_hf.native_kernels import kernel_status
 
 SIZES = {
@@ -208,6 +208,7 @@ def measure(
         "peak_memory_bytes": memory.above_base,
         "parameters": sum(p.numel() for p in model.parameters()),
         "field_kernel": kernel_status().reason if implementation == "mnemodyn" else None,
+        "field_choice": list(field_contraction._choices.values()) if implementation == "mnemodyn" else None,
         "max_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
     }
 
@@ -298,20 +299,6 @@ def run(
         "machine": machine_description(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
-
-
-def machine_description() -> dict:
-    info = {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-    }
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name()
-    info["load_average_1min"] = round(os.getloadavg()[0], 2)  # other work on the machine makes timings noisy
-    return info
 
 
 def format_table(report: dict) -> str:

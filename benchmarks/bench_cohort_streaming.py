@@ -23,7 +23,6 @@ import argparse
 import json
 import multiprocessing
 import os
-import platform
 import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -35,6 +34,7 @@ import numpy as np
 import psutil
 import torch
 
+from benchmarks.machine import machine_description, machine_line
 from mnemodyn_hf.data import cohort_features
 
 
@@ -152,7 +152,7 @@ def main() -> None:
     print(
         json.dumps(
             {
-                "machine": f"{platform.node()} {os.cpu_count()} CPUs "
+                "machine": f"{machine_line(machine_description())}, "
                 f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM",
                 "torch": torch.__version__,
                 "datasets": datasets.__version__,

@@ -24,11 +24,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from benchmarks.machine import machine_description, machine_line
 
 PREPARE = """
 import sys, torch, datasets
@@ -98,7 +99,7 @@ def main(argv=None) -> None:
     }
     shared = sorted(set(runs["before"]["values"]) & set(runs["after"]["values"]))
     result = {
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs",
+        "machine": machine_line(machine_description()),
         "load_average_end": os.getloadavg()[0],
         "split": "site-stratified-5fold" if args.split_5fold else "leave-site-out",
         "commits": {name: commit.strip() for name, commit in commits.items()},

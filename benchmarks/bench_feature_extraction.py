@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -37,6 +36,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
+from benchmarks.machine import machine_description, machine_line
 from mnemodyn_hf.data.sample_recordings import BRAINSPACE_REST_FRAMES, make_real_dtseries, make_real_volume
 
 IN_MEMORY = ("parcel_averager", "nilearn_masker")  # methods given the series already in memory
@@ -62,16 +62,6 @@ def _reset_peak() -> int:
     """Reset the peak RSS to the current RSS; returns the current RSS in kB."""
     Path("/proc/self/clear_refs").write_text("5")
     return _memory_kb()[0]
-
-
-def _cpu_model() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    models = (
-        [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")]
-        if cpuinfo.exists()
-        else []
-    )
-    return models[0] if models else platform.machine()
 
 
 def back_and_forth(num_available: int, num_frames: int) -> np.ndarray:
@@ -212,7 +202,7 @@ def run(frames: int = 1200, volume_frames: int = 200, repeats: int = 3, folder: 
         result["max_abs_diff_vs_feature_extractor"] = float(np.abs(outputs[result["method"]] - reference).max())
     return {
         "date": date.today().isoformat(),
-        "machine": f"{_cpu_model()}, {os.cpu_count()} CPUs, {platform.platform()}",
+        "machine": machine_line(machine_description()),
         "load_average": os.getloadavg(),
         "frames": frames,
         "volume_frames": volume_frames,

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 import warnings
 from collections.abc import Sequence
@@ -39,6 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks import machine
+from benchmarks.machine import machine_line
 from mnemodyn_hf.evaluation import linear_models
 from mnemodyn_hf.evaluation.connectivity import TangentConnectivity, pearson_connectivity
 from mnemodyn_hf.evaluation.embeddings import pooled_input
@@ -222,24 +223,17 @@ def summarise(rows: list[dict], implementations: Sequence[str] = IMPLEMENTATIONS
 
 
 def machine_description() -> str:
-    """CPU model, logical CPUs and cores, BLAS threads, library versions and the 1-minute load average."""
+    """The machine line of benchmarks/machine.py, with BLAS threads and the library versions the readouts use."""
     import scipy
     import sklearn
     from threadpoolctl import threadpool_info
 
-    cpuinfo = Path("/proc/cpuinfo")
-    fields = {}
-    for line in cpuinfo.read_text().splitlines() if cpuinfo.exists() else []:
-        key, _, value = line.partition(":")
-        fields.setdefault(key.strip(), value.strip())
-    cores = f" ({fields['cpu cores']} cores per socket)" if "cpu cores" in fields else ""
     blas = dict.fromkeys(
         f"{p['internal_api']} {p['num_threads']} threads" for p in threadpool_info() if p["user_api"] == "blas"
     )
     return (
-        f"{fields.get('model name', platform.machine())}, {os.cpu_count()} logical CPUs{cores}, "
-        f"BLAS {', '.join(blas)}, numpy {np.__version__}, scipy {scipy.__version__}, "
-        f"scikit-learn {sklearn.__version__}, load average {os.getloadavg()[0]:.1f}"
+        f"{machine_line(machine.machine_description())}, BLAS {', '.join(blas)}, numpy {np.__version__}, "
+        f"scipy {scipy.__version__}, scikit-learn {sklearn.__version__}"
     )
 
 

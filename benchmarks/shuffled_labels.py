@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from benchmarks.machine import machine_description
 from mnemodyn_hf import MnemoDynConfig, MnemoDynFeatureExtractor, MnemoDynModel
 from mnemodyn_hf.data import load_abide_pcp
 from mnemodyn_hf.evaluation import EvaluationSettings
@@ -77,7 +77,7 @@ def main(argv=None) -> None:
     result = {
         "method": args.method,
         "permutations": args.permutations,
-        "machine_cpus": os.cpu_count(),
+        "machine": machine_description(),
         "rows": rows,
         "shuffles_whose_ci_holds_chance": sum(row["ci_holds_chance"] for row in shuffles),
         "shuffles_called_above_chance": sum(row["called_above_chance"] for row in shuffles),

@@ -103,11 +103,11 @@ class MnemoDynConfig(PreTrainedConfig):
         are processed in groups of about this size, so peak memory does not hold the full (B, T, R, C) expansion.
         The default (16 MiB of float32) was the fastest of 1, 4 and 16 Mi on a 2-core CPU (docs/benchmarks.md).
     field_implementation (`str`, *optional*, defaults to `"auto"`):
-        How the vector-field contraction runs, like transformers' `attn_implementation`: `"native"` is a fused C
-        kernel built once per machine with the system C compiler (`mnemodyn_hf.native_kernels`; tanh, float32,
-        CPU; it never writes the (frames, R, C) expansion and approximates tanh to 4e-7), `"eager"` the chunked
-        PyTorch path (every device, dtype and activation), `"auto"` the native kernel where it applies and builds,
-        eager elsewhere. Both compute the same function.
+        How the vector-field contraction runs, like transformers' `attn_implementation`: `"native"` a fused C
+        kernel built per machine with the system C compiler (`mnemodyn_hf.native_kernels`; tanh, float32, CPU;
+        never writes the (frames, R, C) expansion, tanh to 4e-7), `"eager"` the chunked PyTorch path (any device,
+        dtype, activation), `"auto"` whichever of the two a first-use timing on this machine found faster for the
+        shape (inference and training apart; eager where native cannot run). Saved with the config.
     initializer_range (`float`, *optional*, defaults to 0.02):
         Standard deviation of the initial output projections (near-identity layers at initialisation).
     operator_cp_rank (`int`, *optional*):

@@ -6,19 +6,28 @@ per frame (135,000 for the released model), so it is never materialised for all 
 walks over chunks of frames, and the backward pass recomputes each chunk's expansion and reduces its
 gradients at once. Peak memory is one chunk's expansion, in training as in inference.
 
-For tanh in float32 on CPU, `implementation="auto"` runs the fused C kernel of `native_kernels.py` instead, which
-never writes the expansion at all (and approximates tanh to 4e-7); everything else runs the chunked eager path.
+For tanh in float32 on CPU, the fused C kernel of `native_kernels.py` never writes the expansion at all (and
+approximates tanh to 4e-7); everything else runs the chunked eager path. `implementation="auto"` picks between the
+two per machine: the first call of a shape times both on `TUNING_FRAMES` frames of it, forward without gradients
+(inference) and forward + backward (training), and keeps the faster of each in a file beside the built library
+(`native_kernels.store_choice`), so later processes on the machine reuse the choice.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import torch
 from torch.autograd.function import once_differentiable
 
 from .configuration_mnemodyn import FIELD_IMPLEMENTATIONS
-from .native_kernels import kernel_status
+from .native_kernels import kernel_status, store_choice, stored_choice
+
+#: Frames of the timing run that picks the fused kernel or the eager path for a shape.
+TUNING_FRAMES = 64
+_TUNING_REPEATS = 3
+_choices: dict[str, dict] = {}  # this process's choices, by `_tuning_key`
 
 
 def _chunks(total: int, size: int):
@@ -167,6 +176,70 @@ def _native_applies(tensors: tuple[torch.Tensor, ...], activation: Callable) -> 
     return _is_tanh(activation) and all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors)
 
 
+def _tuning_key(bottleneck: int, channels: int, num_rois: int, frames_per_chunk: int) -> str:
+    return (
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, bottleneck {bottleneck}, "
+        f"channels {channels}, rois {num_rois}, frames_per_chunk {frames_per_chunk}"
+    )
+
+
+def _seconds(step: Callable[[str], None], implementation: str) -> float:
+    start = time.perf_counter()
+    step(implementation)
+    return time.perf_counter() - start
+
+
+def _tune(bottleneck: int, channels: int, num_rois: int, frames_per_chunk: int) -> dict:
+    """Time the fused kernel and the eager path on `TUNING_FRAMES` random frames of this shape, interleaved, best of
+    `_TUNING_REPEATS` after a warm-up: {"inference": faster forward, "training": faster forward + backward,
+    "seconds": the best times}. The kernel is kept on a tie."""
+    generator = torch.Generator().manual_seed(0)
+    shapes = ((TUNING_FRAMES, bottleneck), (TUNING_FRAMES, num_rois), (num_rois * channels, bottleneck))
+    code, derivative, weight = (torch.randn(shape, generator=generator) for shape in shapes)
+    inputs = (code, derivative, weight * (bottleneck * num_rois) ** -0.5, torch.zeros(num_rois * channels))
+    leaves = [t.clone().requires_grad_() for t in inputs]
+
+    def inference(implementation: str) -> None:
+        with torch.no_grad():
+            contract_vector_field(*inputs, torch.tanh, frames_per_chunk, implementation)
+
+    def training(implementation: str) -> None:
+        with torch.enable_grad():
+            contract_vector_field(*leaves, torch.tanh, frames_per_chunk, implementation).sum().backward()
+
+    seconds = {}
+    with torch.inference_mode(False):
+        for mode, step in (("inference", inference), ("training", training)):
+            best = {name: float("inf") for name in ("native", "eager")}
+            for repeat in range(_TUNING_REPEATS + 1):
+                for name in best:
+                    elapsed = _seconds(step, name)
+                    best[name] = min(best[name], elapsed) if repeat else best[name]  # the first is a warm-up
+            seconds[mode] = best
+    choice = {mode: "native" if best["native"] <= best["eager"] else "eager" for mode, best in seconds.items()}
+    return {**choice, "seconds": seconds}
+
+
+def _tuned_choice(bottleneck: int, channels: int, num_rois: int, frames_per_chunk: int) -> dict:
+    """The stored choice for this shape on this machine, or a new timing, kept in this process and on disk."""
+    key = _tuning_key(bottleneck, channels, num_rois, frames_per_chunk)
+    if key not in _choices:
+        choice = stored_choice(key)
+        if choice is None or {choice.get("inference"), choice.get("training")} - {"native", "eager"}:
+            choice = _tune(bottleneck, channels, num_rois, frames_per_chunk)
+            store_choice(key, choice)
+        _choices[key] = choice
+    return _choices[key]
+
+
+def _auto_runs_native(tensors: tuple[torch.Tensor, ...], frames_per_chunk: int) -> bool:
+    code, derivative, weight, _ = tensors
+    num_rois = derivative.shape[1]
+    choice = _tuned_choice(code.shape[1], weight.shape[0] // num_rois, num_rois, frames_per_chunk)
+    training = torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+    return choice["training" if training else "inference"] == "native"
+
+
 def contract_vector_field(
     code: torch.Tensor,
     derivative: torch.Tensor,
@@ -185,7 +258,8 @@ def contract_vector_field(
         bias: (R * C,) expansion bias.
         activation: element-wise non-linearity.
         frames_per_chunk: frames expanded at once (eager path).
-        implementation: `"auto"` (the fused kernel where it applies and is built, else eager), `"eager"`, or
+        implementation: `"auto"` (where the fused kernel applies and is built, whichever of it and the eager path
+            this machine's timing chose for the shape and for training or inference; else eager), `"eager"`, or
             `"native"` (the fused kernel or an error saying why it cannot run).
 
     Returns:
@@ -217,7 +291,8 @@ def contract_vector_field(
                 f"the fused field kernel is unavailable: {kernel_status().reason}; "
                 "set field_implementation='eager' (or 'auto') to run without it"
             )
-    if implementation != "eager" and _native_applies(tensors, activation) and kernel_status().available:
+    native = implementation != "eager" and _native_applies(tensors, activation) and kernel_status().available
+    if native and (implementation == "native" or _auto_runs_native(tensors, frames_per_chunk)):
         return _NativeTanhFieldContraction.apply(code, derivative, weight, bias, derivative.shape[1])
     return _ChunkedFieldContraction.apply(*tensors, activation, derivative.shape[1], frames_per_chunk)
 

@@ -3,10 +3,12 @@ compiler, loaded with ctypes.
 
 `kernels/field_contraction.c` computes the contraction of `field_contraction.py` without writing the (frames, R, C)
 expansion to memory: the expansion, its tanh (a rational approximation, absolute error < 4e-7) and the contraction
-with the path derivative happen in registers, forward and backward. At the released size it is 2.2x faster than the
-eager chunked path per layer, forward and forward + backward (docs/benchmarks.md, "Speed work").
+with the path derivative happen in vector registers (explicit SIMD as wide as the `-march` target allows), forward
+and backward. Which of it and the eager path runs under `field_implementation="auto"` is timed per machine
+(`field_contraction.py`), and kept with `store_choice` beside the library.
 
-The shared library is compiled on first use (`cc -O3 -march=native -fopenmp`, about a second) into
+The shared library is compiled on first use (`cc -O3 -march=native -fopenmp`, about a second; `$MNEMODYN_KERNEL_MARCH`
+names another `-march` target, e.g. `x86-64-v3` for an AVX2 build on an AVX-512 machine) into
 `$MNEMODYN_KERNEL_CACHE` (default `~/.cache/mnemodyn_hf/kernels`, or under `$XDG_CACHE_HOME`), named by a hash of the
 source, the flags, the compiler and this CPU's instruction sets. The library runs as code, so the cache is private:
 directories the loader creates get mode 0700, and it refuses a cache directory or library that another user owns or
@@ -30,9 +32,11 @@ import ctypes
 import fcntl
 import functools
 import hashlib
+import json
 import logging
 import os
 import platform
+import re
 import shutil
 import stat
 import subprocess
@@ -44,19 +48,28 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).parent / "kernels" / "field_contraction.c"
-COMPILE_FLAGS = ("-O3", "-march=native", "-fPIC", "-shared", "-fopenmp")
 DISABLE_VARIABLE = "MNEMODYN_NATIVE_KERNELS"
 CACHE_VARIABLE = "MNEMODYN_KERNEL_CACHE"
+MARCH_VARIABLE = "MNEMODYN_KERNEL_MARCH"
 _PRIVATE_FIX = f"point {CACHE_VARIABLE} at a private directory (chmod 700)"
 _DELETE_FIX = "delete it (the kernel is rebuilt on next use)"
 
 
+def compile_flags() -> tuple[str, ...]:
+    """The compiler flags of the kernel: `-march` from `$MNEMODYN_KERNEL_MARCH` (default `native`)."""
+    march = os.environ.get(MARCH_VARIABLE, "").strip() or "native"
+    if not re.fullmatch(r"[A-Za-z0-9_.+-]+", march):
+        raise ValueError(f"{MARCH_VARIABLE}={march!r} is not a -march target name")
+    return ("-O3", f"-march={march}", "-fPIC", "-shared", "-fopenmp")
+
+
 @dataclass(frozen=True)
 class KernelStatus:
-    """Whether the fused kernel is loaded, and if not, why (a sentence naming the fix)."""
+    """Whether the fused kernel is loaded (from `path`), and if not, why (a sentence naming the fix)."""
 
     library: ctypes.CDLL | None
     reason: str
+    path: Path | None = None
 
     @property
     def available(self) -> bool:
@@ -125,7 +138,7 @@ def _compiler() -> str | None:
 def _library_name(compiler: str) -> str:
     """`field_contraction-<key>.so`, the key hashing the source, the flags, the compiler's version and the CPU."""
     version = subprocess.run([compiler, "--version"], capture_output=True, text=True, check=True).stdout
-    parts = [SOURCE.read_text(), " ".join(COMPILE_FLAGS), version, _cpu_signature()]
+    parts = [SOURCE.read_text(), " ".join(compile_flags()), version, _cpu_signature()]
     return f"field_contraction-{hashlib.sha256(chr(10).join(parts).encode()).hexdigest()[:16]}.so"
 
 
@@ -153,7 +166,7 @@ def _build(compiler: str, target: Path) -> None:
     os.close(handle)
     try:
         subprocess.run(
-            [compiler, *COMPILE_FLAGS, str(SOURCE), "-o", temporary], check=True, capture_output=True, text=True
+            [compiler, *compile_flags(), str(SOURCE), "-o", temporary], check=True, capture_output=True, text=True
         )
         os.chmod(temporary, 0o700)
         os.replace(temporary, target)
@@ -207,7 +220,7 @@ def _status(compiler: str) -> KernelStatus:
     if refusal:
         return _unavailable(refusal)
     try:
-        return KernelStatus(_declare(ctypes.CDLL(str(target))), f"loaded {target}")
+        return KernelStatus(_declare(ctypes.CDLL(str(target))), f"loaded {target}", target)
     except OSError as error:
         return _unavailable(f"loading {target} failed ({error}); {_DELETE_FIX}")
 
@@ -222,7 +235,66 @@ def kernel_status() -> KernelStatus:
     compiler = _compiler()
     if compiler is None:
         return _unavailable("no C compiler found (install gcc or clang, or point $CC at one)")
+    try:
+        compile_flags()
+    except ValueError as error:
+        return _unavailable(str(error))
     return _status(compiler)
 
 
-__all__ = ["KernelStatus", "kernel_status"]
+def _choices_path(library: Path) -> Path:
+    return library.with_name(f"{library.stem}.choices.json")
+
+
+def _read_choices(path: Path) -> dict:
+    """The stored choices, or {} when the file is missing, unreadable or refused (another owner, writable by
+    others, a symbolic link)."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return {}
+    with os.fdopen(descriptor) as stream:
+        refusal = _refusal(path, os.fstat(descriptor), "the kernel choice file", _DELETE_FIX)
+        if refusal:
+            logger.info("mnemodyn_hf: ignoring %s", refusal)
+            return {}
+        try:
+            choices = json.load(stream)
+        except ValueError:
+            return {}
+    return choices if isinstance(choices, dict) else {}
+
+
+def stored_choice(key: str) -> dict | None:
+    """What `store_choice` kept under `key` for the loaded library (this machine, compiler and flags), if anything."""
+    status = kernel_status()
+    if status.path is None:
+        return None
+    value = _read_choices(_choices_path(status.path)).get(key)
+    return value if isinstance(value, dict) else None
+
+
+def store_choice(key: str, value: dict) -> None:
+    """Keep `value` under `key` in a JSON file beside the loaded library: read, updated and renamed into place under
+    the build lock, mode 0600. A cache that cannot be written is logged, never raised: the caller keeps its value."""
+    status = kernel_status()
+    if status.path is None:
+        return
+    path = _choices_path(status.path)
+    try:
+        with _exclusive_lock(status.path.with_suffix(".lock")):
+            choices = _read_choices(path)
+            choices[key] = value
+            handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".json.tmp")
+            try:
+                with os.fdopen(handle, "w") as stream:
+                    json.dump(choices, stream, indent=1, sort_keys=True)
+                os.replace(temporary, path)
+            finally:
+                if os.path.exists(temporary):
+                    os.unlink(temporary)
+    except (OSError, _Refused) as error:
+        logger.info("mnemodyn_hf: the kernel choice was not stored in %s: %s", path, error)
+
+
+__all__ = ["KernelStatus", "compile_flags", "kernel_status", "store_choice", "stored_choice"]

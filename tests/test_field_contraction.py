@@ -1,7 +1,10 @@
+import json
+import time
+
 import pytest
 import torch
 
-from mnemodyn_hf import field_contraction
+from mnemodyn_hf import field_contraction, native_kernels
 from mnemodyn_hf.field_contraction import contract_vector_field
 from mnemodyn_hf.native_kernels import KernelStatus, kernel_status
 
@@ -77,7 +80,7 @@ def test_the_fused_kernel_matches_the_eager_path_and_its_gradients(n, bottleneck
 
 @native
 def test_the_fused_kernel_saturates_like_tanh_and_does_not_depend_on_the_thread_count():
-    inputs = _float32_inputs(21, 3, 12, 4, scale=200.0)  # pre-activations far past the |x| = 9 clamp
+    inputs = _float32_inputs(21, 3, 37, 4, scale=200.0)  # past the |x| = 9 clamp, in SIMD lanes and the tail
     one, two = _value_and_gradients(inputs, "native", threads=1), _value_and_gradients(inputs, "native", threads=2)
     eager = _value_and_gradients(inputs, "eager")
     assert all(torch.isfinite(t).all() for t in one)
@@ -99,3 +102,51 @@ def test_native_is_refused_where_it_does_not_apply_and_auto_falls_back(monkeypat
     assert torch.equal(
         contract_vector_field(*single, torch.tanh, 2, "auto"), contract_vector_field(*single, torch.tanh, 2, "eager")
     )
+
+
+@pytest.fixture
+def tuning_cache(monkeypatch, tmp_path):
+    """The loaded kernel, with its choice file under tmp_path and this process's choices forgotten."""
+    status = kernel_status()
+    monkeypatch.setattr(
+        native_kernels, "kernel_status", lambda: KernelStatus(status.library, status.reason, tmp_path / "k.so")
+    )
+    monkeypatch.setattr(field_contraction, "_choices", {})
+    monkeypatch.setattr(field_contraction, "TUNING_FRAMES", 8)
+    return tmp_path / "k.choices.json"
+
+
+def _slowed(function):
+    def slow(*args, **kwargs):
+        time.sleep(0.02)
+        return function(*args, **kwargs)
+
+    return slow
+
+
+@native
+@pytest.mark.parametrize("slow", ["native", "eager"])
+def test_auto_keeps_whichever_of_kernel_and_eager_is_faster_and_reuses_the_choice(slow, monkeypatch, tuning_cache):
+    """The slowed contender (20 ms of sleep per forward, on microseconds of work) is never chosen; the choice is
+    stored beside the library and a fresh process state reads it instead of timing again."""
+    if slow == "native":
+        monkeypatch.setattr(field_contraction, "_run_kernel", _slowed(field_contraction._run_kernel))
+    else:
+        eager = field_contraction._ChunkedFieldContraction
+        monkeypatch.setattr(eager, "forward", staticmethod(_slowed(eager.forward)))
+    inputs = _float32_inputs(6, 3, 5, 4)
+    contract_vector_field(*inputs, torch.tanh, 2, "auto").sum().backward()
+    faster = "eager" if slow == "native" else "native"
+    (choice,) = json.loads(tuning_cache.read_text()).values()
+    assert choice["inference"] == choice["training"] == faster
+    assert oct(tuning_cache.stat().st_mode & 0o777) == "0o600"
+
+    monkeypatch.setattr(field_contraction, "_choices", {})
+    monkeypatch.setattr(field_contraction, "_tune", lambda *a: pytest.fail("timed again instead of reusing"))
+    used = []
+    monkeypatch.setattr(field_contraction._NativeTanhFieldContraction, "apply", lambda *a: used.append(1) or a[0])
+    with torch.no_grad():
+        contract_vector_field(*inputs, torch.tanh, 2, "auto")
+    assert used == ([1] if faster == "native" else [])
+    contract_vector_field(*[t.detach() for t in inputs], torch.tanh, 2, "native")  # native still forces the kernel
+    assert len(used) == (2 if faster == "native" else 1)

@@ -255,3 +255,19 @@ def test_verbose_commands_show_why_the_kernel_fell_back_and_quiet_ones_do_not(fr
         reason = fresh_status().reason
     err = capfd.readouterr().err
     assert "writable by other users" in reason and reason in err and len(err.strip().splitlines()) == 1
+
+
+def test_stored_choices_are_private_and_a_file_others_could_write_is_ignored(monkeypatch, tmp_path):
+    library = tmp_path / "field_contraction-0.so"
+    monkeypatch.setattr(native_kernels, "kernel_status", lambda: native_kernels.KernelStatus(None, "test", library))
+    native_kernels.store_choice("shape", {"inference": "eager"})
+    native_kernels.store_choice("other", {"inference": "native"})
+    choices = tmp_path / "field_contraction-0.choices.json"
+    assert stat.S_IMODE(choices.stat().st_mode) == 0o600 and not list(tmp_path.glob("*.tmp"))
+    assert native_kernels.stored_choice("shape") == {"inference": "eager"}
+    assert native_kernels.stored_choice("other") == {"inference": "native"}
+    choices.chmod(0o666)
+    assert native_kernels.stored_choice("shape") is None
+    choices.rename(tmp_path / "elsewhere.json")
+    choices.symlink_to(tmp_path / "elsewhere.json")
+    assert native_kernels.stored_choice("shape") is None

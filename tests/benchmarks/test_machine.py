@@ -1,0 +1,32 @@
+import platform
+
+import pytest
+
+from benchmarks.machine import cpu_isa, kernel_build, machine_description, machine_line
+from mnemodyn_hf import native_kernels
+
+
+def test_every_result_names_the_cpu_its_vector_isa_threads_and_the_kernel_build():
+    machine = machine_description()
+    assert {"cpu", "cpu_isa", "cpu_count", "torch_threads", "kernel_compiler", "kernel_flags", "kernel_isa"} <= set(
+        machine
+    )
+    line = machine_line(machine)
+    assert machine["cpu"] in line and f"{machine['cpu_isa']}," in line and machine["kernel_flags"] in line
+    assert machine_line({"platform": "Linux", "cpu_count": 2}) == "platform Linux, cpu_count 2"  # older results
+
+
+def test_the_widest_vector_extension_is_named():
+    assert cpu_isa({"flags": "sse2 avx2 fma avx512f"}) == "AVX-512"
+    assert cpu_isa({"flags": "sse2 avx2 fma"}) == "AVX2"
+    assert cpu_isa({"Features": "fp asimd"}) == "NEON"
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64" or native_kernels._compiler() is None, reason="an x86-64 compiler")
+def test_the_kernel_isa_follows_the_march_variable(monkeypatch):
+    monkeypatch.setenv(native_kernels.MARCH_VARIABLE, "x86-64-v3")
+    build = kernel_build()
+    assert build["kernel_isa"] == "AVX2" and "-march=x86-64-v3" in build["kernel_flags"]
+    monkeypatch.setenv(native_kernels.MARCH_VARIABLE, "x86-64-v3; rm -rf /")
+    with pytest.raises(ValueError, match="is not a -march target name"):
+        native_kernels.compile_flags()
