@@ -48,7 +48,8 @@ def test_the_gpu_path_runs_on_cpu_in_bf16_and_renders_its_section(tmp_path):
     assert {r["precision"] for r in backbone["results"]} == {"bf16"}
     assert all(r["sequences_per_second"] > 0 for r in backbone["results"])
     loop = json.loads((tmp_path / "pretraining_loop.json").read_text())
-    assert loop["precision"] == "bf16" and loop["loop_windows_per_second"] > 0 and loop["bare_windows_per_second"] > 0
+    assert loop["precision"] == "bf16" and loop["bare_windows_per_second"] > 0
+    assert loop["loop_windows_per_second"] is None or loop["loop_windows_per_second"] > 0  # None: unmeasurable
     # a GPU run's files carry a _cuda suffix; the page renders them in their own section
     for name in ("backbone", "pretraining_loop"):
         (tmp_path / f"{name}_cuda.json").write_text((tmp_path / f"{name}.json").read_text())
