@@ -87,11 +87,34 @@ class MnemoDynVelocityField(nn.Module):
         return velocity.view(batch, length, self.latent_channels)
 
 
+class _RegionProduct(torch.autograd.Function):
+    """`taps @ weight^T` per region, (R, M, I) x (R, O, I) -> (R, M, O), with every product of the forward and
+    backward ordered so that M (windows x positions in a block, down to 4 at the coarsest level of one window) is
+    the row count: skinny GEMMs run 2-3x faster that way round on CPU than with M as the column count, and the
+    weight gradient comes out in the weight's own layout."""
+
+    @staticmethod
+    def forward(ctx, taps: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(taps, weight)
+        return torch.bmm(taps, weight.transpose(1, 2))
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        taps, weight = ctx.saved_tensors  # as given; under autocast the products run in the output's dtype
+        grad_taps = grad_weight = None
+        if ctx.needs_input_grad[0]:
+            grad_taps = torch.bmm(grad, weight.to(grad.dtype)).to(taps.dtype)
+        if ctx.needs_input_grad[1]:
+            grad_weight = torch.bmm(grad.transpose(1, 2), taps.to(grad.dtype)).to(weight.dtype)
+        return grad_taps, grad_weight
+
+
 class MnemoDynRegionConv(nn.Module):
     """Piecewise-stationary convolution: time is cut into `num_regions` contiguous blocks, each with its own
     (C, C, kernel) kernel and bias, zero-padded inside the block ("same" length), so nothing crosses a block
-    border. Implemented as one batched GEMM per call: the blocks' taps are unfolded (a strided view) and contracted
-    with the kernels of all regions at once (twice the speed of a grouped `conv1d` on CPU, forward and backward)."""
+    border. Implemented as one batched GEMM per call: the blocks' taps are unfolded (a strided view), laid out
+    (regions, windows x positions, channels x taps) and multiplied with the kernels of all regions at once (twice the
+    speed of a grouped `conv1d` on CPU, forward and backward)."""
 
     def __init__(self, channels: int, kernel_size: int, num_regions: int):
         super().__init__()
@@ -108,7 +131,9 @@ class MnemoDynRegionConv(nn.Module):
         blocks = F.pad(signal, (0, regions * block - length)).view(count, channels, regions, block)
         left = (self.kernel_size - 1) // 2
         taps = F.pad(blocks, (left, self.kernel_size - 1 - left)).unfold(-1, self.kernel_size, 1)  # (N, C, r, b, k)
-        out = torch.einsum("roik,nirtk->nort", self.weight, taps) + self.bias.t()[None, :, :, None]
+        rows = taps.permute(2, 0, 3, 1, 4).reshape(regions, count * block, channels * self.kernel_size)
+        out = _RegionProduct.apply(rows, self.weight.view(regions, channels, -1)) + self.bias[:, None, :]
+        out = out.view(regions, count, block, channels).permute(1, 3, 0, 2)  # (N, C, r, b)
         return out.reshape(count, channels, regions * block)[..., :length]
 
 

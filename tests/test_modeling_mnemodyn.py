@@ -199,3 +199,33 @@ def test_new_models_start_near_the_identity():
     with torch.no_grad():
         update = model(x).last_hidden_state - x
     assert 0 < update.std() < 0.5 * x.std()
+
+
+@pytest.mark.parametrize("length", [16, 31, 245])
+def test_region_conv_is_a_same_padded_conv1d_per_time_block_with_its_gradients(length):
+    from mnemodyn_hf.modeling_mnemodyn import MnemoDynRegionConv
+
+    torch.manual_seed(0)
+    conv = MnemoDynRegionConv(channels=6, kernel_size=5, num_regions=4).double()
+    torch.nn.init.normal_(conv.weight)
+    torch.nn.init.normal_(conv.bias)
+    x = torch.randn(3, 6, length, dtype=torch.float64, requires_grad=True)
+    block = -(-length // 4)
+    padded = torch.nn.functional.pad(x, (0, 4 * block - length))
+    expected = torch.cat(
+        [
+            torch.nn.functional.conv1d(
+                padded[..., r * block : (r + 1) * block], conv.weight[r], conv.bias[r], padding="same"
+            )
+            for r in range(4)
+        ],
+        dim=-1,
+    )[..., :length]
+    got = conv(x)
+    torch.testing.assert_close(got, expected)
+    upstream = torch.randn_like(got)
+    grads = torch.autograd.grad(got, (x, conv.weight, conv.bias), upstream)
+    expected_grads = torch.autograd.grad(expected, (x, conv.weight, conv.bias), upstream)
+    for grad, expected_grad in zip(grads, expected_grads):
+        torch.testing.assert_close(grad, expected_grad)
+    assert grads[1].is_contiguous()  # the weight gradient in the weight's layout (no copy before the optimizer)
