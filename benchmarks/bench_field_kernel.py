@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import json
 import subprocess
 import tempfile
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.machine import machine_description, machine_line
+from benchmarks.machine import machine_description, print_and_save
 from mnemodyn_hf import native_kernels
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -134,10 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", type=Path, help="write the report to this JSON file")
     args = parser.parse_args(argv)
     report = run(args.march, args.source_rev, args.frames, args.threads, args.repeats)
-    print(f"Measured {report['date']} on {machine_line(report['machine'])}.")
-    print(format_table(report))
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2))
+    print_and_save(report, format_table(report), args.json)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ not measured (bench_backbone.py does, per process).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ from pathlib import Path
 import torch
 
 from benchmarks.bench_backbone import IMPLEMENTATIONS, MODES, SIZES, build
-from benchmarks.machine import machine_description, machine_line
+from benchmarks.machine import machine_description, print_and_save
 from mnemodyn_hf import field_contraction
 
 
@@ -112,10 +111,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", type=Path, help="write the report to this JSON file")
     args = parser.parse_args(argv)
     report = run(args.size, args.batch, args.frames, args.rounds, args.modes)
-    print(f"Measured {report['date']} on {machine_line(report['machine'])}.")
-    print(format_table(report))
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2))
+    print_and_save(report, format_table(report), args.json)
 
 
 if __name__ == "__main__":

@@ -12,14 +12,13 @@ t(B1) - B1 * slope. The ratio a step can reach over the port at the smallest bat
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import torch
 
 from benchmarks.bench_backbone import SIZES, build
-from benchmarks.machine import machine_description, machine_line
+from benchmarks.machine import machine_description, print_and_save
 
 PHASES = ("forward", "backward", "optimizer", "zero_grad")
 COMPARED = ("literal_reference_port", "mnemodyn")
@@ -113,10 +112,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.batches[0] >= args.batches[1]:
         parser.error("--batches takes two batch sizes, the smaller first (e.g. --batches 1 4)")
     report = run(args.size, tuple(args.batches), args.frames, args.rounds)
-    print(f"Measured {report['date']} on {machine_line(report['machine'])}.")
-    print(format_table(report))
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2))
+    print_and_save(report, format_table(report), args.json)
 
 
 if __name__ == "__main__":

@@ -8,12 +8,14 @@ and flags of the fused field kernel (with the ISA those flags build for, which `
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
 from pathlib import Path
 
 from mnemodyn_hf import native_kernels
+from mnemodyn_hf.atomic_files import write_file_atomically
 
 #: Widest vector extension first: (name, /proc/cpuinfo flags, compiler macros).
 ISAS = (
@@ -106,3 +108,11 @@ def machine_line(machine: dict | str) -> str:
         f"threads, {kernel}{gpu}, torch {machine['torch']}, {machine['platform']}, load average "
         f"{machine['load_average_1min']}"
     )
+
+
+def print_and_save(report: dict, table: str, json_path: Path | None) -> None:
+    """Print the report's machine line and its table; write the report as JSON (atomically) when a path is given."""
+    print(f"Measured {report['date']} on {machine_line(report['machine'])}.")
+    print(table)
+    if json_path:
+        write_file_atomically(json_path, json.dumps(report, indent=2))
