@@ -16,6 +16,7 @@ from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
+from .allocator import retain_freed_memory
 from .arguments import PretrainingArguments
 from .checkpoints import latest_checkpoint, list_checkpoints, save_checkpoint_atomically
 from .corpus import VALIDATION_STREAM, prepare_corpus, window_loader
@@ -58,6 +59,7 @@ def pretrain(args: PretrainingArguments) -> Path:
     """Run pretraining; returns the `model/` folder (weights, config, fitted feature extractor, subject split,
     `pretraining_metrics.json` with the last validation metrics, model card). Also writes, under `args.output_dir`:
     `checkpoints/`, `logs/` (TensorBoard) and `metrics.csv`. Uploading the folder is `mnemodyn push`'s job."""
+    retain_freed_memory()  # on glibc: no re-faulting of the step's freed buffers (training/allocator.py)
     accelerator = make_accelerator(args)
     warn_about_launch_fallbacks(accelerator)
     set_seed(args.seed)
