@@ -126,43 +126,68 @@ int mnemodyn_tanh_field_forward(const float *code, const float *derivative, cons
     return 0;
 }
 
-/* One (frame, channel) of the backward pass in one sweep over the ROIs, for K <= MAX_UNROLLED_K (a constant where
- * inlined): accumulates into the frame's grad_derivative row gdx, the thread's bias and weight gradient rows, and
- * grad_code_n. */
-INLINE void backward_entry(const float *z, const float *weight, const float *bias_c, const float *dx, float g,
-                           float *gdx, float *own_weight, float *gbias, float *grad_code_n, long K, long C, long R,
-                           long c) {
+/* The backward pass of channel c for `count` <= BLOCK_FRAMES frames from `start`, for K <= MAX_UNROLLED_K (count and
+ * K are constants where inlined). The frame loop runs inside the ROI loop: each ROI vector's weight and bias are
+ * loaded once for the block, its weight and bias gradients are summed over the block's frames in registers and
+ * written once, and the frames' grad_code sums stay in registers for the whole sweep. Accumulates into the frames'
+ * grad_derivative rows, the thread's weight and bias gradient rows, and grad_code. */
+INLINE void backward_channel(const float *code, const float *derivative, const float *weight, const float *bias_c,
+                             const float *grad_velocity, float *grad_code, float *grad_derivative, float *own,
+                             long start, long count, long K, long C, long R, long c) {
     const long vector_end = R - R % LANES;
-    const vf gv = splat(g);
-    vf a[MAX_UNROLLED_K];
-    for (long k = 0; k < K; k++) a[k] = splat(0.0f);
+    float *gbias = own + (K * C + c) * R;
+    float g[BLOCK_FRAMES], z[BLOCK_FRAMES][MAX_UNROLLED_K], tail[BLOCK_FRAMES][MAX_UNROLLED_K];
+    vf a[BLOCK_FRAMES][MAX_UNROLLED_K];
+    for (long n = 0; n < count; n++) {
+        g[n] = grad_velocity[(start + n) * C + c];
+        for (long k = 0; k < K; k++) {
+            z[n][k] = code[(start + n) * K + k];
+            a[n][k] = splat(0.0f);
+            tail[n][k] = 0.0f;
+        }
+    }
     for (long r = 0; r < vector_end; r += LANES) {
-        vf x = load(bias_c + r);
-        for (long k = 0; k < K; k++) x += z[k] * load(weight + (k * C + c) * R + r);
-        const vf f = tanh_vector(x);
-        store(gdx + r, load(gdx + r) + f * gv);
-        const vf gp = (splat(1.0f) - f * f) * load(dx + r) * gv;
-        store(gbias + r, load(gbias + r) + gp);
+        const vf b = load(bias_c + r);
+        vf w[MAX_UNROLLED_K], gw[MAX_UNROLLED_K], gb = splat(0.0f);
         for (long k = 0; k < K; k++) {
-            a[k] += load(weight + (k * C + c) * R + r) * gp;
-            float *gw = own_weight + (k * C + c) * R + r;
-            store(gw, load(gw) + z[k] * gp);
+            w[k] = load(weight + (k * C + c) * R + r);
+            gw[k] = splat(0.0f);
+        }
+        for (long n = 0; n < count; n++) {
+            vf x = b;
+            for (long k = 0; k < K; k++) x += z[n][k] * w[k];
+            const vf f = tanh_vector(x);
+            float *gdx = grad_derivative + (start + n) * R + r;
+            store(gdx, load(gdx) + f * g[n]);
+            const vf gp = (splat(1.0f) - f * f) * load(derivative + (start + n) * R + r) * g[n];
+            gb += gp;
+            for (long k = 0; k < K; k++) {
+                gw[k] += z[n][k] * gp;
+                a[n][k] += w[k] * gp;
+            }
+        }
+        store(gbias + r, load(gbias + r) + gb);
+        for (long k = 0; k < K; k++) {
+            float *own_w = own + (k * C + c) * R + r;
+            store(own_w, load(own_w) + gw[k]);
         }
     }
-    float tail[MAX_UNROLLED_K] = {0.0f};
     for (long r = vector_end; r < R; r++) {
-        float x = bias_c[r];
-        for (long k = 0; k < K; k++) x += z[k] * weight[(k * C + c) * R + r];
-        const float f = tanh_scalar(x);
-        gdx[r] += f * g;
-        const float gp = (1.0f - f * f) * dx[r] * g;
-        gbias[r] += gp;
-        for (long k = 0; k < K; k++) {
-            tail[k] += weight[(k * C + c) * R + r] * gp;
-            own_weight[(k * C + c) * R + r] += z[k] * gp;
+        for (long n = 0; n < count; n++) {
+            float x = bias_c[r];
+            for (long k = 0; k < K; k++) x += z[n][k] * weight[(k * C + c) * R + r];
+            const float f = tanh_scalar(x);
+            grad_derivative[(start + n) * R + r] += f * g[n];
+            const float gp = (1.0f - f * f) * derivative[(start + n) * R + r] * g[n];
+            gbias[r] += gp;
+            for (long k = 0; k < K; k++) {
+                tail[n][k] += weight[(k * C + c) * R + r] * gp;
+                own[(k * C + c) * R + r] += z[n][k] * gp;
+            }
         }
     }
-    for (long k = 0; k < K; k++) grad_code_n[k] += horizontal_sum(a[k]) + tail[k];
+    for (long n = 0; n < count; n++)
+        for (long k = 0; k < K; k++) grad_code[(start + n) * K + k] += horizontal_sum(a[n][k]) + tail[n][k];
 }
 
 /* The same for any K: each vector's weight-gradient products are summed across lanes into grad_code_n at once. */
@@ -202,16 +227,17 @@ INLINE void backward_block(const float *code, const float *derivative, const flo
                            const float *grad_velocity, float *grad_code, float *grad_derivative, float *own,
                            long start, long stop, long K, long C, long R) {
     for (long c = 0; c < C; c++) {
-        float *gbias = own + (K * C + c) * R;
-        for (long n = start; n < stop; n++) {
-            const float g = grad_velocity[n * C + c];
-            if (K <= MAX_UNROLLED_K)
-                backward_entry(code + n * K, weight, bias + c * R, derivative + n * R, g, grad_derivative + n * R,
-                               own, gbias, grad_code + n * K, K, C, R, c);
-            else
-                backward_entry_any(code + n * K, weight, bias + c * R, derivative + n * R, g,
-                                   grad_derivative + n * R, own, gbias, grad_code + n * K, K, C, R, c);
-        }
+        if (K <= MAX_UNROLLED_K && stop - start == BLOCK_FRAMES)
+            backward_channel(code, derivative, weight, bias + c * R, grad_velocity, grad_code, grad_derivative, own,
+                             start, BLOCK_FRAMES, K, C, R, c);
+        else if (K <= MAX_UNROLLED_K)
+            backward_channel(code, derivative, weight, bias + c * R, grad_velocity, grad_code, grad_derivative, own,
+                             start, stop - start, K, C, R, c);
+        else
+            for (long n = start; n < stop; n++)
+                backward_entry_any(code + n * K, weight, bias + c * R, derivative + n * R,
+                                   grad_velocity[n * C + c], grad_derivative + n * R, own, own + (K * C + c) * R,
+                                   grad_code + n * K, K, C, R, c);
     }
 }
 
