@@ -18,6 +18,8 @@ import functools
 import numpy as np
 import pywt
 import torch
+import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
 
 
 @functools.cache
@@ -38,8 +40,131 @@ def synthesis_filter_bank(wavelet: str, dtype: torch.dtype = torch.float32) -> t
     return torch.tensor(_filters(wavelet)[1].copy(), dtype=dtype)
 
 
-def _periodic_index(length: int, period: int, shift: int, device: torch.device) -> torch.Tensor:
-    return torch.remainder(torch.arange(length, device=device) + shift, period)
+def _periodic_extension(signal: torch.Tensor, before: int, after: int) -> torch.Tensor:
+    """`signal` (..., n) extended periodically by `before` samples on the left and `after` on the right."""
+    length = signal.shape[-1]
+    left_copies, right_copies = -(-before // length), -(-after // length)
+    tiled = torch.cat([signal] * (left_copies + 1 + right_copies), dim=-1) if left_copies + right_copies else signal
+    start = left_copies * length - before
+    return tiled[..., start : start + before + length + after]
+
+
+def _periodic_fold(extended: torch.Tensor, length: int, before: int) -> torch.Tensor:
+    """The adjoint of `_periodic_extension(., before, after)`: every sample of `extended` added back onto the one of
+    the length-`length` period it copies."""
+    start = -(-before // length) * length - before
+    copies = -(-(start + extended.shape[-1]) // length)
+    padded = F.pad(extended, (start, copies * length - start - extended.shape[-1]))
+    return padded.unflatten(-1, (copies, length)).sum(-2)
+
+
+def _analysis(signal: torch.Tensor, filters: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both bands of an even-length signal: band[j] = sum_t filters[band, t] * extended[2 j + t], F strided views
+    and multiply-adds per band (a 1-channel strided conv1d is slow on CPU)."""
+    taps, half = filters.shape[-1], signal.shape[-1] // 2
+    extended = _periodic_extension(signal, taps // 2 - 1, taps - 1 - taps // 2)
+    bands = []
+    for band in (0, 1):
+        out = extended[..., 0 : 2 * half : 2] * filters[band, 0]
+        for t in range(1, taps):
+            out.addcmul_(extended[..., t : t + 2 * half : 2], filters[band, t])
+        bands.append(out)
+    return bands[0], bands[1]
+
+
+def _analysis_adjoint(grads: tuple[torch.Tensor, torch.Tensor], filters: torch.Tensor, length: int) -> torch.Tensor:
+    """The transpose of `_analysis` after the odd-length extension: the gradient of a length-`length` signal."""
+    taps, even = filters.shape[-1], length + length % 2
+    extended = grads[0].new_zeros(*grads[0].shape[:-1], even + taps - 2)
+    for band, grad in enumerate(grads):
+        for t in range(taps):
+            extended[..., t : t + even : 2].addcmul_(grad, filters[band, t])
+    grad_signal = _periodic_fold(extended, even, taps // 2 - 1)
+    if length % 2:  # the repeated last sample's gradient goes back to the sample it repeats
+        grad_signal[..., -2] += grad_signal[..., -1]
+        grad_signal = grad_signal[..., :-1]
+    return grad_signal
+
+
+def _synthesis_shifts(taps: int) -> tuple[list[tuple[int, int, int]], int, int]:
+    """Polyphase form of the synthesis convolution on the zero-upsampled bands: output 2i + q only meets taps t of
+    parity (F // 2 - q) % 2, which read band sample i + (q + t - F // 2) / 2 (periodically). Returns the
+    (q, t, shift) triples and the lowest and highest shift."""
+    shifts = [(q, t, (q + t - taps // 2) // 2) for q in (0, 1) for t in range(taps) if (q + t - taps // 2) % 2 == 0]
+    return shifts, min(s for *_, s in shifts), max(s for *_, s in shifts)
+
+
+def _synthesis(bands: tuple[torch.Tensor, torch.Tensor], filters: torch.Tensor) -> torch.Tensor:
+    """(..., n) approximation and detail -> (..., 2n): a few shifted multiply-adds per output phase, no zeros and
+    no convolution (a 1-channel conv1d is slow on CPU)."""
+    half = bands[0].shape[-1]
+    shifts, low, high = _synthesis_shifts(filters.shape[-1])
+    extended = [_periodic_extension(band, -low, high) for band in bands]
+    phases = [None, None]
+    for q, t, shift in shifts:
+        for band in (0, 1):
+            term = extended[band][..., shift - low : shift - low + half]
+            if phases[q] is None:
+                phases[q] = term * filters[band, t]
+            else:
+                phases[q].addcmul_(term, filters[band, t])
+    return torch.stack(phases, dim=-1).flatten(-2)
+
+
+def _synthesis_adjoint(grad: torch.Tensor, filters: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The transpose of `_synthesis`: the gradients of both bands."""
+    half = grad.shape[-1] // 2
+    shifts, low, high = _synthesis_shifts(filters.shape[-1])
+    phases = grad.unflatten(-1, (half, 2))
+    grads = []
+    for band in (0, 1):
+        extended = grad.new_zeros(*grad.shape[:-1], half + high - low)
+        for q, t, shift in shifts:
+            extended[..., shift - low : shift - low + half].addcmul_(phases[..., q], filters[band, t])
+        grads.append(_periodic_fold(extended, half, -low))
+    return grads[0], grads[1]
+
+
+class _PeriodizedDWT(torch.autograd.Function):
+    """`dwt` with its backward written as the transposed filter bank (as many strided multiply-adds as the forward)
+    instead of autograd's per-slice zero-filled gradients."""
+
+    @staticmethod
+    def forward(ctx, signal: torch.Tensor, filters: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        ctx.save_for_backward(filters)
+        ctx.length = signal.shape[-1]
+        if ctx.length % 2:
+            signal = torch.cat([signal, signal[..., -1:]], dim=-1)
+        return _analysis(signal, filters)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_approximation: torch.Tensor, grad_detail: torch.Tensor) -> tuple[torch.Tensor, None]:
+        (filters,) = ctx.saved_tensors
+        return _analysis_adjoint((grad_approximation, grad_detail), filters, ctx.length), None
+
+
+class _PeriodizedIDWT(torch.autograd.Function):
+    """`idwt` with its backward written as the transposed filter bank."""
+
+    @staticmethod
+    def forward(ctx, approximation: torch.Tensor, detail: torch.Tensor, filters: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(filters)
+        return _synthesis((approximation, detail), filters)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, None]:
+        (filters,) = ctx.saved_tensors
+        return *_synthesis_adjoint(grad, filters), None
+
+
+def _constant(filters: torch.Tensor, name: str) -> None:
+    if filters.requires_grad:
+        raise ValueError(
+            f"{name} are constants here (the transform's gradient reaches the signal, not the filters); pass "
+            "them without requires_grad, e.g. from analysis_filter_bank / synthesis_filter_bank."
+        )
 
 
 def dwt(signal: torch.Tensor, analysis_filters: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -47,27 +172,13 @@ def dwt(signal: torch.Tensor, analysis_filters: torch.Tensor) -> tuple[torch.Ten
 
     Args:
         signal: (..., N) real tensor, N >= 1.
-        analysis_filters: (2, 1, F) from [`analysis_filter_bank`].
+        analysis_filters: (2, 1, F) from [`analysis_filter_bank`], without gradient.
 
     Returns:
         `(approximation, detail)`, each (..., ceil(N / 2)).
     """
-    if signal.shape[-1] % 2:
-        signal = torch.cat([signal, signal[..., -1:]], dim=-1)
-    even_length, taps = signal.shape[-1], analysis_filters.shape[-1]
-    filters = analysis_filters[:, 0].to(signal.dtype)  # (2, F): the stride-2 correlation's taps
-    index = _periodic_index(even_length + taps - 2, even_length, 1 - taps // 2, signal.device)
-    extended = signal[..., index]
-    half = even_length // 2
-    # band[j] = sum_t filter[t] * extended[2 j + t]: F strided views and multiply-adds per band, no convolution
-    # (a 1-channel strided conv1d is slow on CPU)
-    bands = []
-    for band in (0, 1):
-        out = extended[..., 0 : 2 * half : 2] * filters[band, 0]
-        for t in range(1, taps):
-            out = out.addcmul(extended[..., t : t + 2 * half : 2], filters[band, t])
-        bands.append(out)
-    return bands[0], bands[1]
+    _constant(analysis_filters, "analysis_filters")
+    return _PeriodizedDWT.apply(signal, analysis_filters[:, 0].to(signal.dtype))
 
 
 def idwt(approximation: torch.Tensor, detail: torch.Tensor, synthesis_filters: torch.Tensor) -> torch.Tensor:
@@ -76,7 +187,7 @@ def idwt(approximation: torch.Tensor, detail: torch.Tensor, synthesis_filters: t
     Args:
         approximation: (..., n) low-pass band.
         detail: (..., n) high-pass band, same shape.
-        synthesis_filters: (1, 2, F) from [`synthesis_filter_bank`].
+        synthesis_filters: (1, 2, F) from [`synthesis_filter_bank`], without gradient.
 
     Returns:
         (..., 2n) reconstruction.
@@ -85,21 +196,8 @@ def idwt(approximation: torch.Tensor, detail: torch.Tensor, synthesis_filters: t
         raise ValueError(
             f"idwt needs bands of equal shape, got {tuple(approximation.shape)} and {tuple(detail.shape)}."
         )
-    half, taps = approximation.shape[-1], synthesis_filters.shape[-1]
-    filters = synthesis_filters[0].to(approximation.dtype)  # (2, F): conv1d weights on the zero-upsampled bands
-    # Polyphase form of that convolution: output 2i + q only meets taps t of parity (F // 2 - q) % 2, which read
-    # band sample i + (q + t - F // 2) / 2 (periodically): a few shifted multiply-adds, no zeros, no convolution
-    # (a 1-channel conv1d is slow on CPU, forward and backward).
-    shifts = [(q, t, (q + t - taps // 2) // 2) for q in (0, 1) for t in range(taps) if (q + t - taps // 2) % 2 == 0]
-    low, high = min(s for *_, s in shifts), max(s for *_, s in shifts)
-    index = _periodic_index(half + high - low, half, low, approximation.device)
-    extended = [approximation[..., index], detail[..., index]]
-    phases = [None, None]
-    for q, t, shift in shifts:
-        for band in (0, 1):
-            term = extended[band][..., shift - low : shift - low + half]
-            phases[q] = term * filters[band, t] if phases[q] is None else phases[q].addcmul(term, filters[band, t])
-    return torch.stack(phases, dim=-1).flatten(-2)
+    _constant(synthesis_filters, "synthesis_filters")
+    return _PeriodizedIDWT.apply(approximation, detail, synthesis_filters[0].to(approximation.dtype))
 
 
 __all__ = ["analysis_filter_bank", "dwt", "idwt", "synthesis_filter_bank"]
