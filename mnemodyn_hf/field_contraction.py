@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
 from .configuration_mnemodyn import FIELD_IMPLEMENTATIONS
@@ -132,44 +133,60 @@ class _ChunkedFieldContraction(torch.autograd.Function):
 
 def _run_kernel(name: str, tensors: tuple[torch.Tensor, ...], frames, bottleneck, channels, num_rois, threads) -> None:
     """Call one entry point of the fused kernel on contiguous float32 tensors (held by the caller while it runs)."""
+    if not all(t.is_contiguous() for t in tensors):  # raw pointers: any other layout would be read as garbage
+        raise ValueError(f"{name} needs contiguous tensors")
     entry = getattr(kernel_status().library, name)
     if entry(*(t.data_ptr() for t in tensors), frames, bottleneck, channels, num_rois, threads):
         raise MemoryError("the fused field kernel could not allocate its row buffers")
 
 
+#: The kernel's ROI axis is zero-padded to a multiple of this (the widest SIMD vector, AVX-512's 16 floats), so every
+#: ROI runs in vector lanes: a padded ROI has zero weight, bias and derivative, so it adds nothing to any output.
+_ROI_PADDING = 16
+
+
 class _NativeTanhFieldContraction(torch.autograd.Function):
-    """The fused kernel, on the transposed layout it reads: weight (K, C, R), bias (C, R)."""
+    """The fused kernel, on the transposed layout it reads: weight (K, C, R'), bias (C, R'), derivative (N, R'), with
+    R' the ROI count zero-padded to a multiple of `_ROI_PADDING`."""
 
     @staticmethod
     def forward(ctx, code, derivative, weight, bias, num_rois):
         frames, bottleneck = code.shape
         channels = weight.shape[0] // num_rois
-        code, derivative = code.contiguous(), derivative.contiguous()
-        weight_t = weight.detach().reshape(num_rois, channels, bottleneck).permute(2, 1, 0).contiguous()
-        bias_t = bias.detach().reshape(num_rois, channels).t().contiguous()
+        padding = (0, -num_rois % _ROI_PADDING)
+        code, derivative = code.contiguous(), F.pad(derivative, padding).contiguous()
+        weight_t = F.pad(weight.detach().reshape(num_rois, channels, bottleneck).permute(2, 1, 0), padding).contiguous()
+        bias_t = F.pad(bias.detach().reshape(num_rois, channels).t(), padding).contiguous()
         velocity = code.new_empty(frames, channels)
         tensors = (code, derivative, weight_t, bias_t, velocity)
         _run_kernel(
-            "mnemodyn_tanh_field_forward", tensors, frames, bottleneck, channels, num_rois, torch.get_num_threads()
+            "mnemodyn_tanh_field_forward",
+            tensors,
+            frames,
+            bottleneck,
+            channels,
+            weight_t.shape[2],
+            torch.get_num_threads(),
         )
         ctx.save_for_backward(code, derivative, weight_t, bias_t)
+        ctx.num_rois = num_rois
         return velocity
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_velocity):
         code, derivative, weight_t, bias_t = ctx.saved_tensors
-        bottleneck, channels, num_rois = weight_t.shape
-        frames, threads = code.shape[0], torch.get_num_threads()
+        bottleneck, channels, padded_rois = weight_t.shape
+        frames, threads, num_rois = code.shape[0], torch.get_num_threads(), ctx.num_rois
         grad_velocity = grad_velocity.contiguous()  # held here: the kernel reads it through a raw pointer
         grad_code, grad_derivative = torch.empty_like(code), torch.empty_like(derivative)
-        per_thread = code.new_zeros(threads, bottleneck + 1, channels, num_rois)
+        per_thread = code.new_zeros(threads, bottleneck + 1, channels, padded_rois)
         tensors = (code, derivative, weight_t, bias_t, grad_velocity, grad_code, grad_derivative, per_thread)
-        _run_kernel("mnemodyn_tanh_field_backward", tensors, frames, bottleneck, channels, num_rois, threads)
-        summed = per_thread.sum(0)  # (K + 1, C, R): the threads' partial sums
+        _run_kernel("mnemodyn_tanh_field_backward", tensors, frames, bottleneck, channels, padded_rois, threads)
+        summed = per_thread.sum(0)[..., :num_rois]  # (K + 1, C, R): the threads' partial sums
         grad_weight = summed[:bottleneck].permute(2, 1, 0).reshape(num_rois * channels, bottleneck)
         grad_bias = summed[bottleneck].t().reshape(-1)
-        return grad_code, grad_derivative, grad_weight, grad_bias, None
+        return grad_code, grad_derivative[:, :num_rois], grad_weight, grad_bias, None
 
 
 def _native_applies(tensors: tuple[torch.Tensor, ...], activation: Callable) -> bool:
