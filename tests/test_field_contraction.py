@@ -151,3 +151,11 @@ def test_auto_keeps_whichever_of_kernel_and_eager_is_faster_and_reuses_the_choic
     assert used == ([1] if faster == "native" else [])
     contract_vector_field(*[t.detach() for t in inputs], torch.tanh, 2, "native")  # native still forces the kernel
     assert len(used) == (2 if faster == "native" else 1)
+
+
+@native
+def test_the_kernel_is_never_handed_a_strided_tensor():
+    # it reads raw pointers: a transposed copy would be read in the wrong order, silently
+    strided = torch.zeros(4, 3).t()
+    with pytest.raises(ValueError, match="contiguous"):
+        field_contraction._run_kernel("mnemodyn_tanh_field_forward", (strided,), 3, 1, 1, 4, 1)
