@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.autograd.function import once_differentiable
 from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.activations import ACT2FN
@@ -87,34 +88,60 @@ class MnemoDynVelocityField(nn.Module):
         return velocity.view(batch, length, self.latent_channels)
 
 
-class _RegionProduct(torch.autograd.Function):
-    """`taps @ weight^T` per region, (R, M, I) x (R, O, I) -> (R, M, O), with every product of the forward and
-    backward ordered so that M (windows x positions in a block, down to 4 at the coarsest level of one window) is
-    the row count: skinny GEMMs run 2-3x faster that way round on CPU than with M as the column count, and the
-    weight gradient comes out in the weight's own layout."""
+class _RegionConvolution(torch.autograd.Function):
+    """[`MnemoDynRegionConv`]'s forward and backward in one function. Forward: the blocks' taps are unfolded (a
+    strided view) and laid out (regions, windows x positions, channels x taps) = (R, M, I) rows, one batched GEMM
+    with the kernels (R, O, I) adds the biases. Backward: the three products ordered so that M (down to 4 at the
+    coarsest level of one window) is the row count (skinny GEMMs run 2-3x faster that way round on CPU, and the
+    weight gradient comes out in the weight's own layout), and the rows' gradient folded back onto the signal with
+    one strided add per tap (autograd's unfold backward is a scatter)."""
 
     @staticmethod
-    def forward(ctx, taps: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(taps, weight)
-        return torch.bmm(taps, weight.transpose(1, 2))
+    def forward(ctx, signal: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        count, channels, length = signal.shape
+        regions, out_channels, _, kernel_size = weight.shape
+        block = math.ceil(length / regions)
+        left = (kernel_size - 1) // 2
+        blocks = F.pad(signal, (0, regions * block - length)).view(count, channels, regions, block)
+        taps = F.pad(blocks, (left, kernel_size - 1 - left)).unfold(-1, kernel_size, 1)  # (N, C, r, b, k)
+        rows = taps.permute(2, 0, 3, 1, 4).reshape(regions, count * block, channels * kernel_size)
+        out = torch.baddbmm(bias[:, None, :], rows, weight.view(regions, out_channels, -1).transpose(1, 2))
+        ctx.save_for_backward(rows, weight)  # under autocast `out` may be half precision: the products follow it
+        ctx.length, ctx.count = length, count
+        out = out.view(regions, count, block, out_channels).permute(1, 3, 0, 2)  # (N, O, r, b)
+        return out.reshape(count, out_channels, regions * block)[..., :length]
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        taps, weight = ctx.saved_tensors  # as given; under autocast the products run in the output's dtype
-        grad_taps = grad_weight = None
+    @once_differentiable
+    def backward(ctx, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+        rows, weight = ctx.saved_tensors
+        regions, out_channels, channels, kernel_size = weight.shape
+        length, count = ctx.length, ctx.count
+        block = math.ceil(length / regions)
+        grad = F.pad(grad_out, (0, regions * block - length)).view(count, out_channels, regions, block)
+        grad = grad.permute(2, 0, 3, 1).reshape(regions, count * block, out_channels)  # (R, M, O)
+        grad_signal = grad_weight = grad_bias = None
         if ctx.needs_input_grad[0]:
-            grad_taps = torch.bmm(grad, weight.to(grad.dtype)).to(taps.dtype)
+            grad_rows = torch.bmm(grad, weight.view(regions, out_channels, -1).to(grad.dtype))
+            grad_taps = grad_rows.view(regions, count, block, channels, kernel_size)
+            padded = grad_rows.new_zeros(regions, count, block + kernel_size - 1, channels)
+            for tap in range(kernel_size):  # tap t of position j read padded position j + t
+                padded[:, :, tap : tap + block] += grad_taps[..., tap]
+            left = (kernel_size - 1) // 2
+            grad_signal = padded[:, :, left : left + block].permute(1, 3, 0, 2).reshape(count, channels, -1)
+            grad_signal = grad_signal[..., :length].to(rows.dtype)
         if ctx.needs_input_grad[1]:
-            grad_weight = torch.bmm(grad.transpose(1, 2), taps.to(grad.dtype)).to(weight.dtype)
-        return grad_taps, grad_weight
+            grad_weight = torch.bmm(grad.transpose(1, 2), rows.to(grad.dtype)).to(weight.dtype).view_as(weight)
+        if ctx.needs_input_grad[2]:
+            grad_bias = grad.sum(1).to(weight.dtype)
+        return grad_signal, grad_weight, grad_bias
 
 
 class MnemoDynRegionConv(nn.Module):
     """Piecewise-stationary convolution: time is cut into `num_regions` contiguous blocks, each with its own
     (C, C, kernel) kernel and bias, zero-padded inside the block ("same" length), so nothing crosses a block
-    border. Implemented as one batched GEMM per call: the blocks' taps are unfolded (a strided view), laid out
-    (regions, windows x positions, channels x taps) and multiplied with the kernels of all regions at once (twice the
-    speed of a grouped `conv1d` on CPU, forward and backward)."""
+    border. One batched GEMM per call over all regions (twice the speed of a grouped `conv1d` on CPU, forward and
+    backward; see `_RegionConvolution`)."""
 
     def __init__(self, channels: int, kernel_size: int, num_regions: int):
         super().__init__()
@@ -125,16 +152,7 @@ class MnemoDynRegionConv(nn.Module):
 
     def forward(self, signal: torch.Tensor) -> torch.Tensor:
         """(N, C, L) -> (N, C, L); the last block is zero-padded on the right when L % num_regions != 0."""
-        count, channels, length = signal.shape
-        regions = self.num_regions
-        block = math.ceil(length / regions)
-        blocks = F.pad(signal, (0, regions * block - length)).view(count, channels, regions, block)
-        left = (self.kernel_size - 1) // 2
-        taps = F.pad(blocks, (left, self.kernel_size - 1 - left)).unfold(-1, self.kernel_size, 1)  # (N, C, r, b, k)
-        rows = taps.permute(2, 0, 3, 1, 4).reshape(regions, count * block, channels * self.kernel_size)
-        out = _RegionProduct.apply(rows, self.weight.view(regions, channels, -1)) + self.bias[:, None, :]
-        out = out.view(regions, count, block, channels).permute(1, 3, 0, 2)  # (N, C, r, b)
-        return out.reshape(count, channels, regions * block)[..., :length]
+        return _RegionConvolution.apply(signal, self.weight, self.bias)
 
 
 class MnemoDynCPRegionConv(nn.Module):
