@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from benchmarks.machine import machine_description, print_and_save
-from mnemodyn_hf import native_kernels
+from mnemodyn_hf import field_contraction, native_kernels
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,7 +52,10 @@ def run(
     grad = torch.randn(frames, channels, generator=generator)
     pre = torch.einsum("nk,kcr->ncr", code.double(), weight.double()) + bias.double()
     exact = torch.einsum("ncr,nr->nc", pre.tanh(), derivative.double())
-    shape = (frames, bottleneck, channels, rois, threads)
+    # the ROI axis zero-padded as the package pads it (the kernel runs every ROI in vector lanes; padding adds nothing)
+    padding = (0, -rois % field_contraction._ROI_PADDING)
+    derivative, weight, bias = (torch.nn.functional.pad(t, padding).contiguous() for t in (derivative, weight, bias))
+    shape = (frames, bottleneck, channels, derivative.shape[1], threads)
     with tempfile.TemporaryDirectory() as folder:
         sources = {"working tree": native_kernels.SOURCE}
         if source_rev:
@@ -80,7 +83,7 @@ def run(
 
         def backward(library) -> None:
             grad_code, grad_derivative = torch.empty_like(code), torch.empty_like(derivative)
-            own = torch.zeros(threads, bottleneck + 1, channels, rois)
+            own = torch.zeros(threads, bottleneck + 1, channels, derivative.shape[1])
             tensors = (code, derivative, weight, bias, grad, grad_code, grad_derivative, own)
             library.mnemodyn_tanh_field_backward(*(t.data_ptr() for t in tensors), *shape)
 

@@ -137,7 +137,7 @@ def _run_kernel(name: str, tensors: tuple[torch.Tensor, ...], frames, bottleneck
         raise ValueError(f"{name} needs contiguous tensors")
     entry = getattr(kernel_status().library, name)
     if entry(*(t.data_ptr() for t in tensors), frames, bottleneck, channels, num_rois, threads):
-        raise MemoryError("the fused field kernel could not allocate its row buffers")
+        raise ValueError(f"{name} needs the ROI axis zero-padded to a multiple of {_ROI_PADDING} (got {num_rois})")
 
 
 #: The kernel's ROI axis is zero-padded to a multiple of this (the widest SIMD vector, AVX-512's 16 floats), so every

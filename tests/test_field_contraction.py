@@ -84,7 +84,9 @@ def test_the_fused_kernel_saturates_like_tanh_and_does_not_depend_on_the_thread_
     one, two = _value_and_gradients(inputs, "native", threads=1), _value_and_gradients(inputs, "native", threads=2)
     eager = _value_and_gradients(inputs, "eager")
     assert all(torch.isfinite(t).all() for t in one)
-    assert torch.allclose(one[0], eager[0], atol=1e-5)
+    # float32 sums of 37 saturated terms in another order: the equivalence test's scale-relative tolerance (a 4-lane
+    # SSE/NEON build differs by 2e-5 on values of 20, 1e-6 relative)
+    assert torch.allclose(one[0], eager[0], rtol=1e-5, atol=2e-6 * max(1.0, eager[0].abs().max().item()))
     assert torch.equal(one[0], two[0]) and torch.equal(one[2], two[2])  # per-frame work: same sums in any split
     assert torch.allclose(one[3], two[3], rtol=1e-5, atol=1e-6)  # weight gradient: threads' partial sums added
 
@@ -159,3 +161,21 @@ def test_the_kernel_is_never_handed_a_strided_tensor():
     strided = torch.zeros(4, 3).t()
     with pytest.raises(ValueError, match="contiguous"):
         field_contraction._run_kernel("mnemodyn_tanh_field_forward", (strided,), 3, 1, 1, 4, 1)
+
+
+@native
+def test_the_kernel_refuses_an_roi_axis_the_caller_did_not_pad():
+    # every ROI runs in vector lanes: an unpadded count is an error, not a silently partial sum
+    frames, bottleneck, channels, rois = 2, 1, 1, 3
+    code, derivative = torch.zeros(frames, bottleneck), torch.zeros(frames, rois)
+    weight, bias, velocity = torch.zeros(bottleneck, channels, rois), torch.zeros(channels, rois), torch.zeros(2, 1)
+    with pytest.raises(ValueError, match="zero-padded to a multiple of 16"):
+        field_contraction._run_kernel(
+            "mnemodyn_tanh_field_forward",
+            (code, derivative, weight, bias, velocity),
+            frames,
+            bottleneck,
+            channels,
+            rois,
+            1,
+        )

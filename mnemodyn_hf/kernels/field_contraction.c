@@ -10,7 +10,8 @@
  *
  * The ROI loops are written with GCC/Clang vector extensions, VECTOR_BYTES wide (the widest registers the -march
  * target has: 64 with AVX-512, 32 with AVX, else 16 as SSE and NEON), so every target gets the same explicit SIMD
- * code instead of what its auto-vectoriser decides; the last R % LANES ROIs run the same arithmetic on scalars.
+ * code instead of what its auto-vectoriser decides. R must be a multiple of LANES (the caller zero-pads the ROI axis;
+ * a padded ROI with zero weight, bias and derivative adds nothing): both entry points return 1 otherwise.
  * Built and loaded by mnemodyn_hf/native_kernels.py; the eager path is field_contraction.py. */
 #include <string.h>
 
@@ -54,14 +55,13 @@ INLINE float horizontal_sum(vf v) {
     return s;
 }
 
-/* The rational tanh: numerator and denominator in s = x^2, T making the constants vectors or leaving them scalars. */
-#define TANH_P(T, s)                                                                                               \
-    ((((T(1.3499255285609055e-08f) * s + T(2.070249984786769e-05f)) * s + T(3.5007553617641086e-03f)) * s          \
-      + T(1.338518951796802e-01f)) * s + T(9.999999279125368e-01f))
-#define TANH_Q(T, s)                                                                                               \
-    ((((T(7.832562182442306e-07f) * s + T(3.294452024763167e-04f)) * s + T(2.5896075007110133e-02f)) * s           \
-      + T(4.6718493598446637e-01f)) * s + T(1.0f))
-#define SCALAR(c) (c)
+/* The rational tanh: numerator and denominator in s = x^2. */
+#define TANH_P(s)                                                                                                  \
+    ((((splat(1.3499255285609055e-08f) * s + splat(2.070249984786769e-05f)) * s + splat(3.5007553617641086e-03f)) \
+      * s + splat(1.338518951796802e-01f)) * s + splat(9.999999279125368e-01f))
+#define TANH_Q(s)                                                                                                  \
+    ((((splat(7.832562182442306e-07f) * s + splat(3.294452024763167e-04f)) * s + splat(2.5896075007110133e-02f))  \
+      * s + splat(4.6718493598446637e-01f)) * s + splat(1.0f))
 
 /* tanh on |x| clamped to 9, then x's sign bit put back (branch-free: compare masks and bit operations). */
 INLINE vf tanh_vector(vf x) {
@@ -70,15 +70,7 @@ INLINE vf tanh_vector(vf x) {
     const vi over = a > splat(9.0f);
     a = (vf)((over & (vi)splat(9.0f)) | (~over & (vi)a));
     const vf s = a * a;
-    return (vf)((vi)(a * TANH_P(splat, s) / TANH_Q(splat, s)) | sign_bit);
-}
-
-static inline float tanh_scalar(float x) {
-    const float magnitude = x < 0.0f ? -x : x;
-    const float a = magnitude > 9.0f ? 9.0f : magnitude;
-    const float s = a * a;
-    const float t = a * TANH_P(SCALAR, s) / TANH_Q(SCALAR, s);
-    return x < 0.0f ? -t : t;
+    return (vf)((vi)(a * TANH_P(s) / TANH_Q(s)) | sign_bit);
 }
 
 /* velocity[n, c] for the frames of one block and one channel. K is a constant 1-4 where inlined from the switch
@@ -86,22 +78,15 @@ static inline float tanh_scalar(float x) {
 INLINE void forward_channel(const float *code, const float *derivative, const float *weight, const float *bias,
                             float *velocity, long start, long stop, long K, long C, long R, long c) {
     const float *bias_c = bias + c * R;
-    const long vector_end = R - R % LANES;
     for (long n = start; n < stop; n++) {
         const float *z = code + n * K, *dx = derivative + n * R;
         vf acc = splat(0.0f);
-        for (long r = 0; r < vector_end; r += LANES) {
+        for (long r = 0; r < R; r += LANES) {
             vf x = load(bias_c + r);
             for (long k = 0; k < K; k++) x += z[k] * load(weight + (k * C + c) * R + r);
             acc += tanh_vector(x) * load(dx + r);
         }
-        float tail = 0.0f;
-        for (long r = vector_end; r < R; r++) {
-            float x = bias_c[r];
-            for (long k = 0; k < K; k++) x += z[k] * weight[(k * C + c) * R + r];
-            tail += tanh_scalar(x) * dx[r];
-        }
-        velocity[n * C + c] = horizontal_sum(acc) + tail;
+        velocity[n * C + c] = horizontal_sum(acc);
     }
 }
 
@@ -112,6 +97,7 @@ INLINE void forward_block(const float *code, const float *derivative, const floa
 
 int mnemodyn_tanh_field_forward(const float *code, const float *derivative, const float *weight, const float *bias,
                                 float *velocity, long N, long K, long C, long R, int num_threads) {
+    if (R % LANES) return 1;
 #pragma omp parallel for num_threads(num_threads) schedule(static)
     for (long start = 0; start < N; start += BLOCK_FRAMES) {
         const long stop = start + BLOCK_FRAMES < N ? start + BLOCK_FRAMES : N;
@@ -134,19 +120,17 @@ int mnemodyn_tanh_field_forward(const float *code, const float *derivative, cons
 INLINE void backward_channel(const float *code, const float *derivative, const float *weight, const float *bias_c,
                              const float *grad_velocity, float *grad_code, float *grad_derivative, float *own,
                              long start, long count, long K, long C, long R, long c) {
-    const long vector_end = R - R % LANES;
     float *gbias = own + (K * C + c) * R;
-    float g[BLOCK_FRAMES], z[BLOCK_FRAMES][MAX_UNROLLED_K], tail[BLOCK_FRAMES][MAX_UNROLLED_K];
+    float g[BLOCK_FRAMES], z[BLOCK_FRAMES][MAX_UNROLLED_K];
     vf a[BLOCK_FRAMES][MAX_UNROLLED_K];
     for (long n = 0; n < count; n++) {
         g[n] = grad_velocity[(start + n) * C + c];
         for (long k = 0; k < K; k++) {
             z[n][k] = code[(start + n) * K + k];
             a[n][k] = splat(0.0f);
-            tail[n][k] = 0.0f;
         }
     }
-    for (long r = 0; r < vector_end; r += LANES) {
+    for (long r = 0; r < R; r += LANES) {
         const vf b = load(bias_c + r);
         vf w[MAX_UNROLLED_K], gw[MAX_UNROLLED_K], gb = splat(0.0f);
         for (long k = 0; k < K; k++) {
@@ -172,31 +156,16 @@ INLINE void backward_channel(const float *code, const float *derivative, const f
             store(own_w, load(own_w) + gw[k]);
         }
     }
-    for (long r = vector_end; r < R; r++) {
-        for (long n = 0; n < count; n++) {
-            float x = bias_c[r];
-            for (long k = 0; k < K; k++) x += z[n][k] * weight[(k * C + c) * R + r];
-            const float f = tanh_scalar(x);
-            grad_derivative[(start + n) * R + r] += f * g[n];
-            const float gp = (1.0f - f * f) * derivative[(start + n) * R + r] * g[n];
-            gbias[r] += gp;
-            for (long k = 0; k < K; k++) {
-                tail[n][k] += weight[(k * C + c) * R + r] * gp;
-                own[(k * C + c) * R + r] += z[n][k] * gp;
-            }
-        }
-    }
     for (long n = 0; n < count; n++)
-        for (long k = 0; k < K; k++) grad_code[(start + n) * K + k] += horizontal_sum(a[n][k]) + tail[n][k];
+        for (long k = 0; k < K; k++) grad_code[(start + n) * K + k] += horizontal_sum(a[n][k]);
 }
 
 /* The same for any K: each vector's weight-gradient products are summed across lanes into grad_code_n at once. */
 static void backward_entry_any(const float *z, const float *weight, const float *bias_c, const float *dx, float g,
                                float *gdx, float *own_weight, float *gbias, float *grad_code_n, long K, long C,
                                long R, long c) {
-    const long vector_end = R - R % LANES;
     const vf gv = splat(g);
-    for (long r = 0; r < vector_end; r += LANES) {
+    for (long r = 0; r < R; r += LANES) {
         vf x = load(bias_c + r);
         for (long k = 0; k < K; k++) x += z[k] * load(weight + (k * C + c) * R + r);
         const vf f = tanh_vector(x);
@@ -207,18 +176,6 @@ static void backward_entry_any(const float *z, const float *weight, const float 
             grad_code_n[k] += horizontal_sum(load(weight + (k * C + c) * R + r) * gp);
             float *gw = own_weight + (k * C + c) * R + r;
             store(gw, load(gw) + z[k] * gp);
-        }
-    }
-    for (long r = vector_end; r < R; r++) {
-        float x = bias_c[r];
-        for (long k = 0; k < K; k++) x += z[k] * weight[(k * C + c) * R + r];
-        const float f = tanh_scalar(x);
-        gdx[r] += f * g;
-        const float gp = (1.0f - f * f) * dx[r] * g;
-        gbias[r] += gp;
-        for (long k = 0; k < K; k++) {
-            grad_code_n[k] += weight[(k * C + c) * R + r] * gp;
-            own_weight[(k * C + c) * R + r] += z[k] * gp;
         }
     }
 }
@@ -249,6 +206,7 @@ INLINE void backward_block(const float *code, const float *derivative, const flo
 int mnemodyn_tanh_field_backward(const float *code, const float *derivative, const float *weight, const float *bias,
                                  const float *grad_velocity, float *grad_code, float *grad_derivative,
                                  float *grad_weight_and_bias, long N, long K, long C, long R, int num_threads) {
+    if (R % LANES) return 1;
 #pragma omp parallel num_threads(num_threads)
     {
         float *own = grad_weight_and_bias + (long)THREAD_INDEX() * (K + 1) * C * R;
