@@ -107,7 +107,6 @@ class _RegionConvolution(torch.autograd.Function):
         rows = taps.permute(2, 0, 3, 1, 4).reshape(regions, count * block, channels * kernel_size)
         out = torch.baddbmm(bias[:, None, :], rows, weight.view(regions, out_channels, -1).transpose(1, 2))
         ctx.save_for_backward(rows, weight)  # under autocast `out` may be half precision: the products follow it
-        ctx.length, ctx.count = length, count
         out = out.view(regions, count, block, out_channels).permute(1, 3, 0, 2)  # (N, O, r, b)
         return out.reshape(count, out_channels, regions * block)[..., :length]
 
@@ -116,7 +115,7 @@ class _RegionConvolution(torch.autograd.Function):
     def backward(ctx, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
         rows, weight = ctx.saved_tensors
         regions, out_channels, channels, kernel_size = weight.shape
-        length, count = ctx.length, ctx.count
+        count, _, length = grad_out.shape
         block = math.ceil(length / regions)
         grad = F.pad(grad_out, (0, regions * block - length)).view(count, out_channels, regions, block)
         grad = grad.permute(2, 0, 3, 1).reshape(regions, count * block, out_channels)  # (R, M, O)
