@@ -29,7 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def _library(source: Path, march: str, directory: Path, name: str) -> ctypes.CDLL:
     flags = [f"-march={march}" if flag.startswith("-march=") else flag for flag in native_kernels.compile_flags()]
     target = directory / f"{name}.so"
-    subprocess.run([native_kernels._compiler(), *flags, str(source), "-o", str(target)], check=True)
+    others = [str(path) for path in native_kernels.SOURCES[1:]]  # the library's other kernels, as in the working tree
+    subprocess.run([native_kernels._compiler(), *flags, str(source), *others, "-o", str(target)], check=True)
     return native_kernels._declare(ctypes.CDLL(str(target)))
 
 
@@ -57,7 +58,7 @@ def run(
     derivative, weight, bias = (torch.nn.functional.pad(t, padding).contiguous() for t in (derivative, weight, bias))
     shape = (frames, bottleneck, channels, derivative.shape[1], threads)
     with tempfile.TemporaryDirectory() as folder:
-        sources = {"working tree": native_kernels.SOURCE}
+        sources = {"working tree": native_kernels.SOURCES[0]}  # field_contraction.c alone
         if source_rev:
             old = Path(folder) / "old.c"
             old.write_text(

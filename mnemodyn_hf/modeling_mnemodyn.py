@@ -18,6 +18,7 @@ from .configuration_mnemodyn import MIN_SEQUENCE_LENGTH, MnemoDynConfig
 from .context_mixing import MnemoDynContextMixer
 from .field_contraction import contract_vector_field
 from .path_derivative import backward_difference, reference_linear_derivative, reference_spline_derivative
+from .region_products import region_weight_gradient
 from .wavelets import analysis_filter_bank, dwt, idwt, synthesis_filter_bank
 from .windowing import apply_in_windows
 
@@ -94,7 +95,8 @@ class _RegionConvolution(torch.autograd.Function):
     with the kernels (R, O, I) adds the biases. Backward: the three products ordered so that M (down to 4 at the
     coarsest level of one window) is the row count (skinny GEMMs run 2-3x faster that way round on CPU, and the
     weight gradient comes out in the weight's own layout), and the rows' gradient folded back onto the signal with
-    one strided add per tap (autograd's unfold backward is a scatter)."""
+    one strided add per tap (autograd's unfold backward is a scatter). The weight gradient is
+    `region_products.region_weight_gradient` (a native kernel where few rows make the GEMM write-bound)."""
 
     @staticmethod
     def forward(ctx, signal: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
@@ -130,7 +132,7 @@ class _RegionConvolution(torch.autograd.Function):
             grad_signal = padded[:, :, left : left + block].permute(1, 3, 0, 2).reshape(count, channels, -1)
             grad_signal = grad_signal[..., :length].to(rows.dtype)
         if ctx.needs_input_grad[1]:
-            grad_weight = torch.bmm(grad.transpose(1, 2), rows.to(grad.dtype)).to(weight.dtype).view_as(weight)
+            grad_weight = region_weight_gradient(grad, rows.to(grad.dtype)).to(weight.dtype).view_as(weight)
         if ctx.needs_input_grad[2]:
             grad_bias = grad.sum(1).to(weight.dtype)
         return grad_signal, grad_weight, grad_bias

@@ -1,11 +1,14 @@
-"""The fused C kernel of the tanh vector-field contraction: built once per user and machine with the system C
-compiler, loaded with ctypes.
+"""The C kernels (the fused tanh vector-field contraction, and the region convolution's weight gradient for few
+rows): built once per user and machine with the system C compiler into one library, loaded with ctypes.
 
 `kernels/field_contraction.c` computes the contraction of `field_contraction.py` without writing the (frames, R, C)
 expansion to memory: the expansion, its tanh (a rational approximation, absolute error < 4e-7) and the contraction
 with the path derivative happen in vector registers (explicit SIMD as wide as the `-march` target allows), forward
 and backward. Which of it and the eager path runs under `field_implementation="auto"` is timed per machine
-(`field_contraction.py`), and kept with `store_choice` beside the library.
+(`field_contraction.py`), and kept with `store_choice` beside the library. `kernels/region_products.c` writes the
+weight gradient of a region convolution with 16 or fewer rows per region (the coarse wavelet levels of one
+sequence), where a GEMM library's blocking leaves it far below the memory bandwidth; `region_products.py` times it
+against `torch.bmm` per shape the same way.
 
 The shared library is compiled on first use (`cc -O3 -march=native -fopenmp`, about a second; `$MNEMODYN_KERNEL_MARCH`
 names another `-march` target, e.g. `x86-64-v3` for an AVX2 build on an AVX-512 machine) into
@@ -47,7 +50,7 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
-SOURCE = Path(__file__).parent / "kernels" / "field_contraction.c"
+SOURCES = tuple(Path(__file__).parent / "kernels" / name for name in ("field_contraction.c", "region_products.c"))
 DISABLE_VARIABLE = "MNEMODYN_NATIVE_KERNELS"
 CACHE_VARIABLE = "MNEMODYN_KERNEL_CACHE"
 MARCH_VARIABLE = "MNEMODYN_KERNEL_MARCH"
@@ -136,10 +139,10 @@ def _compiler() -> str | None:
 
 
 def _library_name(compiler: str) -> str:
-    """`field_contraction-<key>.so`, the key hashing the source, the flags, the compiler's version and the CPU."""
+    """`mnemodyn_kernels-<key>.so`, the key hashing the sources, the flags, the compiler's version and the CPU."""
     version = subprocess.run([compiler, "--version"], capture_output=True, text=True, check=True).stdout
-    parts = [SOURCE.read_text(), " ".join(compile_flags()), version, _cpu_signature()]
-    return f"field_contraction-{hashlib.sha256(chr(10).join(parts).encode()).hexdigest()[:16]}.so"
+    parts = [*(source.read_text() for source in SOURCES), " ".join(compile_flags()), version, _cpu_signature()]
+    return f"mnemodyn_kernels-{hashlib.sha256(chr(10).join(parts).encode()).hexdigest()[:16]}.so"
 
 
 class _Refused(Exception):
@@ -166,7 +169,10 @@ def _build(compiler: str, target: Path) -> None:
     os.close(handle)
     try:
         subprocess.run(
-            [compiler, *compile_flags(), str(SOURCE), "-o", temporary], check=True, capture_output=True, text=True
+            [compiler, *compile_flags(), *map(str, SOURCES), "-o", temporary],
+            check=True,
+            capture_output=True,
+            text=True,
         )
         os.chmod(temporary, 0o700)
         os.replace(temporary, target)
@@ -189,13 +195,15 @@ def _declare(library: ctypes.CDLL) -> ctypes.CDLL:
     pointer, size = ctypes.c_void_p, ctypes.c_long
     library.mnemodyn_tanh_field_forward.argtypes = [pointer] * 5 + [size] * 4 + [ctypes.c_int]
     library.mnemodyn_tanh_field_backward.argtypes = [pointer] * 8 + [size] * 4 + [ctypes.c_int]
+    library.mnemodyn_region_weight_gradient.argtypes = [pointer] * 3 + [size] * 4 + [ctypes.c_int]
     library.mnemodyn_tanh_field_forward.restype = ctypes.c_int
     library.mnemodyn_tanh_field_backward.restype = ctypes.c_int
+    library.mnemodyn_region_weight_gradient.restype = ctypes.c_int
     return library
 
 
 def _unavailable(reason: str) -> KernelStatus:
-    logger.info("mnemodyn_hf: the fused field kernel is unavailable, using the eager path: %s", reason)
+    logger.info("mnemodyn_hf: the native kernels are unavailable, using the eager paths: %s", reason)
     return KernelStatus(None, reason)
 
 
@@ -230,8 +238,9 @@ def kernel_status() -> KernelStatus:
     """Build (once per user and machine) and load the fused kernel; never raises."""
     if os.environ.get(DISABLE_VARIABLE, "1").strip().lower() in {"0", "false", "no", "off"}:
         return _unavailable(f"disabled by {DISABLE_VARIABLE}={os.environ[DISABLE_VARIABLE]}")
-    if not SOURCE.is_file():  # e.g. the modeling code copied into a Hub folder (trust_remote_code) without kernels/
-        return _unavailable(f"the kernel source {SOURCE} is missing (install mnemodyn_hf to get it)")
+    missing = [source for source in SOURCES if not source.is_file()]
+    if missing:  # e.g. the modeling code copied into a Hub folder (trust_remote_code) without kernels/
+        return _unavailable(f"the kernel source {missing[0]} is missing (install mnemodyn_hf to get it)")
     compiler = _compiler()
     if compiler is None:
         return _unavailable("no C compiler found (install gcc or clang, or point $CC at one)")

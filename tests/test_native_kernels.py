@@ -25,7 +25,7 @@ def test_the_kernel_is_built_once_into_the_cache_and_loaded(fresh_status, tmp_pa
         pytest.skip("no C compiler on this machine")
     status = fresh_status()
     assert status.available, status.reason
-    (built,) = tmp_path.glob("field_contraction-*.so")
+    (built,) = tmp_path.glob("mnemodyn_kernels-*.so")
     assert status.reason == f"loaded {built}" and not list(tmp_path.glob("*.tmp"))
     assert isinstance(status.library.mnemodyn_tanh_field_forward, ctypes._CFuncPtr)
     modified = built.stat().st_mtime_ns
@@ -56,7 +56,7 @@ def test_a_missing_or_failing_compiler_is_a_reason_not_an_error(fresh_status, mo
 
 def test_a_copy_without_the_kernel_source_runs_eager(fresh_status, monkeypatch, tmp_path):
     """The modeling files copied into a Hub folder for trust_remote_code carry no kernels/ folder."""
-    monkeypatch.setattr(native_kernels, "SOURCE", tmp_path / "kernels" / "field_contraction.c")
+    monkeypatch.setattr(native_kernels, "SOURCES", (tmp_path / "kernels" / "field_contraction.c",))
     status = fresh_status()
     assert not status.available and "field_contraction.c is missing" in status.reason
 
@@ -77,7 +77,7 @@ def built_kernel(tmp_path_factory) -> Path:
         status = native_kernels.kernel_status()
         native_kernels.kernel_status.cache_clear()
     assert status.available, status.reason
-    (built,) = cache.glob("field_contraction-*.so")
+    (built,) = cache.glob("mnemodyn_kernels-*.so")
     return built
 
 
@@ -210,7 +210,7 @@ def test_processes_started_together_compile_once(tmp_path):
     assert [rank.wait(timeout=120) for rank in ranks] == [0] * processes
     compiles = [line for line in calls.read_text().splitlines() if line != "--version"]
     assert len(compiles) == 1, compiles
-    assert len(list((tmp_path / "cache").glob("field_contraction-*.so"))) == 1
+    assert len(list((tmp_path / "cache").glob("mnemodyn_kernels-*.so"))) == 1
 
 
 _FORWARD = """

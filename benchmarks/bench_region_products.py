@@ -1,0 +1,124 @@
+"""The region convolution's weight gradient: the native kernel against `torch.bmm`, per shape and in a whole step.
+
+Products: the released size's shapes (4 regions, 600 x 3000 per region, `rows` positions per region: 62, 31, 16, 8
+and 4 for one 490-frame sequence), each call writing a freshly allocated output as the backward pass does, the two
+interleaved call by call; best of `--repeats`. Step: a batch-1 training step of the default model (as
+bench_backbone.py) with `region_weight_gradient`'s choice as tuned and with `torch.bmm` forced, interleaved step by
+step in one process; best and median of `--rounds` each.
+
+    python -m benchmarks.bench_region_products --json benchmarks/results/region_products.json
+    MNEMODYN_KERNEL_MARCH=x86-64-v3 python -m benchmarks.bench_region_products   # the AVX2 build
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from benchmarks.bench_backbone import SIZES, build
+from benchmarks.machine import machine_description, print_and_save
+from mnemodyn_hf import region_products
+from mnemodyn_hf.training.allocator import retain_freed_memory
+
+RELEASED_ROWS = (62, 31, 16, 8, 4)
+
+
+def products(rows_per_region=RELEASED_ROWS, regions=4, out_features=600, in_features=3000, repeats=10) -> list:
+    """Best seconds of the kernel and of `torch.bmm` per row count (rows above the kernel's limit: bmm only)."""
+    generator = torch.Generator().manual_seed(0)
+    results = []
+    for count in rows_per_region:
+        grad = torch.randn(regions, count, out_features, generator=generator)
+        rows = torch.randn(regions, count, in_features, generator=generator)
+        names = ["bmm"] + (["native"] * (count <= region_products.MAX_KERNEL_ROWS))
+        best = dict.fromkeys(names, float("inf"))
+        for _ in range(repeats + 1):  # the first round is a warm-up: its times are kept only if nothing beats them
+            for name in names:
+                start = time.perf_counter()
+                region_products._PRODUCTS[name](grad, rows)
+                best[name] = min(best[name], time.perf_counter() - start)
+        results.append({"rows": count, "seconds": best, "bmm_vs_native": best["bmm"] / best.get("native", best["bmm"])})
+    return results
+
+
+def step(size: str = "released", frames: int = 490, rounds: int = 8) -> dict:
+    """A batch-1 training step with the tuned weight-gradient product and with bmm forced, interleaved."""
+    model = build("mnemodyn", size, torch.device("cpu")).train()
+    x = torch.randn(1, frames, SIZES[size]["num_rois"], generator=torch.Generator().manual_seed(0))
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4, fused=True)
+    tuned_applies = region_products._kernel_applies
+
+    def train(name: str) -> float:
+        region_products._kernel_applies = tuned_applies if name == "tuned" else (lambda grad, rows: False)
+        start = time.perf_counter()
+        torch.nn.functional.mse_loss(model(x).last_hidden_state, x).backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        return time.perf_counter() - start
+
+    retain_freed_memory()  # as the pretraining loop
+    try:
+        for name in ("tuned", "bmm", "tuned"):  # warm-up, and the first-use timing of each product's shape
+            train(name)
+        seconds = {"tuned": [], "bmm": []}
+        for _ in range(rounds):
+            for name, times in seconds.items():
+                times.append(train(name))
+    finally:
+        region_products._kernel_applies = tuned_applies
+    return {
+        "rounds": rounds,
+        "seconds": seconds,
+        "best": {name: min(times) for name, times in seconds.items()},
+        "median": {name: statistics.median(times) for name, times in seconds.items()},
+        "choices": dict(region_products._choices),
+    }
+
+
+def run(size: str = "released", repeats: int = 10, rounds: int = 8) -> dict:
+    product_shapes = {} if size == "released" else {"rows_per_region": (4, 8), "out_features": 48, "in_features": 90}
+    return {
+        "benchmark": "region_products",
+        "products": products(repeats=repeats, **product_shapes),
+        "step": step(size=size, frames=490 if size == "released" else 64, rounds=rounds),
+        "machine": machine_description(),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+
+
+def format_table(report: dict) -> str:
+    lines = ["| rows per region | torch.bmm ms | kernel ms | bmm / kernel |", "|---|---|---|---|"]
+    for row in report["products"]:
+        native = row["seconds"].get("native")
+        kernel = f"{native * 1e3:.2f}" if native is not None else "(above the kernel's limit)"
+        lines.append(f"| {row['rows']} | {row['seconds']['bmm'] * 1e3:.2f} | {kernel} | {row['bmm_vs_native']:.2f}x |")
+    step_report = report["step"]
+    best, median = step_report["best"], step_report["median"]
+    lines += [
+        "",
+        f"| batch-1 training step ({step_report['rounds']} interleaved rounds) | best s | median s |",
+        "|---|---|---|",
+        f"| weight gradient as tuned | {best['tuned']:.3f} | {median['tuned']:.3f} |",
+        f"| torch.bmm forced | {best['bmm']:.3f} | {median['bmm']:.3f} |",
+        f"| bmm / tuned | {best['bmm'] / best['tuned']:.2f}x | {median['bmm'] / median['tuned']:.2f}x |",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", choices=sorted(SIZES), default="released")
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--json", type=Path, help="write the report to this JSON file")
+    args = parser.parse_args(argv)
+    report = run(args.size, args.repeats, args.rounds)
+    print_and_save(report, format_table(report), args.json)
+
+
+if __name__ == "__main__":
+    main()
