@@ -30,7 +30,8 @@ def _library(source: Path, march: str, directory: Path, name: str) -> ctypes.CDL
     flags = [f"-march={march}" if flag.startswith("-march=") else flag for flag in native_kernels.compile_flags()]
     target = directory / f"{name}.so"
     others = [str(path) for path in native_kernels.SOURCES[1:]]  # the library's other kernels, as in the working tree
-    subprocess.run([native_kernels._compiler(), *flags, str(source), *others, "-o", str(target)], check=True)
+    include = f"-I{native_kernels.KERNELS}"  # vector.h for a source written outside kernels/ (--source-rev)
+    subprocess.run([native_kernels._compiler(), *flags, include, str(source), *others, "-o", str(target)], check=True)
     return native_kernels._declare(ctypes.CDLL(str(target)))
 
 

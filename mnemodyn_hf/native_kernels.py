@@ -6,7 +6,7 @@ expansion to memory: the expansion, its tanh (a rational approximation, absolute
 with the path derivative happen in vector registers (explicit SIMD as wide as the `-march` target allows), forward
 and backward. Which of it and the eager path runs under `field_implementation="auto"` is timed per machine
 (`field_contraction.py`), and kept with `store_choice` beside the library. `kernels/region_products.c` writes the
-weight gradient of a region convolution with 16 or fewer rows per region (the coarse wavelet levels of one
+weight gradient of a region convolution with 64 or fewer rows per region (the coarse wavelet levels of one
 sequence), where a GEMM library's blocking leaves it far below the memory bandwidth; `region_products.py` times it
 against `torch.bmm` per shape the same way.
 
@@ -50,7 +50,9 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
-SOURCES = tuple(Path(__file__).parent / "kernels" / name for name in ("field_contraction.c", "region_products.c"))
+KERNELS = Path(__file__).parent / "kernels"
+SOURCES = (KERNELS / "field_contraction.c", KERNELS / "region_products.c")
+HEADERS = (KERNELS / "vector.h",)  # included by the sources (from their own directory); part of the cache key
 DISABLE_VARIABLE = "MNEMODYN_NATIVE_KERNELS"
 CACHE_VARIABLE = "MNEMODYN_KERNEL_CACHE"
 MARCH_VARIABLE = "MNEMODYN_KERNEL_MARCH"
@@ -139,9 +141,11 @@ def _compiler() -> str | None:
 
 
 def _library_name(compiler: str) -> str:
-    """`mnemodyn_kernels-<key>.so`, the key hashing the sources, the flags, the compiler's version and the CPU."""
+    """`mnemodyn_kernels-<key>.so`, the key hashing the sources and headers, the flags, the compiler's version and the
+    CPU."""
     version = subprocess.run([compiler, "--version"], capture_output=True, text=True, check=True).stdout
-    parts = [*(source.read_text() for source in SOURCES), " ".join(compile_flags()), version, _cpu_signature()]
+    texts = [path.read_text() for path in (*SOURCES, *HEADERS)]
+    parts = [*texts, " ".join(compile_flags()), version, _cpu_signature()]
     return f"mnemodyn_kernels-{hashlib.sha256(chr(10).join(parts).encode()).hexdigest()[:16]}.so"
 
 
@@ -238,7 +242,7 @@ def kernel_status() -> KernelStatus:
     """Build (once per user and machine) and load the fused kernel; never raises."""
     if os.environ.get(DISABLE_VARIABLE, "1").strip().lower() in {"0", "false", "no", "off"}:
         return _unavailable(f"disabled by {DISABLE_VARIABLE}={os.environ[DISABLE_VARIABLE]}")
-    missing = [source for source in SOURCES if not source.is_file()]
+    missing = [path for path in (*SOURCES, *HEADERS) if not path.is_file()]
     if missing:  # e.g. the modeling code copied into a Hub folder (trust_remote_code) without kernels/
         return _unavailable(f"the kernel source {missing[0]} is missing (install mnemodyn_hf to get it)")
     compiler = _compiler()

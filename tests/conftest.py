@@ -1,10 +1,11 @@
 """Shared test helpers and session fixtures (real fMRI built once from offline PyPI data carriers)."""
 
+import time
 from pathlib import Path
 
 import pytest
 
-from mnemodyn_hf import MnemoDynConfig
+from mnemodyn_hf import MnemoDynConfig, native_kernels
 from mnemodyn_hf.data.sample_recordings import make_fmriprep_derivatives, make_real_dtseries, make_real_volume
 
 #: Frames of the real test recordings (TR 1.4 s): enough for stable parcel correlations, small to build.
@@ -41,6 +42,28 @@ def tiny_config(**overrides) -> MnemoDynConfig:
 @pytest.fixture
 def config() -> MnemoDynConfig:
     return tiny_config()
+
+
+def slowed(function):
+    """`function` behind 100 ms of sleep per call: a contender for a timed choice that must never win."""
+
+    def slow(*args, **kwargs):
+        time.sleep(0.1)
+        return function(*args, **kwargs)
+
+    return slow
+
+
+@pytest.fixture
+def kernel_choice_file(monkeypatch, tmp_path) -> Path:
+    """The loaded kernel library, its timed choices kept in a file under tmp_path (returned) instead of the cache."""
+    status = native_kernels.kernel_status()
+    monkeypatch.setattr(
+        native_kernels,
+        "kernel_status",
+        lambda: native_kernels.KernelStatus(status.library, status.reason, tmp_path / "k.so"),
+    )
+    return tmp_path / "k.choices.json"
 
 
 @pytest.fixture(scope="session")

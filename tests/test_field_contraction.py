@@ -1,12 +1,12 @@
 import json
-import time
 
 import pytest
 import torch
 
-from mnemodyn_hf import field_contraction, native_kernels
+from mnemodyn_hf import field_contraction
 from mnemodyn_hf.field_contraction import contract_vector_field
 from mnemodyn_hf.native_kernels import KernelStatus, kernel_status
+from tests.conftest import slowed
 
 
 def _dense(code, derivative, weight, bias, activation):
@@ -107,23 +107,11 @@ def test_native_is_refused_where_it_does_not_apply_and_auto_falls_back(monkeypat
 
 
 @pytest.fixture
-def tuning_cache(monkeypatch, tmp_path):
+def tuning_cache(monkeypatch, kernel_choice_file):
     """The loaded kernel, with its choice file under tmp_path and this process's choices forgotten."""
-    status = kernel_status()
-    monkeypatch.setattr(
-        native_kernels, "kernel_status", lambda: KernelStatus(status.library, status.reason, tmp_path / "k.so")
-    )
     monkeypatch.setattr(field_contraction, "_choices", {})
     monkeypatch.setattr(field_contraction, "TUNING_FRAMES", 8)
-    return tmp_path / "k.choices.json"
-
-
-def _slowed(function):
-    def slow(*args, **kwargs):
-        time.sleep(0.1)
-        return function(*args, **kwargs)
-
-    return slow
+    return kernel_choice_file
 
 
 @native
@@ -133,10 +121,10 @@ def test_auto_keeps_whichever_of_kernel_and_eager_is_faster_and_reuses_the_choic
     60 ms when another process holds the cores) is never chosen; the choice is stored beside the library and a fresh
     process state reads it instead of timing again."""
     if slow == "native":
-        monkeypatch.setattr(field_contraction, "_run_kernel", _slowed(field_contraction._run_kernel))
+        monkeypatch.setattr(field_contraction, "_run_kernel", slowed(field_contraction._run_kernel))
     else:
         eager = field_contraction._ChunkedFieldContraction
-        monkeypatch.setattr(eager, "forward", staticmethod(_slowed(eager.forward)))
+        monkeypatch.setattr(eager, "forward", staticmethod(slowed(eager.forward)))
     inputs = _float32_inputs(6, 3, 5, 4)
     contract_vector_field(*inputs, torch.tanh, 2, "auto").sum().backward()
     faster = "eager" if slow == "native" else "native"

@@ -1,13 +1,13 @@
 import json
-import time
 
 import pytest
 import torch
 
-from mnemodyn_hf import native_kernels, region_products
+from mnemodyn_hf import region_products
 from mnemodyn_hf.modeling_mnemodyn import MnemoDynRegionConv
 from mnemodyn_hf.native_kernels import KernelStatus, kernel_status
 from mnemodyn_hf.region_products import MAX_KERNEL_ROWS, region_weight_gradient
+from tests.conftest import slowed
 
 native = pytest.mark.skipif(not kernel_status().available, reason=f"no native kernel: {kernel_status().reason}")
 
@@ -45,22 +45,10 @@ def test_the_kernel_refuses_more_rows_than_it_holds():
 
 
 @pytest.fixture
-def tuning_cache(monkeypatch, tmp_path):
+def tuning_cache(monkeypatch, kernel_choice_file):
     """The loaded kernel, with its choice file under tmp_path and this process's choices forgotten."""
-    status = kernel_status()
-    monkeypatch.setattr(
-        native_kernels, "kernel_status", lambda: KernelStatus(status.library, status.reason, tmp_path / "k.so")
-    )
     monkeypatch.setattr(region_products, "_choices", {})
-    return tmp_path / "k.choices.json"
-
-
-def _slowed(function):
-    def slow(*args, **kwargs):
-        time.sleep(0.1)
-        return function(*args, **kwargs)
-
-    return slow
+    return kernel_choice_file
 
 
 @native
@@ -68,7 +56,7 @@ def _slowed(function):
 def test_the_faster_product_is_kept_per_shape_and_reused(slow, monkeypatch, tuning_cache):
     """The slowed contender (100 ms of sleep per call on microseconds of work) is never chosen, the chosen product's
     result is returned by the timing call itself, and a fresh process state reads the stored choice."""
-    monkeypatch.setitem(region_products._PRODUCTS, slow, _slowed(region_products._PRODUCTS[slow]))
+    monkeypatch.setitem(region_products._PRODUCTS, slow, slowed(region_products._PRODUCTS[slow]))
     grad, rows = torch.randn(2, 5, 7), torch.randn(2, 5, 33)
     torch.testing.assert_close(region_weight_gradient(grad, rows), _exact(grad, rows).float())
     (choice,) = json.loads(tuning_cache.read_text()).values()
@@ -84,18 +72,21 @@ def test_the_faster_product_is_kept_per_shape_and_reused(slow, monkeypatch, tuni
 
 
 def test_without_the_kernel_bmm_runs(monkeypatch):
-    monkeypatch.setattr(region_products, "kernel_status", lambda: KernelStatus(None, "no C compiler found"))
     monkeypatch.setattr(region_products, "_tune", lambda *a: pytest.fail("nothing to time without the kernel"))
+    monkeypatch.setattr(region_products, "_choices", {})
     grad, rows = torch.randn(2, 4, 7), torch.randn(2, 4, 9)
-    torch.testing.assert_close(region_weight_gradient(grad, rows), _exact(grad, rows).float())
-    region_weight_gradient(grad.double(), rows.double())  # other dtypes never reach the float32 kernel
+    with monkeypatch.context() as patch:
+        patch.setattr(region_products, "kernel_status", lambda: KernelStatus(None, "no C compiler found"))
+        torch.testing.assert_close(region_weight_gradient(grad, rows), _exact(grad, rows).float())
+    # with the kernel loaded, other dtypes still go to bmm untimed (the kernel reads float32 only)
+    torch.testing.assert_close(region_weight_gradient(grad.double(), rows.double()), _exact(grad, rows))
 
 
 @native
 def test_region_convolution_weight_gradient_through_the_kernel(monkeypatch, tuning_cache):
     """A convolution whose regions hold few positions (a coarse level of one sequence): with the kernel forced, the
     weight gradient equals the float64 autograd gradient of the same convolution."""
-    monkeypatch.setitem(region_products._PRODUCTS, "bmm", _slowed(region_products._PRODUCTS["bmm"]))
+    monkeypatch.setitem(region_products._PRODUCTS, "bmm", slowed(region_products._PRODUCTS["bmm"]))
     conv = MnemoDynRegionConv(channels=6, kernel_size=5, num_regions=4)
     torch.nn.init.normal_(conv.weight)
     torch.nn.init.normal_(conv.bias)

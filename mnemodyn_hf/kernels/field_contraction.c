@@ -8,12 +8,11 @@
  * L1 while the block's frames use them. tanh is an odd rational function of degree (9, 8), clamped at |x| = 9:
  * absolute error < 4e-7 against the exact tanh (float32 tanh itself is within 8e-8).
  *
- * The ROI loops are written with GCC/Clang vector extensions, VECTOR_BYTES wide (the widest registers the -march
- * target has: 64 with AVX-512, 32 with AVX, else 16 as SSE and NEON), so every target gets the same explicit SIMD
- * code instead of what its auto-vectoriser decides. R must be a multiple of LANES (the caller zero-pads the ROI axis;
- * a padded ROI with zero weight, bias and derivative adds nothing): both entry points return 1 otherwise.
+ * The ROI loops are written with the vector types of vector.h, VECTOR_BYTES wide. R must be a multiple of LANES
+ * (the caller zero-pads the ROI axis; a padded ROI with zero weight, bias and derivative adds nothing): both entry
+ * points return 1 otherwise.
  * Built and loaded by mnemodyn_hf/native_kernels.py; the eager path is field_contraction.py. */
-#include <string.h>
+#include "vector.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -22,32 +21,10 @@
 #define THREAD_INDEX() 0
 #endif
 
-#if defined(__AVX512F__)
-#define VECTOR_BYTES 64
-#elif defined(__AVX__)
-#define VECTOR_BYTES 32
-#else
-#define VECTOR_BYTES 16
-#endif
-#define LANES (VECTOR_BYTES / 4)
 #ifndef BLOCK_FRAMES
 #define BLOCK_FRAMES 4
 #endif
 #define MAX_UNROLLED_K 4
-
-typedef float vf __attribute__((vector_size(VECTOR_BYTES)));
-typedef int vi __attribute__((vector_size(VECTOR_BYTES)));
-#define INLINE static inline __attribute__((always_inline))
-
-INLINE vf load(const float *p) {
-    vf v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-INLINE void store(float *p, vf v) { memcpy(p, &v, sizeof v); }
-
-INLINE vf splat(float x) { return (vf){0} + x; } /* not for -0.0f: 0 + -0 is +0 */
 
 INLINE float horizontal_sum(vf v) {
     float s = 0.0f;

@@ -10,37 +10,23 @@
  * one pass over b serves the whole block. Threads split (region, block) pairs. M must be <= MAX_ROWS: the entry point
  * returns 1 otherwise. Built with field_contraction.c into one library by mnemodyn_hf/native_kernels.py. */
 #include <stdint.h>
-#include <string.h>
+
+#include "vector.h"
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
-#define VECTOR_BYTES 64
 #define STREAM(p, v) _mm512_stream_ps((p), (__m512)(v))
 #define STREAM_FENCE() _mm_sfence()
 #elif defined(__AVX__)
 #include <immintrin.h>
-#define VECTOR_BYTES 32
 #define STREAM(p, v) _mm256_stream_ps((p), (__m256)(v))
 #define STREAM_FENCE() _mm_sfence()
 #else
-#define VECTOR_BYTES 16
 #define STREAM(p, v) store((p), (v))
 #define STREAM_FENCE() ((void)0)
 #endif
-#define LANES (VECTOR_BYTES / 4)
 #define BLOCK_ROWS 4
 #define MAX_ROWS 64
-
-typedef float vf __attribute__((vector_size(VECTOR_BYTES)));
-#define INLINE static inline __attribute__((always_inline))
-
-INLINE vf load(const float *p) {
-    vf v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-INLINE void store(float *p, vf v) { memcpy(p, &v, sizeof v); }
 
 INLINE float scalar_entry(const float *s, const float *b, long M, long I, long i) {
     float x = 0.0f;
