@@ -91,6 +91,15 @@ def test_the_fused_kernel_saturates_like_tanh_and_does_not_depend_on_the_thread_
     assert torch.allclose(one[3], two[3], rtol=1e-5, atol=1e-6)  # weight gradient: threads' partial sums added
 
 
+@native
+def test_a_nan_input_gives_nan_in_its_own_frame_as_in_the_eager_path():
+    inputs = _float32_inputs(9, 3, 37, 4)
+    with torch.no_grad():
+        inputs[0][4, 1] = float("nan")  # one frame's bottleneck code
+    fused, eager = _value_and_gradients(inputs, "native")[0], _value_and_gradients(inputs, "eager")[0]
+    assert torch.equal(fused.isnan(), eager.isnan()) and fused[4].isnan().all() and not fused[:4].isnan().any()
+
+
 def test_native_is_refused_where_it_does_not_apply_and_auto_falls_back(monkeypatch):
     inputs = [t.detach().double() for t in _float32_inputs(5, 2, 3, 4)]
     with pytest.raises(ValueError, match="float32 CPU tensors only; use field_implementation='eager'"):

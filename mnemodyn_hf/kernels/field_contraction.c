@@ -40,14 +40,11 @@ INLINE float horizontal_sum(vf v) {
     ((((splat(7.832562182442306e-07f) * s + splat(3.294452024763167e-04f)) * s + splat(2.5896075007110133e-02f))  \
       * s + splat(4.6718493598446637e-01f)) * s + splat(1.0f))
 
-/* tanh on |x| clamped to 9, then x's sign bit put back (branch-free: compare masks and bit operations). */
+/* tanh on x clamped to [-9, 9]: P and Q are even, so x P(x^2) / Q(x^2) is odd and needs no sign handling. */
 INLINE vf tanh_vector(vf x) {
-    const vi sign_bit = (vi)x & ((vi){0} + (int)0x80000000u);
-    vf a = (vf)((vi)x ^ sign_bit);
-    const vi over = a > splat(9.0f);
-    a = (vf)((over & (vi)splat(9.0f)) | (~over & (vi)a));
-    const vf s = a * a;
-    return (vf)((vi)(a * TANH_P(s) / TANH_Q(s)) | sign_bit);
+    x = clamp(x, 9.0f);
+    const vf s = x * x;
+    return x * TANH_P(s) / TANH_Q(s);
 }
 
 /* velocity[n, c] for the frames of one block and one channel. K is a constant 1-4 where inlined from the switch

@@ -5,6 +5,11 @@
 #define MNEMODYN_VECTOR_H
 
 #include <string.h>
+#if defined(__AVX__)
+#include <immintrin.h>
+#elif defined(__ARM_NEON)
+#include <arm_neon.h>
+#endif
 
 #if defined(__AVX512F__)
 #define VECTOR_BYTES 64
@@ -28,5 +33,19 @@ INLINE vf load(const float *p) {
 INLINE void store(float *p, vf v) { memcpy(p, &v, sizeof v); }
 
 INLINE vf splat(float x) { return (vf){0} + x; } /* not for -0.0f: 0 + -0 is +0 */
+
+/* x limited to [-bound, bound], one min and one max instruction where the target has them; NaN stays NaN. */
+INLINE vf clamp(vf x, float bound) {
+#if defined(__AVX512F__)
+    return (vf)_mm512_min_ps((__m512)splat(bound), _mm512_max_ps((__m512)splat(-bound), (__m512)x));
+#elif defined(__AVX__)
+    return (vf)_mm256_min_ps((__m256)splat(bound), _mm256_max_ps((__m256)splat(-bound), (__m256)x));
+#elif defined(__ARM_NEON) && VECTOR_BYTES == 16
+    return (vf)vminnmq_f32((float32x4_t)splat(bound), vmaxnmq_f32((float32x4_t)splat(-bound), (float32x4_t)x));
+#else
+    const vi low = x < splat(-bound), high = x > splat(bound);
+    return (vf)((low & (vi)splat(-bound)) | (high & (vi)splat(bound)) | (~(low | high) & (vi)x));
+#endif
+}
 
 #endif
