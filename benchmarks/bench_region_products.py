@@ -1,10 +1,12 @@
-"""The region convolution's weight gradient: the native kernel against `torch.bmm`, per shape and in a whole step.
+"""The region convolution's three products (forward, input gradient, weight gradient): the native kernels against
+torch's batched GEMMs, per shape and in a whole step.
 
 Products: the released size's shapes (4 regions, 600 x 3000 per region, `rows` positions per region: 62, 31, 16, 8
-and 4 for one 490-frame sequence), each call writing a freshly allocated output as the backward pass does, the two
-interleaved call by call; best of `--repeats`. Step: a batch-1 training step of the default model (as
-bench_backbone.py) with `region_weight_gradient`'s choice as tuned and with `torch.bmm` forced, interleaved step by
-step in one process; best and median of `--rounds` each.
+and 4 for one 490-frame sequence), each call allocating its output as the model does and reading one of three weights
+in turn (86 MB, more than a server's last-level cache: in a step every layer's weight comes from memory), kernel and
+torch interleaved call by call; best of `--repeats`. Step: a batch-1 training step of the default model (as
+bench_backbone.py) with the products' choices as tuned and with torch forced for all three, interleaved step by step
+in one process; best and median of `--rounds` each.
 
     python -m benchmarks.bench_region_products --json benchmarks/results/region_products.json
     MNEMODYN_KERNEL_MARCH=x86-64-v3 python -m benchmarks.bench_region_products   # the AVX2 build
@@ -28,32 +30,42 @@ RELEASED_ROWS = (62, 31, 16, 8, 4)
 
 
 def products(rows_per_region=RELEASED_ROWS, regions=4, out_features=600, in_features=3000, repeats=10) -> list:
-    """Best seconds of the kernel and of `torch.bmm` per row count (rows above the kernel's limit: bmm only)."""
+    """Best seconds of the kernel and of torch per product and row count (above a kernel's limit: torch only)."""
     generator = torch.Generator().manual_seed(0)
+    weights = [torch.randn(regions, out_features, in_features, generator=generator) for _ in range(3)]
+    bias = torch.randn(regions, out_features, generator=generator)
     results = []
-    for count in rows_per_region:
-        grad = torch.randn(regions, count, out_features, generator=generator)
-        rows = torch.randn(regions, count, in_features, generator=generator)
-        names = ["bmm"] + (["native"] * (count <= region_products.MAX_KERNEL_ROWS))
-        best = dict.fromkeys(names, float("inf"))
-        for _ in range(repeats + 1):  # the first round is a warm-up: its times are kept only if nothing beats them
-            for name in names:
-                start = time.perf_counter()
-                region_products._PRODUCTS[name](grad, rows)
-                best[name] = min(best[name], time.perf_counter() - start)
-        results.append({"rows": count, "seconds": best, "bmm_vs_native": best["bmm"] / best.get("native", best["bmm"])})
+    for kind, product in region_products.PRODUCTS.items():
+        for count in rows_per_region:
+            grad = torch.randn(regions, count, out_features, generator=generator)
+            rows = torch.randn(regions, count, in_features, generator=generator)
+            arguments = {
+                "forward": lambda weight: (rows, weight, bias),
+                "input_gradient": lambda weight: (grad, weight),
+                "weight_gradient": lambda weight: (grad, rows),
+            }[kind]
+            names = ["torch"] + (["native"] * (count <= product.max_rows))
+            best = dict.fromkeys(names, float("inf"))
+            for repeat in range(repeats + 1):  # the first round is a warm-up, kept only if nothing beats it
+                for name in names:
+                    tensors = arguments(weights[repeat % len(weights)])
+                    start = time.perf_counter()
+                    region_products._run(kind, name, *tensors)
+                    best[name] = min(best[name], time.perf_counter() - start)
+            ratio = best["torch"] / best.get("native", best["torch"])
+            results.append({"product": kind, "rows": count, "seconds": best, "torch_vs_native": ratio})
     return results
 
 
 def step(size: str = "released", frames: int = 490, rounds: int = 8) -> dict:
-    """A batch-1 training step with the tuned weight-gradient product and with bmm forced, interleaved."""
+    """A batch-1 training step with the products as tuned and with torch forced for all three, interleaved."""
     model = build("mnemodyn", size, torch.device("cpu")).train()
     x = torch.randn(1, frames, SIZES[size]["num_rois"], generator=torch.Generator().manual_seed(0))
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4, fused=True)
     tuned_applies = region_products._kernel_applies
 
     def train(name: str) -> float:
-        region_products._kernel_applies = tuned_applies if name == "tuned" else (lambda grad, rows: False)
+        region_products._kernel_applies = tuned_applies if name == "tuned" else (lambda kind, *tensors: False)
         start = time.perf_counter()
         torch.nn.functional.mse_loss(model(x).last_hidden_state, x).backward()
         optimizer.step()
@@ -62,9 +74,9 @@ def step(size: str = "released", frames: int = 490, rounds: int = 8) -> dict:
 
     retain_freed_memory()  # as the pretraining loop
     try:
-        for name in ("tuned", "bmm", "tuned"):  # warm-up, and the first-use timing of each product's shape
+        for name in ("tuned", "torch", "tuned"):  # warm-up, and the first-use timing of each product's shape
             train(name)
-        seconds = {"tuned": [], "bmm": []}
+        seconds = {"tuned": [], "torch": []}
         for _ in range(rounds):
             for name, times in seconds.items():
                 times.append(train(name))
@@ -91,20 +103,22 @@ def run(size: str = "released", repeats: int = 10, rounds: int = 8) -> dict:
 
 
 def format_table(report: dict) -> str:
-    lines = ["| rows per region | torch.bmm ms | kernel ms | bmm / kernel |", "|---|---|---|---|"]
+    lines = ["| product | rows per region | torch ms | kernel ms | torch / kernel |", "|---|---|---|---|---|"]
     for row in report["products"]:
         native = row["seconds"].get("native")
         kernel = f"{native * 1e3:.2f}" if native is not None else "(above the kernel's limit)"
-        lines.append(f"| {row['rows']} | {row['seconds']['bmm'] * 1e3:.2f} | {kernel} | {row['bmm_vs_native']:.2f}x |")
+        torch_ms = row["seconds"]["torch"] * 1e3
+        product = row["product"].replace("_", " ")
+        lines.append(f"| {product} | {row['rows']} | {torch_ms:.2f} | {kernel} | {row['torch_vs_native']:.2f}x |")
     step_report = report["step"]
     best, median = step_report["best"], step_report["median"]
     lines += [
         "",
         f"| batch-1 training step ({step_report['rounds']} interleaved rounds) | best s | median s |",
         "|---|---|---|",
-        f"| weight gradient as tuned | {best['tuned']:.3f} | {median['tuned']:.3f} |",
-        f"| torch.bmm forced | {best['bmm']:.3f} | {median['bmm']:.3f} |",
-        f"| bmm / tuned | {best['bmm'] / best['tuned']:.2f}x | {median['bmm'] / median['tuned']:.2f}x |",
+        f"| products as tuned | {best['tuned']:.3f} | {median['tuned']:.3f} |",
+        f"| torch forced | {best['torch']:.3f} | {median['torch']:.3f} |",
+        f"| torch / tuned | {best['torch'] / best['tuned']:.2f}x | {median['torch'] / median['tuned']:.2f}x |",
     ]
     return "\n".join(lines)
 

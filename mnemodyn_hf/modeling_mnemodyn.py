@@ -18,7 +18,7 @@ from .configuration_mnemodyn import MIN_SEQUENCE_LENGTH, MnemoDynConfig
 from .context_mixing import MnemoDynContextMixer
 from .field_contraction import contract_vector_field
 from .path_derivative import backward_difference, reference_linear_derivative, reference_spline_derivative
-from .region_products import region_weight_gradient
+from .region_products import region_forward, region_input_gradient, region_weight_gradient
 from .wavelets import analysis_filter_bank, dwt, idwt, synthesis_filter_bank
 from .windowing import apply_in_windows
 
@@ -95,8 +95,8 @@ class _RegionConvolution(torch.autograd.Function):
     with the kernels (R, O, I) adds the biases. Backward: the three products ordered so that M (down to 4 at the
     coarsest level of one window) is the row count (skinny GEMMs run 2-3x faster that way round on CPU, and the
     weight gradient comes out in the weight's own layout), and the rows' gradient folded back onto the signal with
-    one strided add per tap (autograd's unfold backward is a scatter). The weight gradient is
-    `region_products.region_weight_gradient` (a native kernel where few rows make the GEMM write-bound)."""
+    one strided add per tap (autograd's unfold backward is a scatter). The three products are `region_products`'
+    (native kernels where few rows per region make the GEMMs bound by moving the weight-sized matrix)."""
 
     @staticmethod
     def forward(ctx, signal: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
@@ -107,7 +107,7 @@ class _RegionConvolution(torch.autograd.Function):
         blocks = F.pad(signal, (0, regions * block - length)).view(count, channels, regions, block)
         taps = F.pad(blocks, (left, kernel_size - 1 - left)).unfold(-1, kernel_size, 1)  # (N, C, r, b, k)
         rows = taps.permute(2, 0, 3, 1, 4).reshape(regions, count * block, channels * kernel_size)
-        out = torch.baddbmm(bias[:, None, :], rows, weight.view(regions, out_channels, -1).transpose(1, 2))
+        out = region_forward(rows, weight.view(regions, out_channels, -1), bias)
         ctx.save_for_backward(rows, weight)  # under autocast `out` may be half precision: the products follow it
         out = out.view(regions, count, block, out_channels).permute(1, 3, 0, 2)  # (N, O, r, b)
         return out.reshape(count, out_channels, regions * block)[..., :length]
@@ -123,7 +123,7 @@ class _RegionConvolution(torch.autograd.Function):
         grad = grad.permute(2, 0, 3, 1).reshape(regions, count * block, out_channels)  # (R, M, O)
         grad_signal = grad_weight = grad_bias = None
         if ctx.needs_input_grad[0]:
-            grad_rows = torch.bmm(grad, weight.view(regions, out_channels, -1).to(grad.dtype))
+            grad_rows = region_input_gradient(grad, weight.view(regions, out_channels, -1).to(grad.dtype))
             grad_taps = grad_rows.view(regions, count, block, channels, kernel_size)
             padded = grad_rows.new_zeros(regions, count, block + kernel_size - 1, channels)
             for tap in range(kernel_size):  # tap t of position j read padded position j + t

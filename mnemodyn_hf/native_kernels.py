@@ -1,14 +1,14 @@
-"""The C kernels (the fused tanh vector-field contraction, and the region convolution's weight gradient for few
-rows): built once per user and machine with the system C compiler into one library, loaded with ctypes.
+"""The C kernels (the fused tanh vector-field contraction, and the region convolution's products for few rows):
+built once per user and machine with the system C compiler into one library, loaded with ctypes.
 
 `kernels/field_contraction.c` computes the contraction of `field_contraction.py` without writing the (frames, R, C)
 expansion to memory: the expansion, its tanh (a rational approximation, absolute error < 4e-7) and the contraction
 with the path derivative happen in vector registers (explicit SIMD as wide as the `-march` target allows), forward
 and backward. Which of it and the eager path runs under `field_implementation="auto"` is timed per machine
-(`field_contraction.py`), and kept with `store_choice` beside the library. `kernels/region_products.c` writes the
-weight gradient of a region convolution with 64 or fewer rows per region (the coarse wavelet levels of one
-sequence), where a GEMM library's blocking leaves it far below the memory bandwidth; `region_products.py` times it
-against `torch.bmm` per shape the same way.
+(`field_contraction.py`), and kept with `store_choice` beside the library. `kernels/region_products.c` computes a region
+convolution's forward and input gradient with 16 or fewer rows per region, and its weight gradient with 64 or fewer
+(the coarse wavelet levels of one sequence), where a GEMM library's blocking moves the weight-sized matrix far below
+the memory bandwidth; `region_products.py` times each against torch per shape the same way.
 
 The shared library is compiled on first use (`cc -O3 -march=native -fopenmp`, about a second; `$MNEMODYN_KERNEL_MARCH`
 names another `-march` target, e.g. `x86-64-v3` for an AVX2 build on an AVX-512 machine) into
@@ -199,10 +199,17 @@ def _declare(library: ctypes.CDLL) -> ctypes.CDLL:
     pointer, size = ctypes.c_void_p, ctypes.c_long
     library.mnemodyn_tanh_field_forward.argtypes = [pointer] * 5 + [size] * 4 + [ctypes.c_int]
     library.mnemodyn_tanh_field_backward.argtypes = [pointer] * 8 + [size] * 4 + [ctypes.c_int]
+    library.mnemodyn_region_forward.argtypes = [pointer] * 4 + [size] * 4 + [ctypes.c_int]
+    library.mnemodyn_region_input_gradient.argtypes = [pointer] * 3 + [size] * 4 + [ctypes.c_int]
     library.mnemodyn_region_weight_gradient.argtypes = [pointer] * 3 + [size] * 4 + [ctypes.c_int]
-    library.mnemodyn_tanh_field_forward.restype = ctypes.c_int
-    library.mnemodyn_tanh_field_backward.restype = ctypes.c_int
-    library.mnemodyn_region_weight_gradient.restype = ctypes.c_int
+    for entry in (
+        "mnemodyn_tanh_field_forward",
+        "mnemodyn_tanh_field_backward",
+        "mnemodyn_region_forward",
+        "mnemodyn_region_input_gradient",
+        "mnemodyn_region_weight_gradient",
+    ):
+        getattr(library, entry).restype = ctypes.c_int
     return library
 
 

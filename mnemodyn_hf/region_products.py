@@ -1,81 +1,166 @@
-"""The weight gradient of the region convolution, `grad_weight[r] = grad[r]^T @ rows[r]`: `torch.bmm`, or the native
-kernel of `kernels/region_products.c` when a region has few rows.
+"""The region convolution's three products: torch's batched GEMMs, or the native kernels of
+`kernels/region_products.c` when a region has few rows.
 
-With one sequence the coarse wavelet levels give each region 4-16 positions, so the product is an outer-product sum
-as large as the weight (600 x 3000 per region at the released size) with an inner dimension of 4-16. A GEMM library
-writes it at a fraction of the memory bandwidth; the kernel writes each row once, with non-temporal stores. Which of
-the two runs is timed on the first product of each shape on this machine (interleaved, on the real inputs) and kept
-beside the kernel library (`native_kernels.store_choice`), as the field contraction's choice is; on a tie the kernel
-is kept. Without the kernel (`native_kernels.kernel_status()`), or off the CPU, or in another dtype, `torch.bmm` runs.
+    forward            out[r] = rows[r] @ weight[r]^T + bias[r]     (regions, rows, out_features)
+    input gradient     out[r] = grad[r] @ weight[r]                 (regions, rows, in_features)
+    weight gradient    out[r] = grad[r]^T @ rows[r]                 (regions, out_features, in_features)
+
+With one sequence the coarse wavelet levels give each region 4-16 positions: each product then reads (forward, input
+gradient) or writes (weight gradient) a matrix as large as the weight (600 x 3000 per region at the released size)
+for a few multiply-adds per element, and a GEMM library moves it at a fraction of the memory bandwidth. Which of the
+two runs is timed on the first product of each kind and shape on this machine (interleaved, on the real inputs) and
+kept beside the kernel library (`native_kernels.store_choice`), as the field contraction's choice is; on a tie the
+kernel is kept. Without the kernels (`native_kernels.kernel_status()`), off the CPU, in another dtype, or above a
+kernel's row limit, torch runs.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
 from .native_kernels import kernel_status, store_choice, stored_choice
 
-#: The kernel serves regions of at most this many rows (positions x sequences); larger products are compute-bound,
-#: where the GEMM library wins.
+#: Rows per region the weight-gradient kernel serves: larger products are compute-bound, where the GEMM library wins.
 MAX_KERNEL_ROWS = 64
+#: Rows per region the forward and input-gradient kernels serve (they read the weight once per four rows).
+MAX_STREAMED_ROWS = 16
 _TUNING_REPEATS = 3
 _choices: dict[str, dict] = {}  # this process's choices, by `_tuning_key`
 
 
-def _bmm_product(grad: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+@dataclass(frozen=True)
+class _Product:
+    """One product: its kernel's entry point and row limit, and the torch fallback (same arguments)."""
+
+    entry: str
+    max_rows: int
+    torch: Callable[..., torch.Tensor]
+
+
+def _torch_forward(rows: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    return torch.baddbmm(bias[:, None, :], rows, weight.transpose(1, 2))
+
+
+def _torch_input_gradient(grad: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    return torch.bmm(grad, weight)
+
+
+def _torch_weight_gradient(grad: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
     return torch.bmm(grad.transpose(1, 2), rows)
 
 
-def _kernel_product(grad: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-    """The native kernel on float32 CPU tensors (checked by `_kernel_applies`), made contiguous (`grad`, a view of
-    the convolution's output gradient, is small; `rows` already is)."""
-    grad, rows = grad.contiguous(), rows.contiguous()
-    regions, count, out_features = grad.shape
-    in_features = rows.shape[2]
-    out = grad.new_empty(regions, out_features, in_features)
-    entry = kernel_status().library.mnemodyn_region_weight_gradient
-    threads = torch.get_num_threads()
-    if entry(grad.data_ptr(), rows.data_ptr(), out.data_ptr(), regions, count, out_features, in_features, threads):
-        raise ValueError(f"the region kernel takes at most {MAX_KERNEL_ROWS} rows per region (got {count})")
-    return out
-
-
-_PRODUCTS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
-    "native": _kernel_product,
-    "bmm": _bmm_product,
+PRODUCTS = {
+    "forward": _Product("mnemodyn_region_forward", MAX_STREAMED_ROWS, _torch_forward),
+    "input_gradient": _Product("mnemodyn_region_input_gradient", MAX_STREAMED_ROWS, _torch_input_gradient),
+    "weight_gradient": _Product("mnemodyn_region_weight_gradient", MAX_KERNEL_ROWS, _torch_weight_gradient),
 }
 
 
-def _kernel_applies(grad: torch.Tensor, rows: torch.Tensor) -> bool:
+def _dimensions(kind: str, first: torch.Tensor, second: torch.Tensor) -> tuple[int, int, int, int]:
+    """(regions, rows, out_features, in_features) of a product's first two arguments."""
+    regions, count = first.shape[:2]
+    if kind == "weight_gradient":  # grad (R, M, O), rows (R, M, I)
+        return regions, count, first.shape[2], second.shape[2]
+    return regions, count, second.shape[1], second.shape[2]  # rows or grad (R, M, .), weight (R, O, I)
+
+
+def _kernel(kind: str, *tensors: torch.Tensor) -> torch.Tensor:
+    """The native kernel of `kind` on float32 CPU tensors (checked by `_kernel_applies`), made contiguous (views of
+    the convolution's buffers are small; the weight already is)."""
+    tensors = tuple(t.contiguous() for t in tensors)
+    regions, count, out_features, in_features = _dimensions(kind, *tensors[:2])
+    shapes = {
+        "forward": (regions, count, out_features),
+        "input_gradient": (regions, count, in_features),
+        "weight_gradient": (regions, out_features, in_features),
+    }
+    out = tensors[0].new_empty(shapes[kind])
+    entry = getattr(kernel_status().library, PRODUCTS[kind].entry)
+    pointers = [t.data_ptr() for t in tensors]
+    if entry(*pointers, out.data_ptr(), regions, count, out_features, in_features, torch.get_num_threads()):
+        raise ValueError(
+            f"the region {kind.replace('_', ' ')} kernel takes at most {PRODUCTS[kind].max_rows} rows per region "
+            f"(got {count})"
+        )
+    return out
+
+
+def _run(kind: str, implementation: str, *tensors: torch.Tensor) -> torch.Tensor:
+    return _kernel(kind, *tensors) if implementation == "native" else PRODUCTS[kind].torch(*tensors)
+
+
+def _kernel_applies(kind: str, *tensors: torch.Tensor) -> bool:
     return (
-        grad.shape[1] <= MAX_KERNEL_ROWS
-        and grad.device.type == "cpu"
-        and grad.dtype == rows.dtype == torch.float32
+        tensors[0].shape[1] <= PRODUCTS[kind].max_rows
+        and tensors[0].device.type == "cpu"
+        and all(t.dtype == torch.float32 for t in tensors)
+        and not torch.is_autocast_enabled("cpu")
         and kernel_status().available
     )
 
 
-def _tuning_key(grad: torch.Tensor, rows: torch.Tensor) -> str:
-    regions, count, out_features = grad.shape
-    return f"region_weight_gradient:{regions}x{count}x{out_features}x{rows.shape[2]}:threads{torch.get_num_threads()}"
+def _tuning_key(kind: str, *tensors: torch.Tensor) -> str:
+    shape = "x".join(str(size) for size in _dimensions(kind, *tensors[:2]))
+    return f"region_{kind}:{shape}:threads{torch.get_num_threads()}"
 
 
-def _tune(grad: torch.Tensor, rows: torch.Tensor) -> tuple[dict, torch.Tensor]:
-    """Time both products on these inputs, interleaved, best of `_TUNING_REPEATS` after a warm-up; the choice
+def _tune(kind: str, *tensors: torch.Tensor) -> tuple[dict, torch.Tensor]:
+    """Time the kernel and torch on these inputs, interleaved, best of `_TUNING_REPEATS` after a warm-up; the choice
     ({"implementation": ..., "seconds": ...}) and the chosen product's result."""
-    best = {name: float("inf") for name in _PRODUCTS}
+    best = {"native": float("inf"), "torch": float("inf")}
     results = {}
     for repeat in range(_TUNING_REPEATS + 1):
-        for name, product in _PRODUCTS.items():
+        for implementation in best:
             start = time.perf_counter()
-            results[name] = product(grad, rows)
+            results[implementation] = _run(kind, implementation, *tensors)
             elapsed = time.perf_counter() - start
-            best[name] = min(best[name], elapsed) if repeat else best[name]  # the first is a warm-up
-    chosen = "native" if best["native"] <= best["bmm"] else "bmm"
+            best[implementation] = min(best[implementation], elapsed) if repeat else best[implementation]
+    chosen = "native" if best["native"] <= best["torch"] else "torch"
     return {"implementation": chosen, "seconds": best}, results[chosen]
+
+
+def _product(kind: str, *tensors: torch.Tensor) -> torch.Tensor:
+    if not _kernel_applies(kind, *tensors):
+        return PRODUCTS[kind].torch(*tensors)
+    key = _tuning_key(kind, *tensors)
+    if key not in _choices:
+        choice = stored_choice(key)
+        if choice is None or choice.get("implementation") not in ("native", "torch"):
+            choice, result = _tune(kind, *tensors)
+            store_choice(key, choice)
+            _choices[key] = choice
+            return result
+        _choices[key] = choice
+    return _run(kind, _choices[key]["implementation"], *tensors)
+
+
+def region_forward(rows: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """
+    Args:
+        rows: (regions, rows, in_features) the unfolded input rows.
+        weight: (regions, out_features, in_features).
+        bias: (regions, out_features).
+
+    Returns:
+        (regions, rows, out_features) `rows[r] @ weight[r]^T + bias[r]` for every region.
+    """
+    return _product("forward", rows, weight, bias)
+
+
+def region_input_gradient(grad: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """
+    Args:
+        grad: (regions, rows, out_features) gradient of the convolution's output rows.
+        weight: (regions, out_features, in_features).
+
+    Returns:
+        (regions, rows, in_features) `grad[r] @ weight[r]` for every region.
+    """
+    return _product("input_gradient", grad, weight)
 
 
 def region_weight_gradient(grad: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
@@ -87,18 +172,14 @@ def region_weight_gradient(grad: torch.Tensor, rows: torch.Tensor) -> torch.Tens
     Returns:
         (regions, out_features, in_features) `grad[r]^T @ rows[r]` for every region.
     """
-    if not _kernel_applies(grad, rows):
-        return _bmm_product(grad, rows)
-    key = _tuning_key(grad, rows)
-    if key not in _choices:
-        choice = stored_choice(key)
-        if choice is None or choice.get("implementation") not in _PRODUCTS:
-            choice, result = _tune(grad, rows)
-            store_choice(key, choice)
-            _choices[key] = choice
-            return result
-        _choices[key] = choice
-    return _PRODUCTS[_choices[key]["implementation"]](grad, rows)
+    return _product("weight_gradient", grad, rows)
 
 
-__all__ = ["MAX_KERNEL_ROWS", "region_weight_gradient"]
+__all__ = [
+    "MAX_KERNEL_ROWS",
+    "MAX_STREAMED_ROWS",
+    "PRODUCTS",
+    "region_forward",
+    "region_input_gradient",
+    "region_weight_gradient",
+]
