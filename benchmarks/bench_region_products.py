@@ -39,16 +39,16 @@ def products(rows_per_region=RELEASED_ROWS, regions=4, out_features=600, in_feat
         for count in rows_per_region:
             grad = torch.randn(regions, count, out_features, generator=generator)
             rows = torch.randn(regions, count, in_features, generator=generator)
-            arguments = {
-                "forward": lambda weight: (rows, weight, bias),
-                "input_gradient": lambda weight: (grad, weight),
-                "weight_gradient": lambda weight: (grad, rows),
+            calls = {
+                "forward": [(rows, weight, bias) for weight in weights],
+                "input_gradient": [(grad, weight) for weight in weights],
+                "weight_gradient": [(grad, rows)],
             }[kind]
             names = ["torch"] + (["native"] * (count <= product.max_rows))
             best = dict.fromkeys(names, float("inf"))
             for repeat in range(repeats + 1):  # the first round is a warm-up, kept only if nothing beats it
                 for name in names:
-                    tensors = arguments(weights[repeat % len(weights)])
+                    tensors = calls[repeat % len(calls)]
                     start = time.perf_counter()
                     region_products._run(kind, name, *tensors)
                     best[name] = min(best[name], time.perf_counter() - start)
