@@ -9,6 +9,9 @@ and backward. Which of it and the eager path runs under `field_implementation="a
 convolution's forward and input gradient with 16 or fewer rows per region, and its weight gradient with 64 or fewer
 (the coarse wavelet levels of one sequence), where a GEMM library's blocking moves the weight-sized matrix far below
 the memory bandwidth; `region_products.py` times each against torch per shape the same way.
+`kernels/wavelet_transforms.c` runs one level of the periodized DWT and inverse DWT and their adjoints for
+`wavelets.py` (float32 on CPU), one contiguous multiply-add per filter tap over each deinterleaved row instead of a
+dozen strided tensor operations per level.
 
 The shared library is compiled on first use (`cc -O3 -march=native -fopenmp`, about a second; `$MNEMODYN_KERNEL_MARCH`
 names another `-march` target, e.g. `x86-64-v3` for an AVX2 build on an AVX-512 machine) into
@@ -51,7 +54,7 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 
 KERNELS = Path(__file__).parent / "kernels"
-SOURCES = (KERNELS / "field_contraction.c", KERNELS / "region_products.c")
+SOURCES = (KERNELS / "field_contraction.c", KERNELS / "region_products.c", KERNELS / "wavelet_transforms.c")
 HEADERS = (KERNELS / "vector.h",)  # included by the sources (from their own directory); part of the cache key
 DISABLE_VARIABLE = "MNEMODYN_NATIVE_KERNELS"
 CACHE_VARIABLE = "MNEMODYN_KERNEL_CACHE"
@@ -202,12 +205,20 @@ def _declare(library: ctypes.CDLL) -> ctypes.CDLL:
     library.mnemodyn_region_forward.argtypes = [pointer] * 4 + [size] * 4 + [ctypes.c_int]
     library.mnemodyn_region_input_gradient.argtypes = [pointer] * 3 + [size] * 4 + [ctypes.c_int]
     library.mnemodyn_region_weight_gradient.argtypes = [pointer] * 3 + [size] * 4 + [ctypes.c_int]
+    library.mnemodyn_dwt.argtypes = [pointer] * 4 + [size] * 3 + [ctypes.c_int]
+    library.mnemodyn_dwt_adjoint.argtypes = [pointer] * 4 + [size] * 3 + [ctypes.c_int]
+    library.mnemodyn_idwt.argtypes = [pointer] * 4 + [size] * 3 + [ctypes.c_int]
+    library.mnemodyn_idwt_adjoint.argtypes = [pointer] * 4 + [size] * 3 + [ctypes.c_int]
     for entry in (
         "mnemodyn_tanh_field_forward",
         "mnemodyn_tanh_field_backward",
         "mnemodyn_region_forward",
         "mnemodyn_region_input_gradient",
         "mnemodyn_region_weight_gradient",
+        "mnemodyn_dwt",
+        "mnemodyn_dwt_adjoint",
+        "mnemodyn_idwt",
+        "mnemodyn_idwt_adjoint",
     ):
         getattr(library, entry).restype = ctypes.c_int
     return library

@@ -9,6 +9,10 @@ Convention (identical to ``pywt.dwt(x, wavelet, mode="periodization")`` and ``py
 
 Both transforms act on the last axis of any tensor and apply the same filters to every leading index
 (a depthwise transform). Filters come from PyWavelets, so every discrete wavelet it knows is available.
+
+Float32 tensors on the CPU go through the native kernels of `kernels/wavelet_transforms.c` (`native_kernels`), which
+deinterleave each row once and run every filter tap as one contiguous multiply-add; everything else, and every
+machine without the kernels, runs the strided tensor operations below (the two agree to float32 rounding, tested).
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import pywt
 import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
+
+from .native_kernels import kernel_status
 
 
 @functools.cache
@@ -125,6 +131,56 @@ def _synthesis_adjoint(grad: torch.Tensor, filters: torch.Tensor) -> tuple[torch
     return grads[0], grads[1]
 
 
+def _native_applies(*tensors: torch.Tensor) -> bool:
+    """Whether the native kernels run these tensors (signal or bands first, filters last): float32 on the CPU, a
+    non-empty signal, an even filter length (PyWavelets' filters are), the kernels built."""
+    return (
+        all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors)
+        and tensors[0].shape[-1] > 0
+        and tensors[-1].shape[-1] % 2 == 0
+        and kernel_status().available
+    )
+
+
+def _run_native(entry: str, inputs: tuple[torch.Tensor, ...], outputs: tuple[torch.Tensor, ...], *sizes: int) -> None:
+    """Call a kernel on contiguous inputs (held for the call) and freshly allocated outputs."""
+    inputs = tuple(t.contiguous() for t in inputs)
+    pointers = [t.data_ptr() for t in (*inputs, *outputs)]
+    if getattr(kernel_status().library, entry)(*pointers, *sizes, torch.get_num_threads()):
+        raise MemoryError(f"{entry} could not allocate its per-thread row buffer")
+
+
+def _native_dwt(signal: torch.Tensor, filters: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    length = signal.shape[-1]
+    bands = signal.new_empty(2, *signal.shape[:-1], (length + 1) // 2)
+    _run_native(
+        "mnemodyn_dwt", (signal, filters), (bands[0], bands[1]), signal[..., 0].numel(), length, filters.shape[-1]
+    )
+    return bands[0], bands[1]
+
+
+def _native_dwt_adjoint(grads: tuple[torch.Tensor, torch.Tensor], filters: torch.Tensor, length: int) -> torch.Tensor:
+    grad_signal = grads[0].new_empty(*grads[0].shape[:-1], length)
+    rows = grads[0][..., 0].numel()
+    _run_native("mnemodyn_dwt_adjoint", (*grads, filters), (grad_signal,), rows, length, filters.shape[-1])
+    return grad_signal
+
+
+def _native_idwt(bands: tuple[torch.Tensor, torch.Tensor], filters: torch.Tensor) -> torch.Tensor:
+    half = bands[0].shape[-1]
+    out = bands[0].new_empty(*bands[0].shape[:-1], 2 * half)
+    _run_native("mnemodyn_idwt", (*bands, filters), (out,), bands[0][..., 0].numel(), half, filters.shape[-1])
+    return out
+
+
+def _native_idwt_adjoint(grad: torch.Tensor, filters: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    half = grad.shape[-1] // 2
+    grads = grad.new_empty(2, *grad.shape[:-1], half)
+    rows = grad[..., 0].numel()
+    _run_native("mnemodyn_idwt_adjoint", (grad, filters), (grads[0], grads[1]), rows, half, filters.shape[-1])
+    return grads[0], grads[1]
+
+
 class _PeriodizedDWT(torch.autograd.Function):
     """`dwt` with its backward written as the transposed filter bank (as many strided multiply-adds as the forward)
     instead of autograd's per-slice zero-filled gradients."""
@@ -133,6 +189,8 @@ class _PeriodizedDWT(torch.autograd.Function):
     def forward(ctx, signal: torch.Tensor, filters: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         ctx.save_for_backward(filters)
         ctx.length = signal.shape[-1]
+        if _native_applies(signal, filters):
+            return _native_dwt(signal, filters)
         if ctx.length % 2:
             signal = torch.cat([signal, signal[..., -1:]], dim=-1)
         return _analysis(signal, filters)
@@ -141,6 +199,8 @@ class _PeriodizedDWT(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_approximation: torch.Tensor, grad_detail: torch.Tensor) -> tuple[torch.Tensor, None]:
         (filters,) = ctx.saved_tensors
+        if _native_applies(grad_approximation, grad_detail, filters):
+            return _native_dwt_adjoint((grad_approximation, grad_detail), filters, ctx.length), None
         return _analysis_adjoint((grad_approximation, grad_detail), filters, ctx.length), None
 
 
@@ -150,12 +210,16 @@ class _PeriodizedIDWT(torch.autograd.Function):
     @staticmethod
     def forward(ctx, approximation: torch.Tensor, detail: torch.Tensor, filters: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(filters)
+        if _native_applies(approximation, detail, filters):
+            return _native_idwt((approximation, detail), filters)
         return _synthesis((approximation, detail), filters)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, None]:
         (filters,) = ctx.saved_tensors
+        if _native_applies(grad, filters):
+            return *_native_idwt_adjoint(grad, filters), None
         return *_synthesis_adjoint(grad, filters), None
 
 

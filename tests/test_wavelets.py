@@ -3,7 +3,9 @@ import pytest
 import pywt
 import torch
 
+from mnemodyn_hf import wavelets
 from mnemodyn_hf.configuration_mnemodyn import SUPPORTED_WAVELETS
+from mnemodyn_hf.native_kernels import KernelStatus, kernel_status
 from mnemodyn_hf.wavelets import analysis_filter_bank, dwt, idwt, synthesis_filter_bank
 
 LENGTHS = [1, 2, 3, 7, 8, 31, 64, 245]
@@ -73,3 +75,57 @@ def test_idwt_rejects_mismatched_bands():
 
 def test_dmey_is_not_offered():
     assert "dmey" not in SUPPORTED_WAVELETS and "db2" in SUPPORTED_WAVELETS
+
+
+native = pytest.mark.skipif(not kernel_status().available, reason=f"no native kernels: {kernel_status().reason}")
+
+
+def _float64_gradients(function, inputs, grads):
+    inputs = [t.detach().double().requires_grad_() for t in inputs]
+    outputs = function(*inputs)
+    outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+    torch.autograd.backward(outputs, [g.double() for g in grads])
+    return [t.grad for t in inputs]
+
+
+@native
+@pytest.mark.parametrize("wavelet", SUPPORTED_WAVELETS)
+def test_the_native_kernels_match_pywt_and_the_float64_gradients(wavelet, monkeypatch):
+    """float32 on the CPU runs the C kernels (counted); values against PyWavelets, gradients against the float64
+    tensor path (itself gradchecked above), at lengths shorter than the filter, odd and even."""
+    calls = []
+    run = wavelets._run_native
+    monkeypatch.setattr(wavelets, "_run_native", lambda entry, *a: calls.append(entry) or run(entry, *a))
+    analysis, synthesis = analysis_filter_bank(wavelet), synthesis_filter_bank(wavelet)
+    generator = torch.Generator().manual_seed(0)
+    for length in [*LENGTHS, 490]:
+        signal = torch.randn(2, 3, length, generator=generator, requires_grad=True)
+        approximation, detail = dwt(signal, analysis)
+        expected_a, expected_d = pywt.dwt(signal.detach().double().numpy(), wavelet, mode="periodization")
+        np.testing.assert_allclose(approximation.detach().numpy(), expected_a, atol=2e-5, err_msg=f"N={length}")
+        np.testing.assert_allclose(detail.detach().numpy(), expected_d, atol=2e-5, err_msg=f"N={length}")
+        grads = [torch.randn(approximation.shape, generator=generator) for _ in range(2)]
+        torch.autograd.backward((approximation, detail), grads)
+        (expected,) = _float64_gradients(lambda x: dwt(x, analysis.double()), [signal], grads)
+        torch.testing.assert_close(signal.grad.double(), expected, atol=2e-5, rtol=1e-5)
+
+        bands = [t.detach().requires_grad_() for t in (approximation, detail)]
+        reconstruction = idwt(*bands, synthesis)
+        expected = pywt.idwt(expected_a, expected_d, wavelet, mode="periodization")
+        np.testing.assert_allclose(reconstruction.detach().numpy(), expected, atol=2e-5, err_msg=f"N={length}")
+        grad = torch.randn(reconstruction.shape, generator=generator)
+        reconstruction.backward(grad)
+        expected_grads = _float64_gradients(lambda a, d: idwt(a, d, synthesis.double()), bands, [grad])
+        for ours, theirs in zip([b.grad for b in bands], expected_grads, strict=True):
+            torch.testing.assert_close(ours.double(), theirs, atol=2e-5, rtol=1e-5)
+    assert calls.count("mnemodyn_dwt") == calls.count("mnemodyn_idwt_adjoint") == len(LENGTHS) + 1
+
+
+def test_without_the_kernels_or_in_float64_the_tensor_path_runs(monkeypatch):
+    monkeypatch.setattr(wavelets, "_run_native", lambda *a: pytest.fail("the native kernels ran"))
+    signal = torch.randn(3, 33)
+    with monkeypatch.context() as patch:
+        patch.setattr(wavelets, "kernel_status", lambda: KernelStatus(None, "no C compiler found"))
+        approximation, detail = dwt(signal, analysis_filter_bank("db2"))
+        idwt(approximation, detail, synthesis_filter_bank("db2"))
+    dwt(signal.double(), analysis_filter_bank("db2", torch.float64))
