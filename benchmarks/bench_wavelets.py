@@ -26,9 +26,14 @@ from mnemodyn_hf.training.allocator import retain_freed_memory
 RELEASED_LENGTHS = (490, 245, 123, 62, 31)
 
 
-def _forced(native: bool):
-    """`wavelets._native_applies` as it is (native) or refusing everything (the tensor path)."""
-    return wavelets._native_applies if native else (lambda *tensors: False)
+def _tensor_path(*tensors: torch.Tensor) -> bool:
+    """Stands in for `wavelets._native_applies` to force the tensor path."""
+    return False
+
+
+def _select(path: str, applies) -> None:
+    """Run the wavelets on `path` ("native": as `applies`, the module's own test, decides; "tensor": forced)."""
+    wavelets._native_applies = applies if path == "native" else _tensor_path
 
 
 def _calls(signal: torch.Tensor, analysis: torch.Tensor, synthesis: torch.Tensor) -> dict:
@@ -55,7 +60,7 @@ def transforms(lengths=RELEASED_LENGTHS, channels=300, wavelet="db2", repeats=20
                 best = {"native": float("inf"), "tensor": float("inf")}
                 for repeat in range(repeats + 1):
                     for path in best:
-                        wavelets._native_applies = _forced(path == "native")
+                        _select(path, applies)
                         start = time.perf_counter()
                         call()
                         elapsed = time.perf_counter() - start
@@ -74,7 +79,7 @@ def step(size: str = "released", frames: int = 490, rounds: int = 8) -> dict:
     applies = wavelets._native_applies
 
     def train(path: str) -> float:
-        wavelets._native_applies = _forced(path == "native")
+        _select(path, applies)
         start = time.perf_counter()
         torch.nn.functional.mse_loss(model(x).last_hidden_state, x).backward()
         optimizer.step()
