@@ -152,11 +152,9 @@ def _run_native(entry: str, inputs: tuple[torch.Tensor, ...], outputs: tuple[tor
 
 def _native_dwt(signal: torch.Tensor, filters: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     length = signal.shape[-1]
-    bands = signal.new_empty(2, *signal.shape[:-1], (length + 1) // 2)
-    _run_native(
-        "mnemodyn_dwt", (signal, filters), (bands[0], bands[1]), signal[..., 0].numel(), length, filters.shape[-1]
-    )
-    return bands[0], bands[1]
+    bands = tuple(signal.new_empty(*signal.shape[:-1], (length + 1) // 2) for _ in range(2))  # two bases, no views
+    _run_native("mnemodyn_dwt", (signal, filters), bands, signal[..., 0].numel(), length, filters.shape[-1])
+    return bands
 
 
 def _native_dwt_adjoint(grads: tuple[torch.Tensor, torch.Tensor], filters: torch.Tensor, length: int) -> torch.Tensor:
@@ -175,10 +173,9 @@ def _native_idwt(bands: tuple[torch.Tensor, torch.Tensor], filters: torch.Tensor
 
 def _native_idwt_adjoint(grad: torch.Tensor, filters: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     half = grad.shape[-1] // 2
-    grads = grad.new_empty(2, *grad.shape[:-1], half)
-    rows = grad[..., 0].numel()
-    _run_native("mnemodyn_idwt_adjoint", (grad, filters), (grads[0], grads[1]), rows, half, filters.shape[-1])
-    return grads[0], grads[1]
+    grads = tuple(grad.new_empty(*grad.shape[:-1], half) for _ in range(2))
+    _run_native("mnemodyn_idwt_adjoint", (grad, filters), grads, grad[..., 0].numel(), half, filters.shape[-1])
+    return grads
 
 
 class _PeriodizedDWT(torch.autograd.Function):
