@@ -23,7 +23,7 @@ from benchmarks.machine import machine_description, print_and_save
 from mnemodyn_hf import field_contraction
 
 
-def _step(model: torch.nn.Module, x: torch.Tensor, mode: str):
+def step_function(model: torch.nn.Module, x: torch.Tensor, mode: str):
     """One forward (no grad) or one training step (MSE reconstruction, backward, fused AdamW), as bench_backbone."""
     if mode == "forward":
         model.eval()
@@ -51,7 +51,7 @@ def run(size: str = "released", batch: int = 4, frames: int = 490, rounds: int =
     x = torch.randn(batch, frames, SIZES[size]["num_rois"], generator=torch.Generator().manual_seed(0))
     results, loads = {}, []
     for mode in modes:
-        steps = {name: _step(build(name, size, torch.device("cpu")), x, mode) for name in IMPLEMENTATIONS}
+        steps = {name: step_function(build(name, size, torch.device("cpu")), x, mode) for name in IMPLEMENTATIONS}
         for step in steps.values():
             step()  # warm-up (and the first-use timing of field_implementation="auto")
         best = dict.fromkeys(steps, float("inf"))

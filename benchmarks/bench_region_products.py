@@ -15,16 +15,15 @@ in one process; best and median of `--rounds` each.
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 from pathlib import Path
 
 import torch
 
-from benchmarks.bench_backbone import SIZES, build
+from benchmarks.bench_backbone import SIZES
+from benchmarks.interleaved_settings import format_step_table, interleaved_training_steps
 from benchmarks.machine import machine_description, print_and_save
 from mnemodyn_hf import region_products
-from mnemodyn_hf.training.allocator import retain_freed_memory
 
 RELEASED_ROWS = (62, 31, 16, 8, 4)
 
@@ -59,36 +58,16 @@ def products(rows_per_region=RELEASED_ROWS, regions=4, out_features=600, in_feat
 
 def step(size: str = "released", frames: int = 490, rounds: int = 8) -> dict:
     """A batch-1 training step with the products as tuned and with torch forced for all three, interleaved."""
-    model = build("mnemodyn", size, torch.device("cpu")).train()
-    x = torch.randn(1, frames, SIZES[size]["num_rois"], generator=torch.Generator().manual_seed(0))
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4, fused=True)
     tuned_applies = region_products._kernel_applies
 
-    def train(name: str) -> float:
-        region_products._kernel_applies = tuned_applies if name == "tuned" else (lambda kind, *tensors: False)
-        start = time.perf_counter()
-        torch.nn.functional.mse_loss(model(x).last_hidden_state, x).backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        return time.perf_counter() - start
+    def select(setting: str) -> None:
+        region_products._kernel_applies = tuned_applies if setting == "tuned" else (lambda kind, *tensors: False)
 
-    retain_freed_memory()  # as the pretraining loop
     try:
-        for name in ("tuned", "torch", "tuned"):  # warm-up, and the first-use timing of each product's shape
-            train(name)
-        seconds = {"tuned": [], "torch": []}
-        for _ in range(rounds):
-            for name, times in seconds.items():
-                times.append(train(name))
+        report = interleaved_training_steps(select, ("tuned", "torch"), size, frames, rounds)
     finally:
         region_products._kernel_applies = tuned_applies
-    return {
-        "rounds": rounds,
-        "seconds": seconds,
-        "best": {name: min(times) for name, times in seconds.items()},
-        "median": {name: statistics.median(times) for name, times in seconds.items()},
-        "choices": dict(region_products._choices),
-    }
+    return {**report, "choices": dict(region_products._choices)}
 
 
 def run(size: str = "released", repeats: int = 10, rounds: int = 8) -> dict:
@@ -110,16 +89,7 @@ def format_table(report: dict) -> str:
         torch_ms = row["seconds"]["torch"] * 1e3
         product = row["product"].replace("_", " ")
         lines.append(f"| {product} | {row['rows']} | {torch_ms:.2f} | {kernel} | {row['torch_vs_native']:.2f}x |")
-    step_report = report["step"]
-    best, median = step_report["best"], step_report["median"]
-    lines += [
-        "",
-        f"| batch-1 training step ({step_report['rounds']} interleaved rounds) | best s | median s |",
-        "|---|---|---|",
-        f"| products as tuned | {best['tuned']:.3f} | {median['tuned']:.3f} |",
-        f"| torch forced | {best['torch']:.3f} | {median['torch']:.3f} |",
-        f"| torch / tuned | {best['torch'] / best['tuned']:.2f}x | {median['torch'] / median['tuned']:.2f}x |",
-    ]
+    lines += ["", *format_step_table(report["step"], {"tuned": "products as tuned", "torch": "torch forced"})]
     return "\n".join(lines)
 
 

@@ -12,16 +12,16 @@ process; best and median of `--rounds` each.
 from __future__ import annotations
 
 import argparse
-import statistics
+import functools
 import time
 from pathlib import Path
 
 import torch
 
-from benchmarks.bench_backbone import SIZES, build
+from benchmarks.bench_backbone import SIZES
+from benchmarks.interleaved_settings import format_step_table, interleaved_training_steps
 from benchmarks.machine import machine_description, print_and_save
 from mnemodyn_hf import wavelets
-from mnemodyn_hf.training.allocator import retain_freed_memory
 
 RELEASED_LENGTHS = (490, 245, 123, 62, 31)
 
@@ -73,35 +73,12 @@ def transforms(lengths=RELEASED_LENGTHS, channels=300, wavelet="db2", repeats=20
 
 def step(size: str = "released", frames: int = 490, rounds: int = 8) -> dict:
     """A batch-1 training step with the native transforms and with the tensor path forced, interleaved."""
-    model = build("mnemodyn", size, torch.device("cpu")).train()
-    x = torch.randn(1, frames, SIZES[size]["num_rois"], generator=torch.Generator().manual_seed(0))
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4, fused=True)
     applies = wavelets._native_applies
-
-    def train(path: str) -> float:
-        _select(path, applies)
-        start = time.perf_counter()
-        torch.nn.functional.mse_loss(model(x).last_hidden_state, x).backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        return time.perf_counter() - start
-
-    retain_freed_memory()  # as the pretraining loop
     try:
-        for path in ("native", "tensor", "native"):  # warm-up, and the other kernels' first-use timings
-            train(path)
-        seconds = {"native": [], "tensor": []}
-        for _ in range(rounds):
-            for path, times in seconds.items():
-                times.append(train(path))
+        select = functools.partial(_select, applies=applies)
+        return interleaved_training_steps(select, ("native", "tensor"), size, frames, rounds)
     finally:
         wavelets._native_applies = applies
-    return {
-        "rounds": rounds,
-        "seconds": seconds,
-        "best": {path: min(times) for path, times in seconds.items()},
-        "median": {path: statistics.median(times) for path, times in seconds.items()},
-    }
 
 
 def run(size: str = "released", repeats: int = 200, rounds: int = 8) -> dict:
@@ -121,16 +98,7 @@ def format_table(report: dict) -> str:
         tensor, native = row["seconds"]["tensor"], row["seconds"]["native"]
         times = f"{tensor * 1e6:.0f} | {native * 1e6:.0f} | {tensor / native:.2f}x"
         lines.append(f"| {row['transform']} | {row['length']} | {times} |")
-    step_report = report["step"]
-    best, median = step_report["best"], step_report["median"]
-    lines += [
-        "",
-        f"| batch-1 training step ({step_report['rounds']} interleaved rounds) | best s | median s |",
-        "|---|---|---|",
-        f"| native transforms | {best['native']:.3f} | {median['native']:.3f} |",
-        f"| tensor path forced | {best['tensor']:.3f} | {median['tensor']:.3f} |",
-        f"| tensor / native | {best['tensor'] / best['native']:.2f}x | {median['tensor'] / median['native']:.2f}x |",
-    ]
+    lines += ["", *format_step_table(report["step"], {"native": "native transforms", "tensor": "tensor path forced"})]
     return "\n".join(lines)
 
 

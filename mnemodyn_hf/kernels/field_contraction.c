@@ -26,12 +26,6 @@
 #endif
 #define MAX_UNROLLED_K 4
 
-INLINE float horizontal_sum(vf v) {
-    float s = 0.0f;
-    for (int i = 0; i < LANES; i++) s += v[i];
-    return s;
-}
-
 /* The rational tanh: numerator and denominator in s = x^2. */
 #define TANH_P(s)                                                                                                  \
     ((((splat(1.3499255285609055e-08f) * s + splat(2.070249984786769e-05f)) * s + splat(3.5007553617641086e-03f)) \

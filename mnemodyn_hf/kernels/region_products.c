@@ -42,12 +42,6 @@
 #define TILE_COLUMNS 512
 #define PREFETCH_AHEAD 512 /* floats ahead in the forward's weight rows */
 
-INLINE float horizontal_sum(vf v) {
-    float s = 0.0f;
-    for (int i = 0; i < LANES; i++) s += v[i];
-    return s;
-}
-
 /* out[m0 .. m0 + mc, o .. o + ob] of one region (ob <= OUT_BLOCK, mc <= ROW_BLOCK: constants where inlined). */
 INLINE void forward_block(const float *rows, const float *weight, const float *bias, float *out, long O, long I,
                           long o, long ob, long m0, long mc) {

@@ -34,6 +34,13 @@ INLINE void store(float *p, vf v) { memcpy(p, &v, sizeof v); }
 
 INLINE vf splat(float x) { return (vf){0} + x; } /* not for -0.0f: 0 + -0 is +0 */
 
+/* The sum of a vector's lanes, in lane order. */
+INLINE float horizontal_sum(vf v) {
+    float s = 0.0f;
+    for (int i = 0; i < LANES; i++) s += v[i];
+    return s;
+}
+
 /* x limited to [-bound, bound], one min and one max instruction where the target has them; NaN stays NaN. */
 INLINE vf clamp(vf x, float bound) {
 #if defined(__AVX512F__)
