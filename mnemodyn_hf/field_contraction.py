@@ -131,12 +131,16 @@ class _ChunkedFieldContraction(torch.autograd.Function):
         return grad_code, grad_derivative, grad_weight, grad_bias, None, None, None
 
 
-def _run_kernel(name: str, tensors: tuple[torch.Tensor, ...], frames, bottleneck, channels, num_rois, threads) -> None:
-    """Call one entry point of the fused kernel on contiguous float32 tensors (held by the caller while it runs)."""
-    if not all(t.is_contiguous() for t in tensors):  # raw pointers: any other layout would be read as garbage
+def _run_kernel(
+    name: str, tensors: tuple[torch.Tensor | None, ...], frames, bottleneck, channels, num_rois, threads
+) -> None:
+    """Call one entry point of the fused kernel on contiguous float32 tensors (held by the caller while it runs);
+    None passes a null pointer (an output the kernel skips)."""
+    if not all(t is None or t.is_contiguous() for t in tensors):  # raw pointers: other layouts would read garbage
         raise ValueError(f"{name} needs contiguous tensors")
     entry = getattr(kernel_status().library, name)
-    if entry(*(t.data_ptr() for t in tensors), frames, bottleneck, channels, num_rois, threads):
+    pointers = (None if t is None else t.data_ptr() for t in tensors)
+    if entry(*pointers, frames, bottleneck, channels, num_rois, threads):
         raise ValueError(f"{name} needs the ROI axis zero-padded to a multiple of {_ROI_PADDING} (got {num_rois})")
 
 
@@ -179,14 +183,17 @@ class _NativeTanhFieldContraction(torch.autograd.Function):
         bottleneck, channels, padded_rois = weight_t.shape
         frames, threads, num_rois = code.shape[0], torch.get_num_threads(), ctx.num_rois
         grad_velocity = grad_velocity.contiguous()  # held here: the kernel reads it through a raw pointer
-        grad_code, grad_derivative = torch.empty_like(code), torch.empty_like(derivative)
+        grad_code = torch.empty_like(code)
+        # the derivative usually needs none (computed without gradients): the kernel then skips that sum
+        grad_derivative = torch.empty_like(derivative) if ctx.needs_input_grad[1] else None
         per_thread = code.new_zeros(threads, bottleneck + 1, channels, padded_rois)
         tensors = (code, derivative, weight_t, bias_t, grad_velocity, grad_code, grad_derivative, per_thread)
         _run_kernel("mnemodyn_tanh_field_backward", tensors, frames, bottleneck, channels, padded_rois, threads)
         summed = per_thread.sum(0)[..., :num_rois]  # (K + 1, C, R): the threads' partial sums
         grad_weight = summed[:bottleneck].permute(2, 1, 0).reshape(num_rois * channels, bottleneck)
         grad_bias = summed[bottleneck].t().reshape(-1)
-        return grad_code, grad_derivative[:, :num_rois], grad_weight, grad_bias, None
+        grad_derivative = None if grad_derivative is None else grad_derivative[:, :num_rois]
+        return grad_code, grad_derivative, grad_weight, grad_bias, None
 
 
 def _native_applies(tensors: tuple[torch.Tensor, ...], activation: Callable) -> bool:

@@ -31,15 +31,23 @@ def test_chunked_contraction_matches_the_dense_formula_and_its_gradients(activat
     assert torch.autograd.gradcheck(lambda *a: contract_vector_field(*a, activation, frames_per_chunk), inputs)
 
 
-def test_gradient_is_skipped_for_inputs_that_do_not_need_it():
-    code = torch.randn(6, 2, requires_grad=True)
-    derivative = torch.randn(6, 3)  # the reference-compatible derivative carries no gradient
-    weight, bias = torch.randn(12, 2, requires_grad=True), torch.randn(12, requires_grad=True)
-    contract_vector_field(code, derivative, weight, bias, torch.tanh, 2, "eager").sum().backward()
-    assert derivative.grad is None and code.grad is not None and weight.grad is not None
-
-
 native = pytest.mark.skipif(not kernel_status().available, reason=f"fused kernel: {kernel_status().reason}")
+
+
+@pytest.mark.parametrize("implementation", ["eager", pytest.param("native", marks=native)])
+def test_the_derivative_gradient_is_skipped_when_not_needed_and_the_others_are_unchanged(implementation):
+    generator = torch.Generator().manual_seed(3)
+    code, derivative = torch.randn(9, 3, generator=generator), torch.randn(9, 37, generator=generator)
+    weight, bias = torch.randn(37 * 4, 3, generator=generator), torch.randn(37 * 4, generator=generator)
+    grads = {}
+    for derivative_needs_grad in (True, False):  # the reference-compatible derivative carries no gradient
+        inputs = [t.clone().requires_grad_(t is not derivative or derivative_needs_grad) for t in (code, derivative)]
+        inputs += [weight.clone().requires_grad_(), bias.clone().requires_grad_()]
+        contract_vector_field(*inputs, torch.tanh, 37, implementation).pow(2).sum().backward()
+        grads[derivative_needs_grad] = [t.grad for t in inputs]
+    assert grads[True][1] is not None and grads[False][1] is None
+    for index in (0, 2, 3):
+        assert torch.equal(grads[True][index], grads[False][index])
 
 
 def _float32_inputs(n, bottleneck, rois, channels, scale=1.0, seed=0):

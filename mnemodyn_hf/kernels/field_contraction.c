@@ -84,7 +84,8 @@ int mnemodyn_tanh_field_forward(const float *code, const float *derivative, cons
  * K are constants where inlined). The frame loop runs inside the ROI loop: each ROI vector's weight and bias are
  * loaded once for the block, its weight and bias gradients are summed over the block's frames in registers and
  * written once, and the frames' grad_code sums stay in registers for the whole sweep. Accumulates into the frames'
- * grad_derivative rows, the thread's weight and bias gradient rows, and grad_code. */
+ * grad_derivative rows (skipped when grad_derivative is NULL), the thread's weight and bias gradient rows, and
+ * grad_code. */
 INLINE void backward_channel(const float *code, const float *derivative, const float *weight, const float *bias_c,
                              const float *grad_velocity, float *grad_code, float *grad_derivative, float *own,
                              long start, long count, long K, long C, long R, long c) {
@@ -109,8 +110,10 @@ INLINE void backward_channel(const float *code, const float *derivative, const f
             vf x = b;
             for (long k = 0; k < K; k++) x += z[n][k] * w[k];
             const vf f = tanh_vector(x);
-            float *gdx = grad_derivative + (start + n) * R + r;
-            store(gdx, load(gdx) + f * g[n]);
+            if (grad_derivative) {
+                float *gdx = grad_derivative + (start + n) * R + r;
+                store(gdx, load(gdx) + f * g[n]);
+            }
             const vf gp = (splat(1.0f) - f * f) * load(derivative + (start + n) * R + r) * g[n];
             gb += gp;
             for (long k = 0; k < K; k++) {
@@ -137,7 +140,7 @@ static void backward_entry_any(const float *z, const float *weight, const float 
         vf x = load(bias_c + r);
         for (long k = 0; k < K; k++) x += z[k] * load(weight + (k * C + c) * R + r);
         const vf f = tanh_vector(x);
-        store(gdx + r, load(gdx + r) + f * gv);
+        if (gdx) store(gdx + r, load(gdx + r) + f * gv);
         const vf gp = (splat(1.0f) - f * f) * load(dx + r) * gv;
         store(gbias + r, load(gbias + r) + gp);
         for (long k = 0; k < K; k++) {
@@ -161,13 +164,27 @@ INLINE void backward_block(const float *code, const float *derivative, const flo
         else
             for (long n = start; n < stop; n++)
                 backward_entry_any(code + n * K, weight, bias + c * R, derivative + n * R,
-                                   grad_velocity[n * C + c], grad_derivative + n * R, own, own + (K * C + c) * R,
+                                   grad_velocity[n * C + c], grad_derivative ? grad_derivative + n * R : NULL, own,
+                                   own + (K * C + c) * R,
                                    grad_code + n * K, K, C, R, c);
     }
 }
 
+/* backward_block with the grad_derivative pointer a constant NULL where it is not wanted, so that branch compiles
+ * out of the inner loop. */
+INLINE void backward_block_of(const float *code, const float *derivative, const float *weight, const float *bias,
+                              const float *grad_velocity, float *grad_code, float *grad_derivative, float *own,
+                              long start, long stop, long K, long C, long R) {
+    if (grad_derivative)
+        backward_block(code, derivative, weight, bias, grad_velocity, grad_code, grad_derivative, own, start, stop, K,
+                       C, R);
+    else
+        backward_block(code, derivative, weight, bias, grad_velocity, grad_code, NULL, own, start, stop, K, C, R);
+}
+
 /* Gradients for grad_velocity g (N, C):
- *   grad_derivative[n, r] = sum_c f g[n, c];   gp = (1 - f^2) derivative[n, r] g[n, c]
+ *   grad_derivative[n, r] = sum_c f g[n, c] (skipped when grad_derivative is NULL);
+ *   gp = (1 - f^2) derivative[n, r] g[n, c]
  *   grad_code[n, k] = sum_{c, r} weight[k, c, r] gp;   grad_weight[k, c, r] = sum_n code[n, k] gp;   grad_bias = sum_n gp
  * grad_weight_and_bias is (num_threads, K + 1, C, R), zeroed by the caller: each thread sums its frames into its
  * own slice (row K holds the bias gradient); the caller adds the slices. */
@@ -181,19 +198,19 @@ int mnemodyn_tanh_field_backward(const float *code, const float *derivative, con
 #pragma omp for schedule(static)
         for (long start = 0; start < N; start += BLOCK_FRAMES) {
             const long stop = start + BLOCK_FRAMES < N ? start + BLOCK_FRAMES : N;
-            memset(grad_derivative + start * R, 0, (size_t)((stop - start) * R) * sizeof(float));
+            if (grad_derivative) memset(grad_derivative + start * R, 0, (size_t)((stop - start) * R) * sizeof(float));
             memset(grad_code + start * K, 0, (size_t)((stop - start) * K) * sizeof(float));
             switch (K) {
-                case 1: backward_block(code, derivative, weight, bias, grad_velocity, grad_code, grad_derivative,
-                                       own, start, stop, 1, C, R); break;
-                case 2: backward_block(code, derivative, weight, bias, grad_velocity, grad_code, grad_derivative,
-                                       own, start, stop, 2, C, R); break;
-                case 3: backward_block(code, derivative, weight, bias, grad_velocity, grad_code, grad_derivative,
-                                       own, start, stop, 3, C, R); break;
-                case 4: backward_block(code, derivative, weight, bias, grad_velocity, grad_code, grad_derivative,
-                                       own, start, stop, 4, C, R); break;
-                default: backward_block(code, derivative, weight, bias, grad_velocity, grad_code, grad_derivative,
-                                        own, start, stop, K, C, R);
+                case 1: backward_block_of(code, derivative, weight, bias, grad_velocity, grad_code, grad_derivative,
+                                          own, start, stop, 1, C, R); break;
+                case 2: backward_block_of(code, derivative, weight, bias, grad_velocity, grad_code, grad_derivative,
+                                          own, start, stop, 2, C, R); break;
+                case 3: backward_block_of(code, derivative, weight, bias, grad_velocity, grad_code, grad_derivative,
+                                          own, start, stop, 3, C, R); break;
+                case 4: backward_block_of(code, derivative, weight, bias, grad_velocity, grad_code, grad_derivative,
+                                          own, start, stop, 4, C, R); break;
+                default: backward_block_of(code, derivative, weight, bias, grad_velocity, grad_code, grad_derivative,
+                                           own, start, stop, K, C, R);
             }
         }
     }
