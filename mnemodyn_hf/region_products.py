@@ -10,8 +10,9 @@ gradient) or writes (weight gradient) a matrix as large as the weight (600 x 300
 for a few multiply-adds per element, and a GEMM library moves it at a fraction of the memory bandwidth. Which of the
 two runs is timed on the first product of each kind and shape on this machine (interleaved, on the real inputs) and
 kept beside the kernel library (`native_kernels.store_choice`), as the field contraction's choice is; on a tie the
-kernel is kept. Without the kernels (`native_kernels.kernel_status()`), off the CPU, in another dtype, or above a
-kernel's row limit, torch runs.
+kernel is kept. Each contender writes every timed result into the output its warm-up call allocated, so no timed
+call pays for faulting in fresh pages (which come and go with the allocator's state early in a process). Without the
+kernels (`native_kernels.kernel_status()`), off the CPU, in another dtype, or above a kernel's row limit, torch runs.
 """
 
 from __future__ import annotations
@@ -38,19 +39,19 @@ class _Product:
 
     entry: str
     max_rows: int
-    torch: Callable[..., torch.Tensor]
+    torch: Callable[..., torch.Tensor]  # the product's tensors, then `out` (None: a new tensor)
 
 
-def _torch_forward(rows: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    return torch.baddbmm(bias[:, None, :], rows, weight.transpose(1, 2))
+def _torch_forward(rows: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, out=None) -> torch.Tensor:
+    return torch.baddbmm(bias[:, None, :], rows, weight.transpose(1, 2), out=out)
 
 
-def _torch_input_gradient(grad: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    return torch.bmm(grad, weight)
+def _torch_input_gradient(grad: torch.Tensor, weight: torch.Tensor, out=None) -> torch.Tensor:
+    return torch.bmm(grad, weight, out=out)
 
 
-def _torch_weight_gradient(grad: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-    return torch.bmm(grad.transpose(1, 2), rows)
+def _torch_weight_gradient(grad: torch.Tensor, rows: torch.Tensor, out=None) -> torch.Tensor:
+    return torch.bmm(grad.transpose(1, 2), rows, out=out)
 
 
 PRODUCTS = {
@@ -68,9 +69,10 @@ def _dimensions(kind: str, first: torch.Tensor, second: torch.Tensor) -> tuple[i
     return regions, count, second.shape[1], second.shape[2]  # rows or grad (R, M, .), weight (R, O, I)
 
 
-def _kernel(kind: str, *tensors: torch.Tensor) -> torch.Tensor:
+def _kernel(kind: str, *tensors: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
     """The native kernel of `kind` on float32 CPU tensors (checked by `_kernel_applies`), made contiguous (views of
-    the convolution's buffers are small; the weight already is)."""
+    the convolution's buffers are small; the weight already is), into `out` (contiguous, of the result's shape) or a
+    new tensor."""
     tensors = tuple(t.contiguous() for t in tensors)
     regions, count, out_features, in_features = _dimensions(kind, *tensors[:2])
     shapes = {
@@ -78,7 +80,8 @@ def _kernel(kind: str, *tensors: torch.Tensor) -> torch.Tensor:
         "input_gradient": (regions, count, in_features),
         "weight_gradient": (regions, out_features, in_features),
     }
-    out = tensors[0].new_empty(shapes[kind])
+    if out is None:
+        out = tensors[0].new_empty(shapes[kind])
     entry = getattr(kernel_status().library, PRODUCTS[kind].entry)
     pointers = [t.data_ptr() for t in tensors]
     if entry(*pointers, out.data_ptr(), regions, count, out_features, in_features, torch.get_num_threads()):
@@ -89,8 +92,10 @@ def _kernel(kind: str, *tensors: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def _run(kind: str, implementation: str, *tensors: torch.Tensor) -> torch.Tensor:
-    return _kernel(kind, *tensors) if implementation == "native" else PRODUCTS[kind].torch(*tensors)
+def _run(kind: str, implementation: str, *tensors: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    if implementation == "native":
+        return _kernel(kind, *tensors, out=out)
+    return PRODUCTS[kind].torch(*tensors, out=out)
 
 
 def _kernel_applies(kind: str, *tensors: torch.Tensor) -> bool:
@@ -109,14 +114,15 @@ def _tuning_key(kind: str, *tensors: torch.Tensor) -> str:
 
 
 def _tune(kind: str, *tensors: torch.Tensor) -> tuple[dict, torch.Tensor]:
-    """Time the kernel and torch on these inputs, interleaved, best of `_TUNING_REPEATS` after a warm-up; the choice
-    ({"implementation": ..., "seconds": ...}) and the chosen product's result."""
+    """Time the kernel and torch on these inputs, interleaved, best of `_TUNING_REPEATS` after a warm-up, each into
+    the output its warm-up call allocated; the choice ({"implementation": ..., "seconds": ...}) and the chosen
+    product's result."""
     best = {"native": float("inf"), "torch": float("inf")}
     results = {}
     for repeat in range(_TUNING_REPEATS + 1):
         for implementation in best:
             start = time.perf_counter()
-            results[implementation] = _run(kind, implementation, *tensors)
+            results[implementation] = _run(kind, implementation, *tensors, out=results.get(implementation))
             elapsed = time.perf_counter() - start
             best[implementation] = min(best[implementation], elapsed) if repeat else best[implementation]
     chosen = "native" if best["native"] <= best["torch"] else "torch"

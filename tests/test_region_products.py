@@ -152,3 +152,23 @@ def test_region_convolution_through_the_kernels(monkeypatch, tuning_cache):
     torch.testing.assert_close(out.double(), exact_out, atol=1e-5, rtol=1e-5)
     for ours, theirs in ((signal, exact_signal), (conv.weight, exact.weight), (conv.bias, exact.bias)):
         torch.testing.assert_close(ours.grad.double(), theirs.grad, atol=1e-4, rtol=1e-5)
+
+
+@native
+@pytest.mark.parametrize("kind", KINDS)
+def test_timing_reuses_each_contenders_output_after_the_warm_up(kind, monkeypatch, tuning_cache):
+    """Every timed call writes into the output its contender's warm-up call returned (no fresh pages timed)."""
+    calls, run = [], region_products._run
+
+    def recording(kind, implementation, *tensors, out=None):
+        result = run(kind, implementation, *tensors, out=out)
+        calls.append((implementation, out, result))
+        return result
+
+    monkeypatch.setattr(region_products, "_run", recording)
+    tensors = _inputs(kind, 2, 5, 7, 33)
+    torch.testing.assert_close(PUBLIC[kind](*tensors), _exact(kind, *tensors).float())
+    for implementation in ("native", "torch"):
+        own = [(out, result) for name, out, result in calls if name == implementation]
+        assert len(own) == region_products._TUNING_REPEATS + 1 and own[0][0] is None
+        assert all(out is own[0][1] and result is out for out, result in own[1:])
