@@ -126,7 +126,7 @@ def run(
 
 def format_table(report: dict) -> str:
     lines = [
-        "| source | -march | forward ms | backward ms | backward without the derivative's gradient ms | max abs error |",
+        "| source | -march | forward ms | backward ms | backward, no derivative gradient ms | max abs error |",
         "|---|---|---|---|---|---|",
     ]
     for row in report["rows"]:
