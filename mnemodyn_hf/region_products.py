@@ -5,9 +5,11 @@
     input gradient     out[r] = grad[r] @ weight[r]                 (regions, rows, in_features)
     weight gradient    out[r] = grad[r]^T @ rows[r]                 (regions, out_features, in_features)
 
-With one sequence the coarse wavelet levels give each region 4-16 positions: each product then reads (forward, input
-gradient) or writes (weight gradient) a matrix as large as the weight (600 x 3000 per region at the released size)
-for a few multiply-adds per element, and a GEMM library moves it at a fraction of the memory bandwidth. Which of the
+With one sequence the wavelet levels give each region 4-62 positions. At the coarse levels each product reads
+(forward, input gradient) or writes (weight gradient) a matrix as large as the weight (600 x 3000 per region at the
+released size) for a few multiply-adds per element, and a GEMM library moves it at a fraction of the memory
+bandwidth; at the finer ones a library's copy of that matrix into its blocked layout costs a good part of the
+product, and the kernels read it in place. Which of the
 two runs is timed on the first product of each kind and shape on this machine (interleaved, on the real inputs) and
 kept beside the kernel library (`native_kernels.store_choice`), as the field contraction's choice is; on a tie the
 kernel is kept. Each contender writes every timed result into the output its warm-up call allocated, so no timed
@@ -25,10 +27,9 @@ import torch
 
 from .native_kernels import kernel_status, store_choice, stored_choice
 
-#: Rows per region the weight-gradient kernel serves: larger products are compute-bound, where the GEMM library wins.
+#: Rows per region the kernels serve (the positions per region of one sequence's finest wavelet level at the released
+#: size are 62); above it the products are large enough for the GEMM library's blocking to pay.
 MAX_KERNEL_ROWS = 64
-#: Rows per region the forward and input-gradient kernels serve (they read the weight once per four rows).
-MAX_STREAMED_ROWS = 16
 _TUNING_REPEATS = 3
 _choices: dict[str, dict] = {}  # this process's choices, by `_tuning_key`
 
@@ -55,8 +56,8 @@ def _torch_weight_gradient(grad: torch.Tensor, rows: torch.Tensor, out=None) -> 
 
 
 PRODUCTS = {
-    "forward": _Product("mnemodyn_region_forward", MAX_STREAMED_ROWS, _torch_forward),
-    "input_gradient": _Product("mnemodyn_region_input_gradient", MAX_STREAMED_ROWS, _torch_input_gradient),
+    "forward": _Product("mnemodyn_region_forward", MAX_KERNEL_ROWS, _torch_forward),
+    "input_gradient": _Product("mnemodyn_region_input_gradient", MAX_KERNEL_ROWS, _torch_input_gradient),
     "weight_gradient": _Product("mnemodyn_region_weight_gradient", MAX_KERNEL_ROWS, _torch_weight_gradient),
 }
 
@@ -183,7 +184,6 @@ def region_weight_gradient(grad: torch.Tensor, rows: torch.Tensor) -> torch.Tens
 
 __all__ = [
     "MAX_KERNEL_ROWS",
-    "MAX_STREAMED_ROWS",
     "PRODUCTS",
     "region_forward",
     "region_input_gradient",

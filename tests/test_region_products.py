@@ -8,7 +8,6 @@ from mnemodyn_hf.modeling_mnemodyn import MnemoDynRegionConv
 from mnemodyn_hf.native_kernels import KernelStatus, kernel_status
 from mnemodyn_hf.region_products import (
     MAX_KERNEL_ROWS,
-    MAX_STREAMED_ROWS,
     region_forward,
     region_input_gradient,
     region_weight_gradient,
@@ -38,11 +37,25 @@ def _exact(kind: str, *tensors: torch.Tensor) -> torch.Tensor:
 @pytest.mark.parametrize("kind", ["forward", "input_gradient"])
 @pytest.mark.parametrize(
     "regions, count, out_features, in_features",
-    [(4, 4, 600, 3000), (3, 7, 13, 37), (1, 1, 1, 1), (2, MAX_STREAMED_ROWS, 9, 1101), (1, 5, 17, 8), (2, 8, 4, 24)],
+    [
+        (4, 4, 600, 3000),
+        (1, 62, 600, 3000),  # the released size's finest level
+        (3, 7, 13, 37),
+        (1, 1, 1, 1),
+        (2, 9, 9, 1101),
+        (1, 5, 17, 8),
+        (2, 8, 4, 24),
+        (2, 17, 11, 45),
+        (2, 31, 7, 77),
+        (1, MAX_KERNEL_ROWS, 5, 130),
+    ],
 )
-def test_the_streamed_kernels_match_the_exact_products(kind, regions, count, out_features, in_features):
-    """Row counts off the unrolled 4, 8, 16, output rows off the blocks of four, widths off the vector lanes and
-    the input gradient's 512-column tiles: every remainder path."""
+def test_the_forward_and_input_gradient_kernels_match_the_exact_products(
+    kind, regions, count, out_features, in_features
+):
+    """Row counts off the unrolled 4 and 8 and off the row blocks (4, and the input gradient's 6 above 8 rows), output
+    rows off the forward's blocks of 3 or 6, widths off the vector lanes, the input gradient's 512-column tiles and its
+    panels (a last panel of fewer vectors, then single columns): every remainder path."""
     tensors = _inputs(kind, regions, count, out_features, in_features, seed=count)
     exact = _exact(kind, *tensors)
     scale = (in_features if kind == "forward" else out_features) ** 0.5

@@ -198,7 +198,8 @@ int mnemodyn_tanh_field_backward(const float *code, const float *derivative, con
 #pragma omp for schedule(static)
         for (long start = 0; start < N; start += BLOCK_FRAMES) {
             const long stop = start + BLOCK_FRAMES < N ? start + BLOCK_FRAMES : N;
-            if (grad_derivative) memset(grad_derivative + start * R, 0, (size_t)((stop - start) * R) * sizeof(float));
+            if (grad_derivative)
+                memset(grad_derivative + start * R, 0, (size_t)((stop - start) * R) * sizeof(float));
             memset(grad_code + start * K, 0, (size_t)((stop - start) * K) * sizeof(float));
             switch (K) {
                 case 1: backward_block_of(code, derivative, weight, bias, grad_velocity, grad_code, grad_derivative,

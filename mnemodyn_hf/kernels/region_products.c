@@ -1,23 +1,27 @@
-/* The region convolution's three products for few rows per region, where each is bound by memory, not arithmetic.
+/* The region convolution's three products for few rows per region, where a GEMM library's blocking does not pay.
  *
  *   forward            out[r, m, o] = bias[r, o] + sum_i rows[r, m, i] weight[r, o, i]
  *   input gradient     out[r, m, i] = sum_o grad[r, m, o] weight[r, o, i]
  *   weight gradient    out[r, o, i] = sum_m a[r, m, o] b[r, m, i]
  *
- * rows (R, M, I), weight (R, O, I), bias (R, O), grad and a (R, M, O), b (R, M, I), all contiguous. At the coarse
- * wavelet levels of one sequence M is 4-16 (positions per region), so the forward and the input gradient read, and
+ * rows (R, M, I), weight (R, O, I), bias (R, O), grad and a (R, M, O), b (R, M, I), all contiguous. At the wavelet
+ * levels of one sequence M is 4-62 (positions per region). At 4-16 rows the forward and the input gradient read, and
  * the weight gradient writes, a (O, I) matrix per region (600 x 3000 at the released size) for 8-32 multiply-adds per
- * element; a GEMM library blocks them as matrix products and moves that matrix at a fraction of the memory bandwidth.
+ * element; at 31-62 rows the products are bound by arithmetic, and a library that first copies (packs) that matrix
+ * spends a third of its time doing so. None of these kernels packs the weight.
  *
  * Forward: each weight row is read once per ROW_BLOCK rows, OUT_BLOCK weight rows at a time against ROW_BLOCK input
- * rows (which stay in cache), the dot products summed in vector registers. Input gradient: each thread owns tiles of
- * TILE_COLUMNS columns of the output (kept in an L1 buffer) and streams the weight's rows through them, four at a
- * time, prefetching the next four. Weight gradient: each output row is computed in vector registers from the M rows of
- * b and written with non-temporal stores where the target has them (x86 AVX and AVX-512), so the write does not first
- * read the destination's cache lines; rows are taken in blocks of BLOCK_ROWS that share their address alignment, so
- * one pass over b serves the whole block. Threads split regions and blocks. The forward and input gradient take
- * M <= MAX_STREAMED_ROWS, the weight gradient M <= MAX_ROWS: the entry points return 1 otherwise. Built with
- * field_contraction.c into one library by mnemodyn_hf/native_kernels.py. */
+ * rows, the dot products summed in vector registers (OUT_BLOCK x ROW_BLOCK accumulators: as many as the target has
+ * registers for). Input gradient, up to STREAMED_ROWS rows: each thread owns tiles of TILE_COLUMNS columns of the
+ * output (kept in an L1 buffer) and streams the weight's rows through them, four at a time, prefetching the next
+ * four. Above STREAMED_ROWS: each thread owns panels of PANEL_VECTORS vectors of columns and keeps PANEL_ROWS output
+ * rows of a panel in registers while it walks the weight's rows down the panel (an outer product per weight row;
+ * later row blocks find the panel in L2). Weight gradient: each output row is computed in vector registers from the
+ * M rows of b and written with non-temporal stores where the target has them (x86 AVX and AVX-512), so the write does
+ * not first read the destination's cache lines; rows are taken in blocks of BLOCK_ROWS that share their address
+ * alignment, so one pass over b serves the whole block. Threads split regions and blocks. Every entry point takes
+ * 1 <= M <= MAX_ROWS and returns 1 otherwise. Built with field_contraction.c into one library by
+ * mnemodyn_hf/native_kernels.py. */
 #include <stdint.h>
 
 #include "vector.h"
@@ -34,13 +38,26 @@
 #define STREAM(p, v) store((p), (v))
 #define STREAM_FENCE() ((void)0)
 #endif
-#define BLOCK_ROWS 4
 #define MAX_ROWS 64
-#define MAX_STREAMED_ROWS 16
-#define OUT_BLOCK 4
+#define STREAMED_ROWS 8
 #define ROW_BLOCK 4
 #define TILE_COLUMNS 512
 #define PREFETCH_AHEAD 512 /* floats ahead in the forward's weight rows */
+#define PANEL_PREFETCH 16  /* weight rows ahead in the input gradient's panels */
+/* Register tiles, as large as the target's vector registers hold (accumulators, plus the operands of one step). */
+#if defined(__AVX512F__) || defined(__aarch64__) /* 32 vector registers */
+#define OUT_BLOCK 6
+#define PANEL_ROWS 6
+#define PANEL_VECTORS 4
+#define BLOCK_ROWS 6
+#define OUTER_VECTORS 3
+#else /* 16 */
+#define OUT_BLOCK 3
+#define PANEL_ROWS 6
+#define PANEL_VECTORS 2
+#define BLOCK_ROWS 4
+#define OUTER_VECTORS 3
+#endif
 
 /* out[m0 .. m0 + mc, o .. o + ob] of one region (ob <= OUT_BLOCK, mc <= ROW_BLOCK: constants where inlined). */
 INLINE void forward_block(const float *rows, const float *weight, const float *bias, float *out, long O, long I,
@@ -70,7 +87,7 @@ INLINE void forward_block(const float *rows, const float *weight, const float *b
 
 int mnemodyn_region_forward(const float *rows, const float *weight, const float *bias, float *out, long R, long M,
                             long O, long I, int num_threads) {
-    if (M < 1 || M > MAX_STREAMED_ROWS) return 1;
+    if (M < 1 || M > MAX_ROWS) return 1;
     const long blocks = (O + OUT_BLOCK - 1) / OUT_BLOCK;
 #pragma omp parallel for num_threads(num_threads) schedule(static) collapse(2)
     for (long r = 0; r < R; r++)
@@ -123,24 +140,93 @@ INLINE void input_gradient_tile(const float *grad, const float *weight, float *o
     for (long m = 0; m < M; m++) memcpy(out + m * I + i0, tile + m * TILE_COLUMNS, (size_t)width * sizeof(float));
 }
 
-int mnemodyn_region_input_gradient(const float *grad, const float *weight, float *out, long R, long M, long O, long I,
-                                   int num_threads) {
-    if (M < 1 || M > MAX_STREAMED_ROWS) return 1;
+static void input_gradient_streamed(const float *grad, const float *weight, float *out, long R, long M, long O,
+                                    long I, int num_threads) {
     const long tiles = (I + TILE_COLUMNS - 1) / TILE_COLUMNS;
 #pragma omp parallel for num_threads(num_threads) schedule(static) collapse(2)
     for (long r = 0; r < R; r++)
         for (long t = 0; t < tiles; t++) {
-            float tile[MAX_STREAMED_ROWS * TILE_COLUMNS];
+            float tile[STREAMED_ROWS * TILE_COLUMNS];
             const long i0 = t * TILE_COLUMNS, i1 = i0 + TILE_COLUMNS < I ? i0 + TILE_COLUMNS : I;
             const float *grad_r = grad + r * M * O, *weight_r = weight + r * O * I;
             float *out_r = out + r * M * I;
             switch (M) {
                 case 4: input_gradient_tile(grad_r, weight_r, out_r, tile, 4, O, I, i0, i1); break;
                 case 8: input_gradient_tile(grad_r, weight_r, out_r, tile, 8, O, I, i0, i1); break;
-                case 16: input_gradient_tile(grad_r, weight_r, out_r, tile, 16, O, I, i0, i1); break;
                 default: input_gradient_tile(grad_r, weight_r, out_r, tile, M, O, I, i0, i1);
             }
         }
+}
+
+/* out[m0 .. m0 + mr, i0 .. i0 + nv * LANES] of one region in registers (mr <= PANEL_ROWS, nv <= PANEL_VECTORS:
+ * constants where inlined): for each weight row o, out[m] += grad[m, o] * weight[o]. The first row block prefetches
+ * the panel PANEL_PREFETCH weight rows ahead (the later ones find it in L2). */
+INLINE void panel_block(const float *grad, const float *weight, float *out, long O, long I, long m0, long mr, long i0,
+                        long nv) {
+    vf acc[PANEL_ROWS][PANEL_VECTORS];
+    for (long m = 0; m < mr; m++)
+        for (long v = 0; v < nv; v++) acc[m][v] = splat(0.0f);
+    const float *g = grad + m0 * O;
+    for (long o = 0; o < O; o++) {
+        const float *w = weight + o * I + i0;
+        vf wv[PANEL_VECTORS];
+        for (long v = 0; v < nv; v++) wv[v] = load(w + v * LANES);
+        if (m0 == 0 && o + PANEL_PREFETCH < O) { /* every cache line of the row's panel (it need not be aligned) */
+            const char *ahead = (const char *)(w + PANEL_PREFETCH * I);
+            for (long byte = 0; byte < nv * VECTOR_BYTES; byte += 64) __builtin_prefetch(ahead + byte, 0, 3);
+            __builtin_prefetch(ahead + nv * VECTOR_BYTES - 1, 0, 3);
+        }
+        for (long m = 0; m < mr; m++) {
+            const vf gm = splat(g[m * O + o]);
+            for (long v = 0; v < nv; v++) acc[m][v] += gm * wv[v];
+        }
+    }
+    for (long m = 0; m < mr; m++)
+        for (long v = 0; v < nv; v++) store(out + (m0 + m) * I + i0 + v * LANES, acc[m][v]);
+}
+
+/* All M rows of one panel of nv vectors (a constant where inlined), PANEL_ROWS at a time. */
+INLINE void panel_rows(const float *grad, const float *weight, float *out, long M, long O, long I, long i0, long nv) {
+    long m0 = 0;
+    for (; m0 + PANEL_ROWS <= M; m0 += PANEL_ROWS) panel_block(grad, weight, out, O, I, m0, PANEL_ROWS, i0, nv);
+    switch (M - m0) {
+        case 0: break;
+        case 1: panel_block(grad, weight, out, O, I, m0, 1, i0, nv); break;
+        case 2: panel_block(grad, weight, out, O, I, m0, 2, i0, nv); break;
+        case 3: panel_block(grad, weight, out, O, I, m0, 3, i0, nv); break;
+        default: panel_block(grad, weight, out, O, I, m0, M - m0, i0, nv);
+    }
+}
+
+static void input_gradient_panels(const float *grad, const float *weight, float *out, long R, long M, long O, long I,
+                                  int num_threads) {
+    const long columns = PANEL_VECTORS * LANES, panels = (I + columns - 1) / columns;
+#pragma omp parallel for num_threads(num_threads) schedule(static) collapse(2)
+    for (long r = 0; r < R; r++)
+        for (long p = 0; p < panels; p++) {
+            const float *grad_r = grad + r * M * O, *weight_r = weight + r * O * I;
+            float *out_r = out + r * M * I;
+            const long i0 = p * columns, width = I - i0 < columns ? I - i0 : columns, nv = width / LANES;
+            if (nv == PANEL_VECTORS)
+                panel_rows(grad_r, weight_r, out_r, M, O, I, i0, PANEL_VECTORS);
+            else if (nv > 0)
+                panel_rows(grad_r, weight_r, out_r, M, O, I, i0, nv);
+            for (long i = i0 + nv * LANES; i < i0 + width; i++) /* the last panel's columns past its vectors */
+                for (long m = 0; m < M; m++) {
+                    float x = 0.0f;
+                    for (long o = 0; o < O; o++) x += grad_r[m * O + o] * weight_r[o * I + i];
+                    out_r[m * I + i] = x;
+                }
+        }
+}
+
+int mnemodyn_region_input_gradient(const float *grad, const float *weight, float *out, long R, long M, long O, long I,
+                                   int num_threads) {
+    if (M < 1 || M > MAX_ROWS) return 1;
+    if (M <= STREAMED_ROWS)
+        input_gradient_streamed(grad, weight, out, R, M, O, I, num_threads);
+    else
+        input_gradient_panels(grad, weight, out, R, M, O, I, num_threads);
     return 0;
 }
 
@@ -151,8 +237,8 @@ INLINE float scalar_entry(const float *s, const float *b, long M, long I, long i
 }
 
 /* `count` <= BLOCK_ROWS output rows o, o + step, ...: scalar up to the rows' common vector alignment, then vectors
- * (two per iteration, each b load used by every row of the block), then the scalar tail. M and count are constants
- * where inlined from the switch below. */
+ * (OUTER_VECTORS per iteration, each b load used by every row of the block), then the scalar tail. M and count are
+ * constants where inlined from the switch below. */
 INLINE void outer_block(const float *a, const float *b, float *out, long M, long O, long I, long o, long step,
                         long count) {
     float s[BLOCK_ROWS][MAX_ROWS];
@@ -166,20 +252,20 @@ INLINE void outer_block(const float *a, const float *b, float *out, long M, long
     for (long j = 0; j < count; j++)
         for (long i = 0; i < head; i++) row[j][i] = scalar_entry(s[j], b, M, I, i);
     long i = head;
-    for (; i + 2 * LANES <= I; i += 2 * LANES) {
-        vf x[BLOCK_ROWS][2];
-        for (long j = 0; j < count; j++) x[j][0] = x[j][1] = (vf){0};
+    for (; i + OUTER_VECTORS * LANES <= I; i += OUTER_VECTORS * LANES) {
+        vf x[BLOCK_ROWS][OUTER_VECTORS];
+        for (long j = 0; j < count; j++)
+            for (long v = 0; v < OUTER_VECTORS; v++) x[j][v] = splat(0.0f);
         for (long m = 0; m < M; m++) {
-            const vf b0 = load(b + m * I + i), b1 = load(b + m * I + i + LANES);
+            vf bv[OUTER_VECTORS];
+            for (long v = 0; v < OUTER_VECTORS; v++) bv[v] = load(b + m * I + i + v * LANES);
             for (long j = 0; j < count; j++) {
-                x[j][0] += s[j][m] * b0;
-                x[j][1] += s[j][m] * b1;
+                const vf sj = splat(s[j][m]);
+                for (long v = 0; v < OUTER_VECTORS; v++) x[j][v] += sj * bv[v];
             }
         }
-        for (long j = 0; j < count; j++) {
-            STREAM(row[j] + i, x[j][0]);
-            STREAM(row[j] + i + LANES, x[j][1]);
-        }
+        for (long j = 0; j < count; j++)
+            for (long v = 0; v < OUTER_VECTORS; v++) STREAM(row[j] + i + v * LANES, x[j][v]);
     }
     for (long j = 0; j < count; j++)
         for (long k = i; k < I; k++) row[j][k] = scalar_entry(s[j], b, M, I, k);
