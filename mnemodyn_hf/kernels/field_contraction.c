@@ -22,7 +22,7 @@
 #endif
 
 #ifndef BLOCK_FRAMES
-#define BLOCK_FRAMES 4
+#define BLOCK_FRAMES 6
 #endif
 #define MAX_UNROLLED_K 4
 
@@ -106,15 +106,19 @@ INLINE void backward_channel(const float *code, const float *derivative, const f
             w[k] = load(weight + (k * C + c) * R + r);
             gw[k] = splat(0.0f);
         }
+        vf f[BLOCK_FRAMES]; /* every frame's tanh first: independent chains the core overlaps */
         for (long n = 0; n < count; n++) {
             vf x = b;
             for (long k = 0; k < K; k++) x += z[n][k] * w[k];
-            const vf f = tanh_vector(x);
+            f[n] = tanh_vector(x);
+        }
+        for (long n = 0; n < count; n++) {
             if (grad_derivative) {
                 float *gdx = grad_derivative + (start + n) * R + r;
-                store(gdx, load(gdx) + f * g[n]);
+                store(gdx, load(gdx) + f[n] * g[n]);
             }
-            const vf gp = (splat(1.0f) - f * f) * load(derivative + (start + n) * R + r) * g[n];
+            const vf dxg = load(derivative + (start + n) * R + r) * g[n]; /* off the chain that waits for f */
+            const vf gp = dxg - f[n] * f[n] * dxg;
             gb += gp;
             for (long k = 0; k < K; k++) {
                 gw[k] += z[n][k] * gp;
