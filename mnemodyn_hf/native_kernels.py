@@ -6,9 +6,9 @@ expansion to memory: the expansion, its tanh (a rational approximation, absolute
 with the path derivative happen in vector registers (explicit SIMD as wide as the `-march` target allows), forward
 and backward. Which of it and the eager path runs under `field_implementation="auto"` is timed per machine
 (`field_contraction.py`), and kept with `store_choice` beside the library. `kernels/region_products.c` computes a region
-convolution's forward and input gradient with 16 or fewer rows per region, and its weight gradient with 64 or fewer
-(the coarse wavelet levels of one sequence), where a GEMM library's blocking moves the weight-sized matrix far below
-the memory bandwidth; `region_products.py` times each against torch per shape the same way.
+convolution's three products with 64 or fewer rows per region (the wavelet levels of one sequence), reading the
+weight-sized matrix where it lies, where a GEMM library's blocking moves it far below the memory bandwidth or first
+copies it; `region_products.py` times each against torch per shape the same way.
 `kernels/wavelet_transforms.c` runs one level of the periodized DWT and inverse DWT and their adjoints for
 `wavelets.py` (float32 on CPU), one contiguous multiply-add per filter tap over each deinterleaved row instead of a
 dozen strided tensor operations per level.
