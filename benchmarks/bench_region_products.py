@@ -14,15 +14,12 @@ in one process; best and median of `--rounds` each.
 
 from __future__ import annotations
 
-import argparse
 import time
-from pathlib import Path
 
 import torch
 
-from benchmarks.bench_backbone import SIZES
-from benchmarks.interleaved_settings import format_step_table, interleaved_training_steps
-from benchmarks.machine import machine_description, print_and_save
+from benchmarks.interleaved_settings import command_line, format_step_table, interleaved_training_steps
+from benchmarks.machine import machine_description
 from mnemodyn_hf import region_products
 
 RELEASED_ROWS = (62, 31, 16, 8, 4)
@@ -34,7 +31,7 @@ def products(rows_per_region=RELEASED_ROWS, regions=4, out_features=600, in_feat
     weights = [torch.randn(regions, out_features, in_features, generator=generator) for _ in range(3)]
     bias = torch.randn(regions, out_features, generator=generator)
     results = []
-    for kind, product in region_products.PRODUCTS.items():
+    for kind in region_products.PRODUCTS:
         for count in rows_per_region:
             grad = torch.randn(regions, count, out_features, generator=generator)
             rows = torch.randn(regions, count, in_features, generator=generator)
@@ -43,7 +40,7 @@ def products(rows_per_region=RELEASED_ROWS, regions=4, out_features=600, in_feat
                 "input_gradient": [(grad, weight) for weight in weights],
                 "weight_gradient": [(grad, rows)],
             }[kind]
-            names = ["torch"] + (["native"] * (count <= product.max_rows))
+            names = ["torch"] + (["native"] * (count <= region_products.MAX_KERNEL_ROWS))
             best = dict.fromkeys(names, float("inf"))
             for repeat in range(repeats + 1):  # the first round is a warm-up, kept only if nothing beats it
                 for name in names:
@@ -94,14 +91,7 @@ def format_table(report: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", choices=sorted(SIZES), default="released")
-    parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=8)
-    parser.add_argument("--json", type=Path, help="write the report to this JSON file")
-    args = parser.parse_args(argv)
-    report = run(args.size, args.repeats, args.rounds)
-    print_and_save(report, format_table(report), args.json)
+    command_line(__doc__, run, format_table, repeats=10, argv=argv)
 
 
 if __name__ == "__main__":

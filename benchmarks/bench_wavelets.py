@@ -11,16 +11,13 @@ process; best and median of `--rounds` each.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import time
-from pathlib import Path
 
 import torch
 
-from benchmarks.bench_backbone import SIZES
-from benchmarks.interleaved_settings import format_step_table, interleaved_training_steps
-from benchmarks.machine import machine_description, print_and_save
+from benchmarks.interleaved_settings import command_line, format_step_table, interleaved_training_steps
+from benchmarks.machine import machine_description
 from mnemodyn_hf import wavelets
 
 RELEASED_LENGTHS = (490, 245, 123, 62, 31)
@@ -103,14 +100,7 @@ def format_table(report: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", choices=sorted(SIZES), default="released")
-    parser.add_argument("--repeats", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=8)
-    parser.add_argument("--json", type=Path, help="write the report to this JSON file")
-    args = parser.parse_args(argv)
-    report = run(args.size, args.repeats, args.rounds)
-    print_and_save(report, format_table(report), args.json)
+    command_line(__doc__, run, format_table, repeats=200, argv=argv)
 
 
 if __name__ == "__main__":

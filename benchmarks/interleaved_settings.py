@@ -8,14 +8,17 @@ kept in the process as the pretraining loop keeps it.
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
 from benchmarks.bench_backbone import SIZES, build
 from benchmarks.bench_interleaved import step_function
+from benchmarks.machine import print_and_save
 from mnemodyn_hf.training.allocator import retain_freed_memory
 
 
@@ -46,6 +49,25 @@ def interleaved_training_steps(
         "best": {setting: min(times) for setting, times in seconds.items()},
         "median": {setting: statistics.median(times) for setting, times in seconds.items()},
     }
+
+
+def command_line(
+    description: str,
+    run: Callable[[str, int, int], dict],
+    format_table: Callable[[dict], str],
+    repeats: int,
+    argv: list[str] | None = None,
+) -> None:
+    """The kernel benchmarks' command line: `--size`, `--repeats` (per call, default `repeats`), `--rounds` (of the
+    interleaved step) and `--json`; runs `run(size, repeats, rounds)` and prints and saves its report."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", choices=sorted(SIZES), default="released")
+    parser.add_argument("--repeats", type=int, default=repeats)
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--json", type=Path, help="write the report to this JSON file")
+    args = parser.parse_args(argv)
+    report = run(args.size, args.repeats, args.rounds)
+    print_and_save(report, format_table(report), args.json)
 
 
 def format_step_table(report: dict, labels: dict[str, str]) -> list[str]:

@@ -36,10 +36,9 @@ _choices: dict[str, dict] = {}  # this process's choices, by `_tuning_key`
 
 @dataclass(frozen=True)
 class _Product:
-    """One product: its kernel's entry point and row limit, and the torch fallback (same arguments)."""
+    """One product: its kernel's entry point and the torch fallback (same arguments)."""
 
     entry: str
-    max_rows: int
     torch: Callable[..., torch.Tensor]  # the product's tensors, then `out` (None: a new tensor)
 
 
@@ -56,9 +55,9 @@ def _torch_weight_gradient(grad: torch.Tensor, rows: torch.Tensor, out=None) -> 
 
 
 PRODUCTS = {
-    "forward": _Product("mnemodyn_region_forward", MAX_KERNEL_ROWS, _torch_forward),
-    "input_gradient": _Product("mnemodyn_region_input_gradient", MAX_KERNEL_ROWS, _torch_input_gradient),
-    "weight_gradient": _Product("mnemodyn_region_weight_gradient", MAX_KERNEL_ROWS, _torch_weight_gradient),
+    "forward": _Product("mnemodyn_region_forward", _torch_forward),
+    "input_gradient": _Product("mnemodyn_region_input_gradient", _torch_input_gradient),
+    "weight_gradient": _Product("mnemodyn_region_weight_gradient", _torch_weight_gradient),
 }
 
 
@@ -87,8 +86,7 @@ def _kernel(kind: str, *tensors: torch.Tensor, out: torch.Tensor | None = None) 
     pointers = [t.data_ptr() for t in tensors]
     if entry(*pointers, out.data_ptr(), regions, count, out_features, in_features, torch.get_num_threads()):
         raise ValueError(
-            f"the region {kind.replace('_', ' ')} kernel takes at most {PRODUCTS[kind].max_rows} rows per region "
-            f"(got {count})"
+            f"the region {kind.replace('_', ' ')} kernel takes at most {MAX_KERNEL_ROWS} rows per region (got {count})"
         )
     return out
 
@@ -101,7 +99,7 @@ def _run(kind: str, implementation: str, *tensors: torch.Tensor, out: torch.Tens
 
 def _kernel_applies(kind: str, *tensors: torch.Tensor) -> bool:
     return (
-        tensors[0].shape[1] <= PRODUCTS[kind].max_rows
+        tensors[0].shape[1] <= MAX_KERNEL_ROWS
         and tensors[0].device.type == "cpu"
         and all(t.dtype == torch.float32 for t in tensors)
         and not torch.is_autocast_enabled("cpu")

@@ -84,7 +84,7 @@ def test_the_weight_gradient_kernel_matches_the_exact_product(regions, count, ou
 @native
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_kernel_refuses_more_rows_than_it_serves_and_torch_serves_them(kind):
-    limit = region_products.PRODUCTS[kind].max_rows
+    limit = MAX_KERNEL_ROWS
     tensors = _inputs(kind, 1, limit + 1, 3, 4)
     with pytest.raises(ValueError, match=f"at most {limit} rows per region"):
         region_products._kernel(kind, *tensors)
@@ -104,7 +104,7 @@ def _slow(monkeypatch, implementation: str) -> None:
         monkeypatch.setattr(region_products, "_kernel", slowed(region_products._kernel))
     else:
         for kind, product in region_products.PRODUCTS.items():
-            slow_product = region_products._Product(product.entry, product.max_rows, slowed(product.torch))
+            slow_product = region_products._Product(product.entry, slowed(product.torch))
             monkeypatch.setitem(region_products.PRODUCTS, kind, slow_product)
 
 
