@@ -7,8 +7,8 @@
  * rows (R, M, I), weight (R, O, I), bias (R, O), grad and a (R, M, O), b (R, M, I), all contiguous. At the wavelet
  * levels of one sequence M is 4-62 (positions per region). At 4-16 rows the forward and the input gradient read, and
  * the weight gradient writes, a (O, I) matrix per region (600 x 3000 at the released size) for 8-32 multiply-adds per
- * element; at 31-62 rows the products are bound by arithmetic, and a library that first copies (packs) that matrix
- * spends a third of its time doing so. None of these kernels packs the weight.
+ * element; at 31-62 rows the products are bound by arithmetic, and a library first copies (packs) that matrix into
+ * its blocked layout. None of these kernels packs the weight.
  *
  * Forward: each weight row is read once per ROW_BLOCK rows, OUT_BLOCK weight rows at a time against ROW_BLOCK input
  * rows, the dot products summed in vector registers (OUT_BLOCK x ROW_BLOCK accumulators: as many as the target has
