@@ -19,6 +19,7 @@ from transformers import get_cosine_schedule_with_warmup
 from .allocator import retain_freed_memory
 from .arguments import PretrainingArguments
 from .checkpoints import latest_checkpoint, list_checkpoints, save_checkpoint_atomically
+from .collector import frozen_setup_objects
 from .corpus import VALIDATION_STREAM, prepare_corpus, window_loader
 from .export import export_model
 from .model_setup import initial_model
@@ -110,45 +111,48 @@ def pretrain(args: PretrainingArguments) -> Path:
     metrics: dict[str, float] = {}
     step_losses: list[torch.Tensor] = []
     model.train()
-    while progress.step < args.max_steps:
-        loader = accelerator.prepare(window_loader(corpus.train, args, progress.epoch + 1, args.seed + progress.epoch))
-        if progress.batches_in_epoch:
-            loader = accelerator.skip_first_batches(loader, progress.batches_in_epoch)
-        for batch in loader:
-            with accelerator.accumulate(model):
-                output = model(**batch)
-                accelerator.backward(output.loss)
-                if accelerator.sync_gradients:
-                    grad_norm = accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
-                optimizer.step()
-                optimizer.zero_grad()
-            progress.batches_in_epoch += 1
-            step_losses.append(output.loss.detach())
-            if not accelerator.sync_gradients:
-                continue
-            scheduler.step()
-            accelerator.unwrap_model(model).after_optimizer_step()  # the objective's per-step hook (jepa: EMA)
-            progress.step += 1
-            loss = accelerator.reduce(torch.stack(step_losses).mean(), reduction="mean")
-            step_losses = []
-            logged = {
-                "train/loss": float(loss),
-                "train/grad_norm": float(grad_norm),
-                "train/learning_rate": scheduler.get_last_lr()[0],
-            }
-            if progress.step % args.eval_every == 0 or progress.step == args.max_steps:
-                metrics = validate(model, validation_loader, accelerator)
-                logged.update(metrics)
-            accelerator.log(logged, step=progress.step)
-            bar.update(1)
-            bar.set_postfix(loss=f"{logged['train/loss']:.4f}")
-            if progress.step % args.checkpoint_every == 0 or progress.step == args.max_steps:
-                save_checkpoint_atomically(accelerator, checkpoints_dir, progress.step, args.keep_checkpoints)
-            if progress.step >= args.max_steps:
-                break
-        else:
-            progress.epoch += 1
-            progress.batches_in_epoch = 0
+    with frozen_setup_objects():  # full collections skip the set-up's objects (training/collector.py)
+        while progress.step < args.max_steps:
+            loader = accelerator.prepare(
+                window_loader(corpus.train, args, progress.epoch + 1, args.seed + progress.epoch)
+            )
+            if progress.batches_in_epoch:
+                loader = accelerator.skip_first_batches(loader, progress.batches_in_epoch)
+            for batch in loader:
+                with accelerator.accumulate(model):
+                    output = model(**batch)
+                    accelerator.backward(output.loss)
+                    if accelerator.sync_gradients:
+                        grad_norm = accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
+                    optimizer.step()
+                    optimizer.zero_grad()
+                progress.batches_in_epoch += 1
+                step_losses.append(output.loss.detach())
+                if not accelerator.sync_gradients:
+                    continue
+                scheduler.step()
+                accelerator.unwrap_model(model).after_optimizer_step()  # the objective's per-step hook (jepa: EMA)
+                progress.step += 1
+                loss = accelerator.reduce(torch.stack(step_losses).mean(), reduction="mean")
+                step_losses = []
+                logged = {
+                    "train/loss": float(loss),
+                    "train/grad_norm": float(grad_norm),
+                    "train/learning_rate": scheduler.get_last_lr()[0],
+                }
+                if progress.step % args.eval_every == 0 or progress.step == args.max_steps:
+                    metrics = validate(model, validation_loader, accelerator)
+                    logged.update(metrics)
+                accelerator.log(logged, step=progress.step)
+                bar.update(1)
+                bar.set_postfix(loss=f"{logged['train/loss']:.4f}")
+                if progress.step % args.checkpoint_every == 0 or progress.step == args.max_steps:
+                    save_checkpoint_atomically(accelerator, checkpoints_dir, progress.step, args.keep_checkpoints)
+                if progress.step >= args.max_steps:
+                    break
+            else:
+                progress.epoch += 1
+                progress.batches_in_epoch = 0
     bar.close()
     if not metrics:  # resumed at the end: validate the final model once
         metrics = validate(model, validation_loader, accelerator)
