@@ -167,7 +167,8 @@ def render(results: dict[str, dict], docs: Path, previous: str = "") -> str:
             profile_backbone.format_table,
             "torch.profiler self time of one step, {size} size, batch {batch}, {frames} frames "
             "(benchmarks/profile_backbone.py); FLOPs from `torch.utils.flop_counter`; the cost model divides the "
-            "step's work by this machine's peaks measured in the same process.",
+            "step's work by this machine's peaks measured in the same process (the fused kernel's work: its counted "
+            "vector arithmetic, tanh included, at the sgemm rate).",
         ),
         "pretraining_loop": (
             GENERATED_TITLES[6],

@@ -60,17 +60,25 @@ def dense_layer_flops(config: dict, frames: int) -> int:
     return 3 * 2 * config["num_layers"] * (frames * per_frame + coarse) - 2 * frames * rois * projection
 
 
+def field_kernel_operations_per_entry(bottleneck: int) -> tuple[int, int]:
+    """Multiplies and multiply-adds (per vector lane) of the field kernel per entry of the (frames, channels, ROIs
+    padded to `_ROI_PADDING`) expansion, forward and backward, on the reference-compatible path (no derivative
+    gradient): forward, K for the pre-activation, 10 for the rational tanh (the square, two polynomials of four
+    multiply-adds, the odd factor) and 1 for the contraction; backward, the same K + 10 again, 1 for the derivative
+    times the velocity's gradient, 2 for the tanh's derivative and 2K for the weight and code gradients."""
+    return bottleneck + 11, 3 * bottleneck + 13
+
+
+def padded_rois(num_rois: int) -> int:
+    """The ROI count the field kernel computes on (zero-padded to `_ROI_PADDING`)."""
+    return math.ceil(num_rois / field_contraction._ROI_PADDING) * field_contraction._ROI_PADDING
+
+
 def field_kernel_operations(config: dict, frames: int) -> int:
-    """Multiplies and multiply-adds (per vector lane) of the field kernel's forward and backward over `frames` frames
-    in every layer, on the reference-compatible path (no derivative gradient). Per entry of the (frames, channels,
-    ROIs padded to `_ROI_PADDING`) expansion: forward, K for the pre-activation, 10 for the rational tanh (the
-    square, two polynomials of four multiply-adds, the odd factor) and 1 for the contraction; backward, the same
-    K + 10 again, 1 for the derivative times the velocity's gradient, 2 for the tanh's derivative and 2K for the
-    weight and code gradients."""
-    bottleneck = config["bottleneck_size"]
-    padded_rois = math.ceil(config["num_rois"] / field_contraction._ROI_PADDING) * field_contraction._ROI_PADDING
-    per_entry = (bottleneck + 11) + (3 * bottleneck + 13)
-    return config["num_layers"] * frames * config["latent_channels"] * padded_rois * per_entry
+    """`field_kernel_operations_per_entry`, forward and backward, over `frames` frames in every layer."""
+    per_entry = sum(field_kernel_operations_per_entry(config["bottleneck_size"]))
+    entries = config["num_layers"] * frames * config["latent_channels"] * padded_rois(config["num_rois"])
+    return entries * per_entry
 
 
 def _best(function, repeats: int = 5) -> float:

@@ -1,9 +1,10 @@
 """Where the backbone's time goes: a torch.profiler table of forward and training step, and a cost model.
 
-The cost model counts the work of one step from the shapes (the vector-field expansion's elements, each one
-activation in the forward and one recompute + one activation derivative in the backward; the GEMM/conv FLOPs the
-profiler attributes) and divides by this machine's peaks measured in the same process (sgemm GFLOP/s, tanh
-elements/s, copy bandwidth). `fraction_of_peak` = the time the step would take at those peaks / the measured time.
+The cost model counts the work of one step from the shapes and divides it by this machine's peaks measured in the same
+process (sgemm GFLOP/s, ATen tanh elements/s, copy bandwidth): the GEMM/conv FLOPs the profiler attributes, plus the
+vector field's work, which is the fused kernel's counted arithmetic (its tanh included) at sgemm speed where the
+kernel runs, and the expansion's activations at ATen's tanh speed on the eager path. `fraction_of_peak` = the time
+the step would take at those peaks / the measured time.
 
     python -m benchmarks.profile_backbone                       # released size, B 4, T 490 (about 2 min)
     python -m benchmarks.profile_backbone --size tiny --frames 64 --json /tmp/profile.json
@@ -21,6 +22,7 @@ from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.bench_backbone import SIZES, best_seconds, build, machine_description
+from benchmarks.bench_step_budget import field_kernel_operations_per_entry, padded_rois
 from mnemodyn_hf.native_kernels import kernel_status
 
 TOP_OPERATORS = 12
@@ -163,30 +165,33 @@ def field_elements(size: str, batch: int, frames: int) -> int:
     return config["num_layers"] * batch * frames * config["num_rois"] * config["latent_channels"]
 
 
-def fused_field_flops(size: str, elements: int, mode: str) -> int:
-    """The field's multiply-adds inside the fused kernel, which `FlopCounterMode` cannot see (it counts the eager
-    path's GEMMs): forward 2(K + 1) per entry for the expansion with its bias and 2 for the contraction; the
-    backward recomputes the expansion (2(K + 1)) and forms the derivative (2), weight and bias (2(K + 1)) and code
-    (2K) gradients."""
-    rank = SIZES[size]["bottleneck_size"]
-    forward = 2 * (rank + 1) + 2
-    return elements * (forward if mode == "forward" else forward + 2 * (rank + 1) + 2 + 2 * (rank + 1) + 2 * rank)
+def fused_field_operations(size: str, batch: int, frames: int, mode: str) -> int:
+    """The fused kernel's vector-lane multiplies and multiply-adds (its tanh included), which `FlopCounterMode`
+    cannot see: `bench_step_budget.field_kernel_operations_per_entry` per entry of every layer's padded expansion,
+    forward only or forward and backward."""
+    config = SIZES[size]
+    forward, backward = field_kernel_operations_per_entry(config["bottleneck_size"])
+    entries = config["num_layers"] * batch * frames * config["latent_channels"] * padded_rois(config["num_rois"])
+    return entries * (forward if mode == "forward" else forward + backward)
 
 
-def cost_model(step: dict, peaks: dict, elements: int, size: str) -> dict:
-    """Ideal seconds at this machine's peaks: activations (forward E, training 2E plus E derivatives, counted as
-    one activation each) + FLOPs at sgemm speed (the profiler's, plus the fused kernel's field arithmetic when it
-    ran); and the fraction of peak the measured step reaches."""
-    activations = elements if step["mode"] == "forward" else 3 * elements
+def cost_model(step: dict, peaks: dict, elements: int, operations: int) -> dict:
+    """Ideal seconds at this machine's peaks and the fraction of them the measured step reaches. With the fused
+    kernel: its `operations` (each lane's multiply or multiply-add taken as two operations of the sgemm rate, as a
+    multiply-add is) plus the profiler's FLOPs, at sgemm speed. On the eager path: the expansion's `elements`
+    activations (forward E; training 2E plus E derivatives, one activation each) at ATen's tanh speed, plus the
+    profiler's FLOPs (which include the expansion's GEMMs) at sgemm speed."""
+    fused = step["fused_field_kernel"]
+    activations = 0 if fused else elements if step["mode"] == "forward" else 3 * elements
     activation_seconds = activations / peaks["tanh_elements_per_second"]
-    field_flops = fused_field_flops(size, elements, step["mode"]) if step["fused_field_kernel"] else 0
+    field_flops = 2 * operations if fused else 0
     flop_seconds = (step["flops"] + field_flops) / (peaks["sgemm_gflops"] * 1e9)
     ideal = activation_seconds + flop_seconds
     return {
         "field_elements": elements,
         "activation_equivalents": activations,
         "activation_seconds_at_peak": activation_seconds,
-        "fused_field_flops": field_flops,
+        "fused_field_operations": operations if fused else 0,
         "flop_seconds_at_peak": flop_seconds,
         "ideal_seconds": ideal,
         "fraction_of_peak": ideal / step["seconds"],
@@ -200,7 +205,8 @@ def run(size: str = "released", batch: int = 4, frames: int | None = None, compi
     elements = field_elements(size, batch, frames)
     steps = [profile_step(size, batch, frames, mode) for mode in ("forward", "train_step")]
     for step in steps:
-        step["cost_model"] = cost_model(step, peaks, elements, size)
+        operations = fused_field_operations(size, batch, frames, step["mode"])
+        step["cost_model"] = cost_model(step, peaks, elements, operations)
     return {
         "compiled_contraction": compiled_contraction_probe() if compile_probe else None,
         "benchmark": "profile",
@@ -228,8 +234,8 @@ def format_table(report: dict) -> str:
             f"{step['activation_elements'] / 1e6:.0f} M activation (tanh) elements counted by the profiler "
             f"(field expansion: {cost['field_elements'] / 1e6:.0f} M entries per forward"
             + (
-                f"; they and {cost['fused_field_flops'] / 1e9:.2f} GFLOP of field arithmetic run inside the fused "
-                "kernel, which the profiler's counters do not see, and the cost model adds)."
+                f"; they run inside the fused kernel, {cost['fused_field_operations'] / 1e9:.2f} G vector-lane "
+                "operations with the tanh, which the profiler's counters do not see, and the cost model adds)."
                 if step["fused_field_kernel"]
                 else ")."
             ),
@@ -244,7 +250,7 @@ def format_table(report: dict) -> str:
             lines.append(f"| `{op['name']}` | {op['calls']} | {op['self_seconds']:.3f} | {op['share']:.1%} | {rate} |")
         lines += [
             "",
-            f"Cost model: {cost['activation_equivalents'] / 1e6:.0f} M activation-equivalents at peak = "
+            f"Cost model: {cost['activation_equivalents'] / 1e6:.0f} M ATen activations at peak = "
             f"{cost['activation_seconds_at_peak']:.3f} s, FLOPs at sgemm peak = {cost['flop_seconds_at_peak']:.3f} s; "
             f"ideal {cost['ideal_seconds']:.3f} s vs measured {step['seconds']:.3f} s: "
             f"**{cost['fraction_of_peak']:.0%} of peak**.",
