@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.machine import machine_description
+from benchmarks.machine import TORCH_HUGE_PAGES_VARIABLE, huge_page_bytes, machine_description
 from mnemodyn_hf import MnemoDynConfig, MnemoDynModel, field_contraction
 from mnemodyn_hf.native_kernels import DISABLE_VARIABLE, kernel_status
 from mnemodyn_hf.training.allocator import retain_freed_memory
@@ -216,6 +216,8 @@ def measure(
         "field_kernel": kernel_status().reason if implementation != "literal_reference_port" else None,
         "field_choice": list(field_contraction._choices.values()) if implementation == "mnemodyn" else None,
         "max_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "huge_page_bytes": huge_page_bytes(),
+        "torch_huge_page_allocations": os.environ.get(TORCH_HUGE_PAGES_VARIABLE, "unset"),
     }
 
 
@@ -230,8 +232,10 @@ def run_worker(
     precision: str = "fp32",
     layers: int | None = None,
     cp_rank: int | None = None,
+    environment: dict[str, str] | None = None,
 ) -> dict:
-    """`measure` in a fresh subprocess (so its peak memory is its own)."""
+    """`measure` in a fresh subprocess (so its peak memory is its own), with `environment`'s variables added to this
+    process's."""
     root = Path(__file__).resolve().parents[1]
     command = (
         [
@@ -257,10 +261,10 @@ def run_worker(
         + (["--layers", str(layers)] if layers else [])
         + (["--cp-rank", str(cp_rank)] if cp_rank else [])
     )
-    environment = dict(os.environ)
+    variables = {**os.environ, **(environment or {})}
     if implementation == "mnemodyn_eager":
-        environment[DISABLE_VARIABLE] = "0"
-    done = subprocess.run(command, cwd=root, capture_output=True, text=True, check=False, env=environment)
+        variables[DISABLE_VARIABLE] = "0"
+    done = subprocess.run(command, cwd=root, capture_output=True, text=True, check=False, env=variables)
     if done.returncode != 0:
         raise RuntimeError(f"benchmark worker failed: {' '.join(command)}\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])

@@ -1,5 +1,6 @@
-"""The machine a benchmark ran on, recorded in every result: CPU model, vector ISA, cores, threads, and the compiler
-and flags of the fused field kernel (with the ISA those flags build for, which `MNEMODYN_KERNEL_MARCH` can lower).
+"""The machine a benchmark ran on, recorded in every result: CPU model, vector ISA, cores, threads, the compiler
+and flags of the fused field kernel (with the ISA those flags build for, which `MNEMODYN_KERNEL_MARCH` can lower), and
+the page size torch's allocations get (the kernel's transparent-huge-page mode and torch's `THP_MEM_ALLOC_ENABLE`).
 
     from benchmarks.machine import machine_description, machine_line
     report["machine"] = machine_description()    # a dict, in the JSON
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import subprocess
 from pathlib import Path
 
@@ -74,6 +76,33 @@ def kernel_build() -> dict[str, str]:
     return {"kernel_compiler": version[0] if version else compiler, "kernel_flags": " ".join(flags), "kernel_isa": isa}
 
 
+#: torch's switch for huge-page CPU allocations (read once, when torch first allocates; `bench_page_size.py`).
+TORCH_HUGE_PAGES_VARIABLE = "THP_MEM_ALLOC_ENABLE"
+_THP_MODE = Path("/sys/kernel/mm/transparent_hugepage/enabled")
+
+
+def transparent_huge_pages() -> str:
+    """The kernel's transparent-huge-page mode (`always`, `madvise` or `never`; `unavailable` off Linux or without
+    THP). In `madvise` mode only memory a program asks for gets huge pages, and torch asks only when
+    `THP_MEM_ALLOC_ENABLE=1` is set before it starts."""
+    try:
+        text = _THP_MODE.read_text()
+    except OSError:
+        return "unavailable"
+    chosen = re.search(r"\[(\w+)\]", text)
+    return chosen.group(1) if chosen else text.strip()
+
+
+def huge_page_bytes() -> int:
+    """Anonymous memory this process holds in transparent huge pages (0 where Linux does not report it)."""
+    try:
+        text = Path("/proc/self/smaps_rollup").read_text()
+    except OSError:
+        return 0
+    found = re.search(r"^AnonHugePages:\s+(\d+) kB", text, re.MULTILINE)
+    return int(found.group(1)) * 1024 if found else 0
+
+
 def machine_description() -> dict:
     """Everything a benchmark's numbers depend on, and the 1-minute load average (other work makes timings noisy)."""
     import torch  # here, so that scripts without torch can import this module cheaply
@@ -88,6 +117,8 @@ def machine_description() -> dict:
         "platform": platform.platform(),
         "python": platform.python_version(),
         "torch": torch.__version__,
+        "transparent_huge_pages": transparent_huge_pages(),
+        "torch_huge_page_allocations": os.environ.get(TORCH_HUGE_PAGES_VARIABLE, "unset"),
     }
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name()
@@ -103,9 +134,15 @@ def machine_line(machine: dict | str) -> str:
         return ", ".join(f"{key} {value}" for key, value in machine.items())
     kernel = f"kernel {machine['kernel_isa']} ({machine['kernel_compiler']}, {machine['kernel_flags']})"
     gpu = f", {machine['gpu']}" if "gpu" in machine else ""
+    pages = ""
+    if "transparent_huge_pages" in machine:
+        pages = (
+            f", transparent huge pages {machine['transparent_huge_pages']} "
+            f"({TORCH_HUGE_PAGES_VARIABLE} {machine['torch_huge_page_allocations']})"
+        )
     return (
         f"{machine['cpu']}, {machine['cpu_isa']}, {machine['cpu_count']} CPUs, {machine['torch_threads']} torch "
-        f"threads, {kernel}{gpu}, torch {machine['torch']}, {machine['platform']}, load average "
+        f"threads, {kernel}{gpu}, torch {machine['torch']}, {machine['platform']}{pages}, load average "
         f"{machine['load_average_1min']}"
     )
 

@@ -30,3 +30,18 @@ def test_the_kernel_isa_follows_the_march_variable(monkeypatch):
     monkeypatch.setenv(native_kernels.MARCH_VARIABLE, "x86-64-v3; rm -rf /")
     with pytest.raises(ValueError, match="is not a -march target name"):
         native_kernels.compile_flags()
+
+
+def test_the_page_size_torch_gets_is_recorded(monkeypatch, tmp_path):
+    from benchmarks import machine as machine_module
+
+    mode = tmp_path / "enabled"
+    mode.write_text("always [madvise] never\n")
+    monkeypatch.setattr(machine_module, "_THP_MODE", mode)
+    monkeypatch.setenv(machine_module.TORCH_HUGE_PAGES_VARIABLE, "1")
+    described = machine_description()
+    assert (described["transparent_huge_pages"], described["torch_huge_page_allocations"]) == ("madvise", "1")
+    assert "transparent huge pages madvise (THP_MEM_ALLOC_ENABLE 1)" in machine_line(described)
+    monkeypatch.setattr(machine_module, "_THP_MODE", tmp_path / "missing")
+    assert machine_module.transparent_huge_pages() == "unavailable"
+    assert machine_module.huge_page_bytes() >= 0
