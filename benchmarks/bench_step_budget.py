@@ -74,9 +74,11 @@ def padded_rois(num_rois: int) -> int:
     return math.ceil(num_rois / field_contraction._ROI_PADDING) * field_contraction._ROI_PADDING
 
 
-def field_kernel_operations(config: dict, frames: int) -> int:
-    """`field_kernel_operations_per_entry`, forward and backward, over `frames` frames in every layer."""
-    per_entry = sum(field_kernel_operations_per_entry(config["bottleneck_size"]))
+def field_kernel_operations(config: dict, frames: int, backward: bool = True) -> int:
+    """`field_kernel_operations_per_entry` over `frames` frames in every layer: forward, and backward unless
+    `backward` is False."""
+    forward, backward_operations = field_kernel_operations_per_entry(config["bottleneck_size"])
+    per_entry = forward + backward_operations if backward else forward
     entries = config["num_layers"] * frames * config["latent_channels"] * padded_rois(config["num_rois"])
     return entries * per_entry
 

@@ -79,6 +79,7 @@ def kernel_build() -> dict[str, str]:
 #: torch's switch for huge-page CPU allocations (read once, when torch first allocates; `bench_page_size.py`).
 TORCH_HUGE_PAGES_VARIABLE = "THP_MEM_ALLOC_ENABLE"
 _THP_MODE = Path("/sys/kernel/mm/transparent_hugepage/enabled")
+_MEMORY_ROLLUP = Path("/proc/self/smaps_rollup")
 
 
 def transparent_huge_pages() -> str:
@@ -96,7 +97,7 @@ def transparent_huge_pages() -> str:
 def huge_page_bytes() -> int:
     """Anonymous memory this process holds in transparent huge pages (0 where Linux does not report it)."""
     try:
-        text = Path("/proc/self/smaps_rollup").read_text()
+        text = _MEMORY_ROLLUP.read_text()
     except OSError:
         return 0
     found = re.search(r"^AnonHugePages:\s+(\d+) kB", text, re.MULTILINE)

@@ -22,7 +22,7 @@ from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.bench_backbone import SIZES, best_seconds, build, machine_description
-from benchmarks.bench_step_budget import field_kernel_operations_per_entry, padded_rois
+from benchmarks.bench_step_budget import field_kernel_operations
 from mnemodyn_hf.native_kernels import kernel_status
 
 TOP_OPERATORS = 12
@@ -165,16 +165,6 @@ def field_elements(size: str, batch: int, frames: int) -> int:
     return config["num_layers"] * batch * frames * config["num_rois"] * config["latent_channels"]
 
 
-def fused_field_operations(size: str, batch: int, frames: int, mode: str) -> int:
-    """The fused kernel's vector-lane multiplies and multiply-adds (its tanh included), which `FlopCounterMode`
-    cannot see: `bench_step_budget.field_kernel_operations_per_entry` per entry of every layer's padded expansion,
-    forward only or forward and backward."""
-    config = SIZES[size]
-    forward, backward = field_kernel_operations_per_entry(config["bottleneck_size"])
-    entries = config["num_layers"] * batch * frames * config["latent_channels"] * padded_rois(config["num_rois"])
-    return entries * (forward if mode == "forward" else forward + backward)
-
-
 def cost_model(step: dict, peaks: dict, elements: int, operations: int) -> dict:
     """Ideal seconds at this machine's peaks and the fraction of them the measured step reaches. With the fused
     kernel: its `operations` (each lane's multiply or multiply-add taken as two operations of the sgemm rate, as a
@@ -205,7 +195,7 @@ def run(size: str = "released", batch: int = 4, frames: int | None = None, compi
     elements = field_elements(size, batch, frames)
     steps = [profile_step(size, batch, frames, mode) for mode in ("forward", "train_step")]
     for step in steps:
-        operations = fused_field_operations(size, batch, frames, step["mode"])
+        operations = field_kernel_operations(SIZES[size], batch * frames, backward=step["mode"] != "forward")
         step["cost_model"] = cost_model(step, peaks, elements, operations)
     return {
         "compiled_contraction": compiled_contraction_probe() if compile_probe else None,

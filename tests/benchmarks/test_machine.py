@@ -45,3 +45,9 @@ def test_the_page_size_torch_gets_is_recorded(monkeypatch, tmp_path):
     monkeypatch.setattr(machine_module, "_THP_MODE", tmp_path / "missing")
     assert machine_module.transparent_huge_pages() == "unavailable"
     assert machine_module.huge_page_bytes() >= 0
+    rollup = tmp_path / "smaps_rollup"
+    rollup.write_text("Rss:             1024 kB\nAnonHugePages:      4096 kB\nShmemPmdMapped:        0 kB\n")
+    monkeypatch.setattr(machine_module, "_MEMORY_ROLLUP", rollup)
+    assert machine_module.huge_page_bytes() == 4 << 20
+    monkeypatch.setattr(machine_module, "_MEMORY_ROLLUP", tmp_path / "missing")
+    assert machine_module.huge_page_bytes() == 0

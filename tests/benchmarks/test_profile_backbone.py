@@ -1,12 +1,14 @@
-from benchmarks.profile_backbone import cost_model, fused_field_operations
+from benchmarks.bench_backbone import SIZES
+from benchmarks.bench_step_budget import field_kernel_operations
+from benchmarks.profile_backbone import cost_model
 
 PEAKS = {"tanh_elements_per_second": 1e9, "sgemm_gflops": 100.0}
 
 
 def test_the_fused_kernel_is_charged_its_counted_arithmetic_and_no_aten_activations():
-    operations = fused_field_operations("released", batch=4, frames=490, mode="forward")
+    operations = field_kernel_operations(SIZES["released"], 4 * 490, backward=False)
     assert operations == 4 * 4 * 490 * 300 * 464 * 14  # layers x B x T x C x padded ROIs x forward operations
-    training = fused_field_operations("released", batch=4, frames=490, mode="train_step")
+    training = field_kernel_operations(SIZES["released"], 4 * 490)
     assert training == operations // 14 * 36
     step = {"mode": "train_step", "fused_field_kernel": True, "flops": 1e9, "seconds": 2.0}
     cost = cost_model(step, PEAKS, elements=1000, operations=training)
