@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -23,8 +24,10 @@ from benchmarks.machine import machine_description, print_and_save
 from mnemodyn_hf import field_contraction
 
 
-def step_function(model: torch.nn.Module, x: torch.Tensor, mode: str):
-    """One forward (no grad) or one training step (MSE reconstruction, backward, fused AdamW), as bench_backbone."""
+def step_function(model: torch.nn.Module, x: torch.Tensor, mode: str) -> Callable[[], float | None]:
+    """One forward (no grad) or one training step (MSE reconstruction, backward, fused AdamW), as bench_backbone.
+    The training step returns the seconds its optimizer step and `zero_grad` took (bench_step_budget times them
+    apart from the rest); the forward returns None."""
     if mode == "forward":
         model.eval()
 
@@ -36,12 +39,14 @@ def step_function(model: torch.nn.Module, x: torch.Tensor, mode: str):
     model.train()
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4, fused=True)
 
-    def train() -> None:
+    def train() -> float:
         out = model(x)
         loss = torch.nn.functional.mse_loss((out if isinstance(out, torch.Tensor) else out.last_hidden_state), x)
         loss.backward()
+        start = time.perf_counter()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+        return time.perf_counter() - start
 
     return train
 

@@ -34,6 +34,7 @@ from pathlib import Path
 import torch
 
 from benchmarks.bench_backbone import SIZES, best_seconds, build
+from benchmarks.bench_interleaved import step_function
 from benchmarks.machine import machine_description, print_and_save
 from mnemodyn_hf import MnemoDynConfig, MnemoDynModel, field_contraction, region_products
 from mnemodyn_hf.training.allocator import retain_freed_memory
@@ -122,21 +123,6 @@ class _PartTimer:
         region_products._product = self._saved[2]
 
 
-def _training_step(model: torch.nn.Module, x: torch.Tensor):
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4, fused=True)
-    model.train()
-
-    def step() -> float:
-        loss = torch.nn.functional.mse_loss(model(x).last_hidden_state, x)
-        loss.backward()
-        start = time.perf_counter()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        return time.perf_counter() - start
-
-    return step
-
-
 def run(size: str = "released", batch: int = 1, rounds: int = 8, matmul_size: int = 2048) -> dict:
     """Parts of the fastest step and their floors (seconds), with the reference rates the floors come from."""
     retain_freed_memory()
@@ -144,10 +130,10 @@ def run(size: str = "released", batch: int = 1, rounds: int = 8, matmul_size: in
     x = torch.randn(batch, config["context_length"], config["num_rois"], generator=torch.Generator().manual_seed(0))
     model = build("mnemodyn", size, torch.device("cpu"))
     parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    step = _training_step(model, x)
+    step = step_function(model, x, "train_step")
     tiny = MnemoDynModel(MnemoDynConfig(reference_compatible=True, **{**config, **TINY_WIDTH}))
     tiny_x = torch.randn(batch, config["context_length"], TINY_WIDTH["num_rois"])
-    tiny_step = _training_step(tiny, tiny_x)
+    tiny_step = step_function(tiny, tiny_x, "train_step")
     for _ in range(2):  # warm-up, and the first-use timings of the kernels' choices
         step()
         tiny_step()
