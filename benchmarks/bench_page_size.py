@@ -63,7 +63,6 @@ def run(
     repeats: int = 8,
     processes: int = 2,
     modes: tuple[str, ...] = MODES,
-    implementations: tuple[str, ...] = (PORT, MNEMODYN),
 ) -> dict:
     """Every (mode, setting, implementation) `processes` times, each in a fresh worker, settings alternated."""
     frames = SIZES[size]["context_length"]
@@ -72,7 +71,7 @@ def run(
         for mode in modes
         for process in range(processes)
         for setting in SETTINGS
-        for implementation in implementations
+        for implementation in (PORT, MNEMODYN)
     ]
     workers = []
     for mode, process, setting, implementation in tqdm(order, desc="benchmark workers", unit="process"):
