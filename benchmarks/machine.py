@@ -1,6 +1,8 @@
 """The machine a benchmark ran on, recorded in every result: CPU model, vector ISA, cores, threads, the compiler
-and flags of the fused field kernel (with the ISA those flags build for, which `MNEMODYN_KERNEL_MARCH` can lower), and
-the page size torch's allocations get (the kernel's transparent-huge-page mode and torch's `THP_MEM_ALLOC_ENABLE`).
+and flags of the fused field kernel (with the ISA those flags build for, which `MNEMODYN_KERNEL_MARCH` can lower), the
+ISA of torch's own vector code (which `ATEN_CPU_CAPABILITY` can lower, as `ONEDNN_MAX_CPU_ISA` and
+`MKL_ENABLE_INSTRUCTIONS` lower its GEMM libraries'), and the page size torch's allocations get (the kernel's
+transparent-huge-page mode and torch's `THP_MEM_ALLOC_ENABLE`).
 
     from benchmarks.machine import machine_description, machine_line
     report["machine"] = machine_description()    # a dict, in the JSON
@@ -76,6 +78,8 @@ def kernel_build() -> dict[str, str]:
     return {"kernel_compiler": version[0] if version else compiler, "kernel_flags": " ".join(flags), "kernel_isa": isa}
 
 
+#: Variables that lower the ISA of torch's vector code and of its GEMM libraries (oneDNN, MKL) below the CPU's.
+TORCH_ISA_VARIABLES = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
 #: torch's switch for huge-page CPU allocations (read once, when torch first allocates; `bench_page_size.py`).
 TORCH_HUGE_PAGES_VARIABLE = "THP_MEM_ALLOC_ENABLE"
 _THP_MODE = Path("/sys/kernel/mm/transparent_hugepage/enabled")
@@ -118,6 +122,8 @@ def machine_description() -> dict:
         "platform": platform.platform(),
         "python": platform.python_version(),
         "torch": torch.__version__,
+        "torch_isa": torch.backends.cpu.get_cpu_capability(),
+        "torch_isa_limits": {name: os.environ[name] for name in TORCH_ISA_VARIABLES if os.environ.get(name)},
         "transparent_huge_pages": transparent_huge_pages(),
         "torch_huge_page_allocations": os.environ.get(TORCH_HUGE_PAGES_VARIABLE, "unset"),
     }
@@ -135,6 +141,10 @@ def machine_line(machine: dict | str) -> str:
         return ", ".join(f"{key} {value}" for key, value in machine.items())
     kernel = f"kernel {machine['kernel_isa']} ({machine['kernel_compiler']}, {machine['kernel_flags']})"
     gpu = f", {machine['gpu']}" if "gpu" in machine else ""
+    torch_isa = ""
+    if "torch_isa" in machine:
+        limits = "".join(f", {name} {value}" for name, value in machine["torch_isa_limits"].items())
+        torch_isa = f" (vector code {machine['torch_isa']}{limits})"
     pages = ""
     if "transparent_huge_pages" in machine:
         pages = (
@@ -143,7 +153,7 @@ def machine_line(machine: dict | str) -> str:
         )
     return (
         f"{machine['cpu']}, {machine['cpu_isa']}, {machine['cpu_count']} CPUs, {machine['torch_threads']} torch "
-        f"threads, {kernel}{gpu}, torch {machine['torch']}, {machine['platform']}{pages}, load average "
+        f"threads, {kernel}{gpu}, torch {machine['torch']}{torch_isa}, {machine['platform']}{pages}, load average "
         f"{machine['load_average_1min']}"
     )
 

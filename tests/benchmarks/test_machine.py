@@ -1,4 +1,8 @@
+import json
+import os
 import platform
+import subprocess
+import sys
 
 import pytest
 
@@ -51,3 +55,19 @@ def test_the_page_size_torch_gets_is_recorded(monkeypatch, tmp_path):
     assert machine_module.huge_page_bytes() == 4 << 20
     monkeypatch.setattr(machine_module, "_MEMORY_ROLLUP", tmp_path / "missing")
     assert machine_module.huge_page_bytes() == 0
+
+
+def test_the_isa_of_torchs_own_vector_code_and_its_limits_are_recorded():
+    # torch reads ATEN_CPU_CAPABILITY when it starts, so the lowered build is described from a fresh interpreter
+    script = "import json; from benchmarks.machine import machine_description as d; print(json.dumps(d()))"
+    environment = {**os.environ, "ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+    environment.pop("MKL_ENABLE_INSTRUCTIONS", None)
+    lowered = json.loads(
+        subprocess.run(
+            [sys.executable, "-c", script], env=environment, capture_output=True, text=True, check=True
+        ).stdout
+    )
+    assert lowered["torch_isa"] == "DEFAULT"
+    assert lowered["torch_isa_limits"] == {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+    assert "(vector code DEFAULT, ATEN_CPU_CAPABILITY default, ONEDNN_MAX_CPU_ISA AVX2)" in machine_line(lowered)
+    assert machine_description()["torch_isa"] not in ("", None)
